@@ -1,0 +1,109 @@
+"""``python -m hw2lib ...``: the commands the Makefile and the course's scripts call.
+
+Each command group lives in a ``register_<group>`` function that adds its sub-parsers; the
+command itself is a small function taking the parsed arguments and returning an exit code.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+# ------------------------------------------------------------------------------------ data
+def cmd_data_check(args) -> int:
+    from .data import check_tree
+    root = Path(args.data)
+    if not root.is_dir():
+        print(f"error: {root} is not a folder (expected the hw2_data folder)", file=sys.stderr)
+        return 2
+    reports = check_tree(root, full=args.full)
+    for r in reports:
+        print(f"[{r.status:>6}] {r.name}: {r.summary}")
+        for p in r.problems:
+            print(f"         - {p}")
+    broken = [r for r in reports if r.status == "broken"]
+    if all(r.status == "absent" for r in reports):
+        print(f"error: no part of hw2_data found under {root}", file=sys.stderr)
+        return 1
+    print(f"{len(broken)} broken part(s), {sum(len(r.problems) for r in broken)} problem(s)")
+    return 1 if broken else 0
+
+
+def cmd_data_preview(args) -> int:
+    import matplotlib
+    matplotlib.use("Agg")
+    from . import viz
+    from .data import face_images, load_digit_sets
+    out = Path(args.out)
+    for name, ds in load_digit_sets(args.mode, data_dir=args.data, seed=args.seed,
+                                    cache_dir=args.cache_dir).items():
+        grid = viz.class_rows(ds.x_train, ds.y_train, per_class=10)
+        fig = viz.grid_figure(grid, row_labels=range(10), title=f"{name} (train)")
+        print(viz.save_figure(fig, out / f"{name}.png"))
+    faces = face_images(args.mode, data_dir=args.data)[:40]
+    fig = viz.grid_figure(faces.reshape(4, 10, *faces.shape[1:]), title="faces")
+    print(viz.save_figure(fig, out / "faces.png"))
+    return 0
+
+
+def register_data(sub) -> None:
+    p = sub.add_parser("data", help="check the course data, preview the embedded data")
+    s = p.add_subparsers(dest="action", required=True)
+    c = s.add_parser("check", help="validate a hw2_data tree; exit 1 when a part is broken")
+    c.add_argument("--data", required=True, help="the hw2_data folder")
+    c.add_argument("--full", action="store_true", help="open every image (default: 200 per set)")
+    c.set_defaults(func=cmd_data_check)
+    v = s.add_parser("preview", help="write sample grids of the data as PNG")
+    v.add_argument("--mode", choices=("embedded", "course"), default="embedded")
+    v.add_argument("--data", default=None, help="the hw2_data folder (course mode)")
+    v.add_argument("--out", required=True)
+    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--cache-dir", default="data_cache")
+    v.set_defaults(func=cmd_data_preview)
+
+
+# ---------------------------------------------------------------------------------- report
+def cmd_report_run(args) -> int:
+    from .report import parse_param, run_notebook
+    params = dict(parse_param(p) for p in args.param)
+    seconds = run_notebook(args.notebook, args.out, params)
+    print(f"{Path(args.notebook).name}: {seconds:.1f} s")
+    return 0
+
+
+def cmd_report_build(args) -> int:
+    from .report import build_html
+    print(build_html(args.notebooks, args.out))
+    return 0
+
+
+def register_report(sub) -> None:
+    p = sub.add_parser("report", help="run notebooks and assemble the HTML report")
+    s = p.add_subparsers(dest="action", required=True)
+    r = s.add_parser("run", help="execute one notebook with papermill")
+    r.add_argument("notebook")
+    r.add_argument("out", help="where the executed notebook goes")
+    r.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="a parameter; passed only if the notebook declares it")
+    r.set_defaults(func=cmd_report_run)
+    b = s.add_parser("build", help="assemble executed notebooks into one offline HTML page")
+    b.add_argument("notebooks", nargs="+")
+    b.add_argument("--out", required=True)
+    b.set_defaults(func=cmd_report_build)
+
+
+REGISTRY = [register_data, register_report]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m hw2lib", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for register in REGISTRY:
+        register(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)

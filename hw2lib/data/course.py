@@ -1,0 +1,333 @@
+"""Readers for the course's ``hw2_data`` tree, with validation that reports every problem at once.
+
+Layout (see shared/hw2_data_layout.md)::
+
+    digits/{mnistm,svhn}/train.csv, data/<name>.png      28x28 RGB, csv: header, (file, label)
+    face/noise/00..09.pt (1,3,256,256), face/GT/00..09.png 256x256 RGB, face/UNet.pt
+    clip_zeroshot/id2label.json, clip_zeroshot/val/<classid>_<idx>.png
+    textual_inversion/input.json, textual_inversion/{0,1,cat}/*.jpg|png
+
+Each part has one parser returning ``(data, problems)``: :func:`check_tree` reports the problems,
+the ``read_*`` loaders raise :class:`CourseDataError` listing them. A part whose folder is missing
+is *absent* (a user may hold only some parts), not broken.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+DIGIT_SETS = ("mnistm", "svhn")
+N_FACE = 10
+IMAGE_EXT = (".png", ".jpg", ".jpeg")
+
+
+class CourseDataError(ValueError):
+    """Raised by a reader whose part of the tree is missing or malformed; lists every problem."""
+
+    def __init__(self, part: str, problems: list["Problem"]):
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"hw2_data part '{part}' is not usable:\n{lines}")
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.what}"
+
+
+@dataclass
+class PartReport:
+    name: str
+    status: str  # "ok" | "absent" | "broken"
+    summary: str = ""
+    problems: list[Problem] = field(default_factory=list)
+
+
+def _check_image(path: Path, size: int | None, problems: list[Problem]) -> None:
+    """Open an image; note a problem if unreadable or not ``size`` x ``size`` RGB."""
+    from PIL import Image
+    try:
+        with Image.open(path) as im:
+            im.load()
+            mode, (w, h) = im.mode, im.size
+    except Exception as e:  # noqa: BLE001 - any decoder error means unreadable
+        problems.append(Problem(str(path), f"unreadable image ({type(e).__name__}: {e})"))
+        return
+    if mode != "RGB":
+        problems.append(Problem(str(path), f"expected an RGB image, found mode {mode}"))
+    if size is not None and (w, h) != (size, size):
+        problems.append(Problem(str(path), f"expected {size}x{size}, found {w}x{h}"))
+
+
+def _sample(items: list, limit: int | None) -> list:
+    """All items, or an evenly spaced subset of ``limit`` of them (deterministic)."""
+    if limit is None or len(items) <= limit:
+        return items
+    idx = np.linspace(0, len(items) - 1, limit).round().astype(int)
+    return [items[i] for i in idx]
+
+
+# ---------------------------------------------------------------------------------------- digits
+@dataclass(frozen=True)
+class DigitsData:
+    name: str
+    paths: list[Path]
+    labels: np.ndarray  # int64 (N,)
+
+
+def parse_digits(root: Path, name: str, *, check_images: int | None = 200):
+    """Rows of ``digits/<name>/train.csv`` (columns by position: file name, label 0-9)."""
+    base = Path(root) / "digits" / name
+    csv_path, data_dir = base / "train.csv", base / "data"
+    problems: list[Problem] = []
+    for p in (csv_path, data_dir):
+        if not p.exists():
+            problems.append(Problem(str(p), "missing"))
+    if problems:
+        return None, problems
+    present = {p.name for p in data_dir.iterdir()}
+    paths, labels = [], []
+    with open(csv_path, newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        return None, [Problem(str(csv_path), "empty file (expected a header row, then rows)")]
+    for lineno, row in enumerate(rows[1:], start=2):
+        if len(row) < 2:
+            problems.append(Problem(f"{csv_path}:{lineno}", f"bad csv row {row!r} (need file,label)"))
+            continue
+        fname, lab = row[0].strip(), row[1].strip()
+        try:
+            y = int(lab)
+        except ValueError:
+            problems.append(Problem(f"{csv_path}:{lineno}", f"label {lab!r} is not an integer"))
+            continue
+        if not 0 <= y <= 9:
+            problems.append(Problem(f"{csv_path}:{lineno}", f"label {y} out of range 0-9"))
+            continue
+        if fname not in present:
+            problems.append(Problem(str(data_dir / fname), f"missing (listed in {csv_path.name}:{lineno})"))
+            continue
+        paths.append(data_dir / fname)
+        labels.append(y)
+    if not paths and not problems:
+        problems.append(Problem(str(csv_path), "no rows"))
+    for p in _sample(paths, check_images):
+        _check_image(p, 28, problems)
+    return DigitsData(name, paths, np.asarray(labels, dtype=np.int64)), problems
+
+
+def read_digits(root, name: str) -> DigitsData:
+    if name not in DIGIT_SETS:
+        raise ValueError(f"unknown digit set {name!r}; expected one of {DIGIT_SETS}")
+    data, problems = parse_digits(Path(root), name)
+    if problems:
+        raise CourseDataError(f"digits/{name}", problems)
+    return data
+
+
+def load_images(paths, size: int | None = None) -> np.ndarray:
+    """uint8 (N, H, W, 3) from image files (resized to ``size`` if given)."""
+    from PIL import Image
+    out = []
+    for p in paths:
+        with Image.open(p) as im:
+            im = im.convert("RGB")
+            if size is not None and im.size != (size, size):
+                im = im.resize((size, size), Image.BICUBIC)
+            out.append(np.asarray(im))
+    return np.stack(out)
+
+
+# ------------------------------------------------------------------------------------------ face
+@dataclass(frozen=True)
+class FaceData:
+    noise_paths: list[Path]
+    gt_paths: list[Path]
+    unet_ckpt: Path
+
+
+def parse_face(root: Path, *, check_tensors: bool = True):
+    base = Path(root) / "face"
+    problems: list[Problem] = []
+    noise = [base / "noise" / f"{i:02d}.pt" for i in range(N_FACE)]
+    gt = [base / "GT" / f"{i:02d}.png" for i in range(N_FACE)]
+    unet = base / "UNet.pt"
+    for p in noise + gt + [unet]:
+        if not p.exists():
+            problems.append(Problem(str(p), "missing"))
+    if check_tensors:
+        import torch
+        for p in noise:
+            if p.exists():
+                try:
+                    x = torch.load(p, map_location="cpu", weights_only=True)
+                except Exception as e:  # noqa: BLE001
+                    problems.append(Problem(str(p), f"unreadable tensor ({type(e).__name__})"))
+                    continue
+                if not isinstance(x, torch.Tensor) or tuple(x.shape) != (1, 3, 256, 256):
+                    shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+                    problems.append(Problem(str(p), f"wrong shape {shape}, expected (1, 3, 256, 256)"))
+        for p in gt:
+            if p.exists():
+                _check_image(p, 256, problems)
+    return FaceData(noise, gt, unet), problems
+
+
+def read_face(root) -> FaceData:
+    data, problems = parse_face(Path(root))
+    if problems:
+        raise CourseDataError("face", problems)
+    return data
+
+
+# --------------------------------------------------------------------------------- clip zero-shot
+@dataclass(frozen=True)
+class ZeroShotData:
+    paths: list[Path]
+    labels: np.ndarray  # int64 (N,)
+    id2label: dict[int, str]
+
+    @property
+    def classnames(self) -> list[str]:
+        """Class names for prompts: underscores turned into spaces, in class-id order."""
+        return [self.id2label[i].replace("_", " ") for i in sorted(self.id2label)]
+
+
+def parse_clip_zeroshot(root: Path, *, check_images: int | None = 200):
+    base = Path(root) / "clip_zeroshot"
+    jpath, vdir = base / "id2label.json", base / "val"
+    problems: list[Problem] = []
+    id2label: dict[int, str] = {}
+    if not jpath.exists():
+        problems.append(Problem(str(jpath), "missing"))
+    else:
+        try:
+            raw = json.loads(jpath.read_text())
+            id2label = {int(k): str(v) for k, v in raw.items()}
+        except (ValueError, AttributeError) as e:
+            problems.append(Problem(str(jpath), f"not a JSON object of id -> label ({e})"))
+    if not vdir.is_dir():
+        problems.append(Problem(str(vdir), "missing"))
+        return None, problems
+    paths, labels = [], []
+    for p in sorted(vdir.iterdir()):
+        if p.suffix.lower() not in IMAGE_EXT:
+            continue
+        head = p.stem.split("_")[0]
+        if not head.isdigit() or "_" not in p.stem:
+            problems.append(Problem(str(p), "name is not <classid>_<idx>.png"))
+            continue
+        if id2label and int(head) not in id2label:
+            problems.append(Problem(str(p), f"class id {head} not in id2label.json"))
+            continue
+        paths.append(p)
+        labels.append(int(head))
+    if not paths:
+        problems.append(Problem(str(vdir), "no images"))
+    for p in _sample(paths, check_images):
+        _check_image(p, None, problems)
+    return ZeroShotData(paths, np.asarray(labels, dtype=np.int64), id2label), problems
+
+
+def read_clip_zeroshot(root) -> ZeroShotData:
+    data, problems = parse_clip_zeroshot(Path(root))
+    if problems:
+        raise CourseDataError("clip_zeroshot", problems)
+    return data
+
+
+# ---------------------------------------------------------------------------- textual inversion
+@dataclass(frozen=True)
+class Concept:
+    key: str  # "0", "1", ...
+    src_image: str
+    token_name: str
+    prompts: list[str]
+    prompts_4_clip_eval: list[str]
+    baseline: list[list[float]]
+    image_paths: list[Path]
+
+
+def parse_textual_inversion(root: Path):
+    base = Path(root) / "textual_inversion"
+    jpath = base / "input.json"
+    problems: list[Problem] = []
+    if not jpath.exists():
+        return None, [Problem(str(jpath), "missing")]
+    try:
+        spec = json.loads(jpath.read_text())
+        assert isinstance(spec, dict)
+    except (ValueError, AssertionError) as e:
+        return None, [Problem(str(jpath), f"not a JSON object ({e})")]
+    concepts = []
+    for key, c in spec.items():
+        where = f"{jpath}[{key!r}]"
+        need = ("src_image", "token_name", "prompt", "prompt_4_clip_eval", "baseline")
+        missing = [k for k in need if not isinstance(c, dict) or k not in c]
+        if missing:
+            problems.append(Problem(where, f"missing keys {missing}"))
+            continue
+        if len(c["prompt"]) != len(c["prompt_4_clip_eval"]) or len(c["prompt"]) != len(c["baseline"]):
+            problems.append(Problem(where, "prompt, prompt_4_clip_eval and baseline differ in length"))
+            continue
+        d = base / str(key)
+        imgs = sorted(p for p in d.glob("*") if p.suffix.lower() in IMAGE_EXT) if d.is_dir() else []
+        if not imgs:
+            problems.append(Problem(str(d), "missing or holds no images"))
+        for p in imgs:
+            _check_image(p, None, problems)
+        concepts.append(Concept(str(key), c["src_image"], c["token_name"], list(c["prompt"]),
+                                list(c["prompt_4_clip_eval"]), c["baseline"], imgs))
+    cat = base / "cat"
+    if not cat.is_dir():
+        problems.append(Problem(str(cat), "missing (extra cat photos for the multi-concept question)"))
+    return concepts, problems
+
+
+def read_textual_inversion(root) -> list[Concept]:
+    data, problems = parse_textual_inversion(Path(root))
+    if problems:
+        raise CourseDataError("textual_inversion", problems)
+    return data
+
+
+# --------------------------------------------------------------------------------------- check
+def check_tree(root, *, full: bool = False) -> list[PartReport]:
+    """Validate every part of ``hw2_data`` under ``root``; a missing part is reported absent.
+
+    Images are opened for up to 200 files per set (all of them with ``full=True``).
+    """
+    root = Path(root)
+    limit = None if full else 200
+    reports = []
+
+    def add(name: str, folder: Path, parse, summarise):
+        if not folder.exists():
+            reports.append(PartReport(name, "absent", f"{folder} not found"))
+            return
+        data, problems = parse()
+        status = "broken" if problems else "ok"
+        reports.append(PartReport(name, status, summarise(data) if data is not None else "",
+                                  problems))
+
+    for name in DIGIT_SETS:
+        add(f"digits/{name}", root / "digits" / name,
+            lambda n=name: parse_digits(root, n, check_images=limit),
+            lambda d: f"{len(d.paths)} images, per class {np.bincount(d.labels, minlength=10).tolist()}")
+    add("face", root / "face", lambda: parse_face(root),
+        lambda d: f"{len(d.noise_paths)} noises, {len(d.gt_paths)} GT images, {d.unet_ckpt.name}")
+    add("clip_zeroshot", root / "clip_zeroshot",
+        lambda: parse_clip_zeroshot(root, check_images=limit),
+        lambda d: f"{len(d.paths)} images, {len(d.id2label)} classes")
+    add("textual_inversion", root / "textual_inversion", lambda: parse_textual_inversion(root),
+        lambda cs: ", ".join(f"{c.token_name}: {len(c.image_paths)} images, {len(c.prompts)} prompts"
+                             for c in cs))
+    return reports

@@ -1,0 +1,77 @@
+"""Figures: grids and strips of images. matplotlib only; nothing here computes results."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def to_uint8(images) -> np.ndarray:
+    """uint8 (..., H, W, 3) from uint8, float in [0, 1], or a torch tensor (..., 3, H, W) in [-1, 1]."""
+    if hasattr(images, "detach"):  # torch tensor, channels first, model range [-1, 1]
+        images = ((images.detach().float().cpu().clamp(-1, 1) + 1) / 2).movedim(-3, -1).numpy()
+    a = np.asarray(images)
+    if a.dtype != np.uint8:
+        a = (np.clip(a, 0, 1) * 255).round().astype(np.uint8)
+    if a.shape[-1] == 1:
+        a = np.repeat(a, 3, axis=-1)
+    return a
+
+
+def mosaic(images, pad: int = 1, pad_value: int = 255) -> np.ndarray:
+    """(R, C, H, W, 3) images -> one (R*(H+pad)-pad, C*(W+pad)-pad, 3) uint8 picture."""
+    a = to_uint8(images)
+    R, C, H, W, _ = a.shape
+    out = np.full((R * (H + pad) - pad, C * (W + pad) - pad, 3), pad_value, np.uint8)
+    for r in range(R):
+        for c in range(C):
+            out[r * (H + pad):r * (H + pad) + H, c * (W + pad):c * (W + pad) + W] = a[r, c]
+    return out
+
+
+def class_rows(images, labels, *, per_class: int = 10, n_classes: int = 10) -> np.ndarray:
+    """The first ``per_class`` images of each class, as (n_classes, per_class, H, W, 3)."""
+    labels = np.asarray(labels)
+    rows = []
+    for c in range(n_classes):
+        idx = np.flatnonzero(labels == c)[:per_class]
+        if len(idx) < per_class:
+            raise ValueError(f"class {c} has {len(idx)} images, need {per_class}")
+        rows.append(to_uint8(images[idx]))
+    return np.stack(rows)
+
+
+def grid_figure(grid, *, row_labels=None, col_labels=None, title=None, cell_inches: float = 0.5,
+                xlabel=None, ylabel=None):
+    """A figure showing a (R, C, H, W, 3) grid with optional row and column labels."""
+    import matplotlib.pyplot as plt
+    g = to_uint8(grid)
+    R, C, H, W, _ = g.shape
+    pic = mosaic(g)
+    fig, ax = plt.subplots(figsize=(max(2.5, C * cell_inches * W / H) + 0.6, R * cell_inches + 0.6))
+    ax.imshow(pic, interpolation="nearest")
+    ax.set_xticks([c * (W + 1) + W / 2 for c in range(C)] if col_labels is not None else [])
+    ax.set_yticks([r * (H + 1) + H / 2 for r in range(R)] if row_labels is not None else [])
+    if col_labels is not None:
+        ax.set_xticklabels(col_labels, fontsize=8)
+    if row_labels is not None:
+        ax.set_yticklabels(row_labels, fontsize=8)
+    ax.tick_params(length=0)
+    for s in ax.spines.values():
+        s.set_visible(False)
+    if title:
+        ax.set_title(title, fontsize=10)
+    if xlabel:
+        ax.set_xlabel(xlabel, fontsize=9)
+    if ylabel:
+        ax.set_ylabel(ylabel, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def save_figure(fig, path) -> Path:
+    """Write ``fig`` as PNG (folders created) and return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    return path
