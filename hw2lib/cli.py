@@ -93,7 +93,47 @@ def register_report(sub) -> None:
     b.set_defaults(func=cmd_report_build)
 
 
-REGISTRY = [register_data, register_report]
+# ----------------------------------------------------------------------------------- train
+def _train_config(args):
+    from .train import TrainConfig
+    return TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                       precision=args.precision, max_minutes=args.max_minutes)
+
+
+def cmd_train_p1(args) -> int:
+    from . import p1
+    from .data import load_digit_sets
+    sets = load_digit_sets(args.mode, data_dir=args.data, seed=args.data_seed,
+                           cache_dir=args.cache_dir)
+    out = p1.train(sets, args.out, _train_config(args), command=" ".join(sys.argv))
+    print(f"P1 DDPM written to {out}")
+    return 0
+
+
+def register_train(sub) -> None:
+    p = sub.add_parser("train", help="train a model (resumable: rerun the same command)")
+    s = p.add_subparsers(dest="model", required=True)
+    t = s.add_parser("p1", help="the class-conditional digit DDPM")
+    t.add_argument("--out", default="checkpoints/p1_ddpm")
+    t.add_argument("--steps", type=int, default=6000)
+    t.add_argument("--batch-size", type=int, default=64)
+    t.add_argument("--lr", type=float, default=2e-4)
+    t.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    t.add_argument("--max-minutes", type=float, default=None,
+                   help="stop (and export) after this wall time")
+    _data_args(t)
+    t.set_defaults(func=cmd_train_p1)
+
+
+def _data_args(p) -> None:
+    p.add_argument("--mode", choices=("embedded", "course"), default="embedded")
+    p.add_argument("--data", default=None, help="the hw2_data folder (course mode)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-seed", type=int, default=0, help="seed of the embedded data builders")
+    p.add_argument("--cache-dir", default="data_cache")
+
+
+REGISTRY = [register_data, register_report, register_train]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,15 @@
+"""Diffusion math: schedules, the training loss, DDPM and DDIM samplers, guidance, slerp.
+
+Nothing here knows about digits, faces or a particular network: samplers take any
+``eps_model(x_t, t, **cond)``.
+"""
+from .guidance import classifier_free_guidance
+from .interp import lerp, slerp
+from .loss import eps_loss
+from .sampling import SampleResult, ddim_sample, ddim_sigma, ddim_timesteps, ddpm_sample
+from .schedule import (Schedule, gather, linear_schedule, posterior_mean, predict_x0, q_sample,
+                       scaled_linear_schedule)
+
+__all__ = ["Schedule", "SampleResult", "classifier_free_guidance", "ddim_sample", "ddim_sigma",
+           "ddim_timesteps", "ddpm_sample", "eps_loss", "gather", "lerp", "linear_schedule",
+           "posterior_mean", "predict_x0", "q_sample", "scaled_linear_schedule", "slerp"]

@@ -1,0 +1,122 @@
+"""Samplers over any ``eps_model(x_t, t, **cond) -> eps``: ancestral DDPM and DDIM with eta.
+
+Both run under ``torch.inference_mode()``, take keyword-only ``noise`` (x_T), ``generator``,
+``record`` (time steps whose x_t to keep) and ``progress``, and return a :class:`SampleResult`.
+Random draws follow diffusers' order (x_T first, then one ``randn`` per stochastic step, none at
+the last step), so the same generator seed gives the same samples as its schedulers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+import torch
+
+from .schedule import Schedule, posterior_mean, predict_x0
+
+EpsModel = Callable[..., torch.Tensor]
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    """``sample``: x_0 (B, C, H, W); ``trajectory``: {t: x_t} for the requested time steps (x_t
+    is the state *entering* step t, so the largest t is the starting noise)."""
+    sample: torch.Tensor
+    trajectory: dict[int, torch.Tensor] = field(default_factory=dict)
+
+
+def _start(shape, noise, generator, device):
+    if noise is not None:
+        return noise.to(device=device, dtype=torch.float32).clone()
+    if shape is None:
+        raise ValueError("give either noise= (x_T) or shape=")
+    return torch.randn(shape, generator=generator, device=device, dtype=torch.float32)
+
+
+def _steps(ts, progress: bool, desc: str):
+    if not progress:
+        return ts
+    from tqdm.auto import tqdm
+    return tqdm(ts, desc=desc, leave=False)
+
+
+def ddpm_sample(eps_model: EpsModel, schedule: Schedule, *, shape=None, noise=None,
+                generator: torch.Generator | None = None, cond: dict | None = None,
+                clip_x0: bool = False, record: Iterable[int] = (), progress: bool = False,
+                device="cpu") -> SampleResult:
+    """Ancestral sampling over all T steps with sigma_t^2 = beta_tilde_t (Ho et al. Alg. 2)."""
+    cond, keep = cond or {}, set(record)
+    beta_tilde = schedule.posterior_variance()
+    with torch.inference_mode():
+        x = _start(shape, noise, generator, device)
+        traj = {}
+        for t in _steps(range(schedule.T - 1, -1, -1), progress, "DDPM"):
+            if t in keep:
+                traj[t] = x.clone()
+            tt = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
+            eps = eps_model(x, tt, **cond).float()
+            x0 = predict_x0(schedule, x, tt, eps)
+            if clip_x0:
+                x0 = x0.clamp(-1, 1)
+            # x_{t-1} = mu_tilde_t(x_t, x0_hat) + sigma_t z   (Ho et al. eq. 7 and Alg. 2)
+            x = posterior_mean(schedule, x0, x, tt)
+            if t > 0:
+                z = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+                x = x + beta_tilde[t].sqrt().to(x.dtype) * z
+        return SampleResult(x, traj)
+
+
+def ddim_timesteps(T: int, n_steps: int, *, offset: int = 0) -> list[int]:
+    """Uniform ("leading") grid, descending: range(0, T, T // n_steps) + offset, reversed.
+
+    T=1000, n=50: 980, 960, ..., 0; with offset=1: 981, ..., 1 (the course's P2 grid).
+    """
+    if not 1 <= n_steps <= T:
+        raise ValueError(f"n_steps must be in 1..{T}, got {n_steps}")
+    return [t + offset for t in range(0, T, T // n_steps)][:n_steps][::-1]
+
+
+def ddim_sigma(a_t: torch.Tensor, a_prev: torch.Tensor, eta: float) -> torch.Tensor:
+    """sigma_t = eta sqrt((1 - a_prev) / (1 - a_t)) sqrt(1 - a_t / a_prev)   (Song et al. eq. 16)."""
+    return eta * ((1 - a_prev) / (1 - a_t)).sqrt() * (1 - a_t / a_prev).sqrt()
+
+
+def ddim_sample(eps_model: EpsModel, schedule: Schedule, *, timesteps: Sequence[int],
+                eta: float = 0.0, shape=None, noise=None, generator: torch.Generator | None = None,
+                cond: dict | None = None, clip_x0: bool = False, final_alpha_bar: float = 1.0,
+                alpha_bar_shift: int = 0, record: Iterable[int] = (), progress: bool = False,
+                device="cpu") -> SampleResult:
+    """DDIM (Song et al. 2021) over an explicit descending grid of time steps.
+
+    The model is called with each grid step t; the schedule is read at ``t - alpha_bar_shift``
+    (0: alpha_bar[t], the diffusers convention; 1: alpha_bar[t-1], found in some public code for
+    a grid offset by one). The step after the last one uses ``final_alpha_bar`` (1.0, or
+    alpha_bar[0]). ``clip_x0`` clamps x0_hat to [-1, 1] (eps is not recomputed, as in diffusers).
+    """
+    cond, keep = cond or {}, set(record)
+    ab = schedule.alpha_bar
+    ts = list(timesteps)
+    idx = [t - alpha_bar_shift for t in ts]
+    if min(idx) < 0 or max(idx) >= schedule.T:
+        raise ValueError(f"time steps {ts[0]}..{ts[-1]} with shift {alpha_bar_shift} leave 0..{schedule.T - 1}")
+    a_ts = [ab[i] for i in idx]
+    a_prevs = a_ts[1:] + [ab.new_tensor(final_alpha_bar)]
+    with torch.inference_mode():
+        x = _start(shape, noise, generator, device)
+        traj = {}
+        for t, a_t, a_prev in _steps(list(zip(ts, a_ts, a_prevs)), progress, "DDIM"):
+            if t in keep:
+                traj[t] = x.clone()
+            tt = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
+            eps = eps_model(x, tt, **cond).float()
+            # x0_hat = (x_t - sqrt(1 - a_t) eps) / sqrt(a_t)   (Song et al. eq. 12, "predicted x0")
+            x0 = (x - (1 - a_t).sqrt().float() * eps) / a_t.sqrt().float()
+            if clip_x0:
+                x0 = x0.clamp(-1, 1)
+            sigma = ddim_sigma(a_t, a_prev, eta)
+            # x_prev = sqrt(a_prev) x0_hat + sqrt(1 - a_prev - sigma^2) eps + sigma z   (eq. 12)
+            x = a_prev.sqrt().float() * x0 + (1 - a_prev - sigma ** 2).sqrt().float() * eps
+            if eta > 0:
+                z = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+                x = x + sigma.float() * z
+        return SampleResult(x, traj)

@@ -1,0 +1,146 @@
+"""Training loops (accelerate): the same code runs on the CPU here and on GPUs with
+``accelerate launch``. Resumable: a killed run restarted with the same arguments continues from
+its last state file; every batch, time step and noise is drawn from a generator seeded by
+(seed, step), so a resumed run sees the same data as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from .diffusion import Schedule, eps_loss
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 4000
+    batch_size: int = 64
+    lr: float = 2e-4
+    warmup: int = 200
+    ema_decay: float = 0.999
+    p_uncond: float = 0.15  # guidance dropout: label replaced by the null label
+    seed: int = 0
+    save_every: int = 250
+    precision: str = "fp32"  # "fp32" | "bf16" (autocast); bf16 pays off only with AMX/GPU
+    channels_last: bool = True
+    max_minutes: float | None = None  # stop early (and save) after this wall time
+
+
+def _step_generator(seed: int, step: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * 1_000_003 + step)
+
+
+def _atomic_save(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+@torch.no_grad()
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    for e, p in zip(ema.parameters(), model.parameters()):
+        e.lerp_(p.detach(), 1 - decay)
+
+
+def train_eps_model(model: torch.nn.Module, schedule: Schedule, images: torch.Tensor,
+                    labels: torch.Tensor | None, cfg: TrainConfig, out_dir, *,
+                    null_label: int | None = None, progress: bool = True):
+    """Train ``model(x, t, class_labels=y).sample`` to predict eps (Ho et al. eq. 14).
+
+    images: float (N, C, H, W) in [-1, 1]; labels: int64 (N,) or None (unconditional).
+    Writes ``out_dir/train_state.pt`` every ``cfg.save_every`` steps and at the end.
+    Returns (ema model, history dict with "step" and "loss" lists, wall seconds).
+    """
+    from accelerate import Accelerator
+    from tqdm.auto import tqdm
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state_path = out_dir / "train_state.pt"
+    acc = Accelerator(mixed_precision="bf16" if cfg.precision == "bf16" else "no")
+    torch.manual_seed(cfg.seed)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    ema = copy.deepcopy(model).eval().requires_grad_(False)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / cfg.warmup))
+    history = {"step": [], "loss": []}
+    start, wall = 0, 0.0
+    if state_path.exists():
+        st = torch.load(state_path, map_location="cpu", weights_only=False)
+        if {**st["config"], "max_minutes": None} != {**asdict(cfg), "max_minutes": None}:
+            raise RuntimeError(f"{state_path} was written with another config; remove it to restart")
+        model.load_state_dict(st["model"])
+        ema.load_state_dict(st["ema"])
+        opt.load_state_dict(st["opt"])
+        sched.load_state_dict(st["sched"])
+        start, history, wall = st["step"], st["history"], st["wall"]
+    model, opt = acc.prepare(model, opt)
+    ema.to(acc.device)
+
+    def save(step, seconds):
+        _atomic_save({"model": acc.unwrap_model(model).state_dict(), "ema": ema.state_dict(),
+                      "opt": opt.state_dict(), "sched": sched.state_dict(), "step": step,
+                      "history": history, "wall": seconds, "config": asdict(cfg)}, state_path)
+
+    n = len(images)
+    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, disable=not progress,
+               desc="train", dynamic_ncols=True)
+    t0, step = time.perf_counter(), start
+    model.train()
+    for step in bar:
+        g = _step_generator(cfg.seed, step)
+        idx = torch.randint(0, n, (cfg.batch_size,), generator=g)
+        x0 = images[idx].to(acc.device)
+        t = torch.randint(0, schedule.T, (cfg.batch_size,), generator=g).to(acc.device)
+        noise = torch.randn(x0.shape, generator=g).to(acc.device)
+        cond = {}
+        if labels is not None:
+            y = labels[idx].clone()
+            drop = torch.rand(cfg.batch_size, generator=g) < cfg.p_uncond
+            y[drop] = null_label
+            cond["class_labels"] = y.to(acc.device)
+        if cfg.channels_last:
+            x0, noise = (v.contiguous(memory_format=torch.channels_last) for v in (x0, noise))
+        with acc.autocast():
+            loss = eps_loss(lambda x, tt, **c: model(x, tt, **c).sample, schedule, x0, t=t,
+                            noise=noise, **cond)
+        opt.zero_grad(set_to_none=True)
+        acc.backward(loss)
+        acc.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        ema_update(ema, acc.unwrap_model(model), cfg.ema_decay if step >= cfg.warmup else 0.0)
+        history["step"].append(step)
+        history["loss"].append(float(loss))
+        bar.set_postfix(loss=f"{sum(history['loss'][-50:]) / len(history['loss'][-50:]):.4f}")
+        elapsed, done = wall + time.perf_counter() - t0, step + 1
+        out_of_time = cfg.max_minutes is not None and elapsed > cfg.max_minutes * 60
+        if done % cfg.save_every == 0 or done == cfg.steps or out_of_time:
+            save(done, elapsed)
+        if out_of_time:
+            break
+    bar.close()
+    return (ema.to(memory_format=torch.contiguous_format), history,
+            wall + time.perf_counter() - t0)
+
+
+def write_manifest(path, **fields) -> Path:
+    """A JSON manifest next to a checkpoint: how it was made (command, config, data, time)."""
+    import subprocess
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                                cwd=Path(__file__).parent).stdout.strip() or None
+    except OSError:
+        commit = None
+    fields.setdefault("commit", commit)
+    fields.setdefault("torch", torch.__version__)
+    path = Path(path)
+    path.write_text(json.dumps(fields, indent=2, default=str) + "\n")
+    return path

@@ -1,0 +1,165 @@
+"""The diffusion core against diffusers' schedulers (same betas, same model, same noise)."""
+import math
+
+import pytest
+import torch
+from diffusers import DDIMScheduler, DDPMScheduler
+
+from hw2lib.diffusion import (classifier_free_guidance, ddim_sample, ddim_sigma, ddim_timesteps,
+                              ddpm_sample, lerp, linear_schedule, posterior_mean, q_sample, slerp)
+
+T = 1000
+SHAPE = (3, 2, 4, 4)
+
+
+def toy_eps(x, t, y=None):
+    """A seeded dummy eps-model: nonlinear in x and dependent on t (and y when given)."""
+    s = (1 + t.float() / T).view(-1, 1, 1, 1)
+    out = 0.6 * torch.tanh(x * s) + 0.05 * torch.sin(t.float() / 37).view(-1, 1, 1, 1)
+    return out if y is None else out + 0.01 * y.float().view(-1, 1, 1, 1)
+
+
+def diffusers_ddpm():
+    return DDPMScheduler(num_train_timesteps=T, beta_schedule="linear", beta_start=1e-4,
+                         beta_end=2e-2, clip_sample=False, variance_type="fixed_small")
+
+
+def diffusers_ddim():
+    return DDIMScheduler(num_train_timesteps=T, beta_schedule="linear", beta_start=1e-4,
+                         beta_end=2e-2, clip_sample=False, set_alpha_to_one=True, steps_offset=0,
+                         timestep_spacing="leading")
+
+
+def test_schedule_matches_diffusers():
+    torch.testing.assert_close(linear_schedule(T).alpha_bar.float(),
+                               diffusers_ddpm().alphas_cumprod, rtol=1e-6, atol=1e-7)
+
+
+def test_q_sample_matches_add_noise():
+    x0, noise = torch.randn(SHAPE), torch.randn(SHAPE)
+    t = torch.tensor([0, 17, 500, 999])[:SHAPE[0]]
+    torch.testing.assert_close(q_sample(linear_schedule(T), x0, t, noise),
+                               diffusers_ddpm().add_noise(x0, noise, t), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("t", [0, 1, 10, 500, 999])
+def test_posterior_mean_and_variance_match_ddpm_step(t):
+    """diffusers' step is mean + sqrt(beta_tilde_t) z: rebuild it from ours with the same z."""
+    sched, ours = diffusers_ddpm(), linear_schedule(T)
+    x_t, eps = torch.randn(SHAPE), torch.randn(SHAPE)
+    ref = sched.step(eps, t, x_t, generator=torch.Generator().manual_seed(7))
+    z = torch.randn(SHAPE, generator=torch.Generator().manual_seed(7))
+    mean = posterior_mean(ours, ref.pred_original_sample, x_t, torch.full((SHAPE[0],), t))
+    std = ours.posterior_variance()[t].sqrt().float() if t > 0 else 0.0
+    # diffusers keeps alphas_cumprod in float32, ours are float64: at small t, 1 - alpha_bar_t
+    # has few float32 digits, hence 2e-4 (an off-by-one index moves it by >1e-2).
+    torch.testing.assert_close(mean + std * z, ref.prev_sample, rtol=1e-4, atol=2e-4)
+
+
+def _diffusers_loop(sched, x, generator, eta=None, y=None):
+    for t in sched.timesteps:
+        tt = torch.full((x.shape[0],), int(t))
+        eps = toy_eps(x, tt, y)
+        kw = {} if eta is None else {"eta": eta}
+        x = sched.step(eps, t, x, generator=generator, **kw).prev_sample
+    return x
+
+
+def test_ddpm_sampler_matches_diffusers_loop():
+    sched = diffusers_ddpm()
+    sched.set_timesteps(T)
+    g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+    x_T = torch.randn(SHAPE, generator=torch.Generator().manual_seed(0))
+    ref = _diffusers_loop(sched, x_T.clone(), g1)
+    ours = ddpm_sample(toy_eps, linear_schedule(T), noise=x_T, generator=g2).sample
+    torch.testing.assert_close(ours, ref, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("n_steps", [10, 50])
+def test_ddim_eta0_matches_diffusers(n_steps):
+    sched = diffusers_ddim()
+    sched.set_timesteps(n_steps)
+    assert sched.timesteps.tolist() == ddim_timesteps(T, n_steps)
+    x_T = torch.randn(SHAPE, generator=torch.Generator().manual_seed(0))
+    ref = _diffusers_loop(sched, x_T.clone(), None, eta=0.0)
+    ours = ddim_sample(toy_eps, linear_schedule(T), timesteps=ddim_timesteps(T, n_steps),
+                       noise=x_T).sample
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_ddim_fails_on_an_off_by_one_schedule():
+    """The agreement above is sharp: reading alpha_bar one index off moves the result."""
+    sched = diffusers_ddim()
+    sched.set_timesteps(50)
+    x_T = torch.randn(SHAPE, generator=torch.Generator().manual_seed(0))
+    ref = _diffusers_loop(sched, x_T.clone(), None, eta=0.0)
+    shifted = ddim_sample(lambda x, t: toy_eps(x, t - 1), linear_schedule(T),
+                          timesteps=[t + 1 for t in ddim_timesteps(T, 50)], alpha_bar_shift=1,
+                          noise=x_T).sample
+    same_idx = ddim_sample(toy_eps, linear_schedule(T), timesteps=ddim_timesteps(T, 50),
+                           noise=x_T).sample
+    off = ddim_sample(toy_eps, linear_schedule(T), timesteps=[t + 1 for t in ddim_timesteps(T, 50)],
+                      noise=x_T).sample
+    torch.testing.assert_close(shifted, ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(same_idx, ref, rtol=1e-5, atol=1e-5)
+    assert (off - ref).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("eta", [0.5, 1.0])
+def test_ddim_eta_matches_diffusers_with_same_noise(eta):
+    sched = diffusers_ddim()
+    sched.set_timesteps(20)
+    x_T = torch.randn(SHAPE, generator=torch.Generator().manual_seed(0))
+    ref = _diffusers_loop(sched, x_T.clone(), torch.Generator().manual_seed(5), eta=eta)
+    ours = ddim_sample(toy_eps, linear_schedule(T), timesteps=ddim_timesteps(T, 20), eta=eta,
+                       noise=x_T, generator=torch.Generator().manual_seed(5)).sample
+    torch.testing.assert_close(ours, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_ddim_eta1_on_full_grid_is_ddpm():
+    """sigma_t(eta=1) on the full grid is the DDPM posterior std, and the step is the same."""
+    s = linear_schedule(T)
+    ab, ab_prev = s.alpha_bar, s.alpha_bar_prev()
+    torch.testing.assert_close(ddim_sigma(ab[1:], ab_prev[1:], 1.0) ** 2,
+                               s.posterior_variance()[1:], rtol=1e-10, atol=1e-12)
+    x_T = torch.randn(SHAPE, generator=torch.Generator().manual_seed(0))
+    a = ddim_sample(toy_eps, s, timesteps=list(range(T - 1, -1, -1)), eta=1.0, noise=x_T,
+                    generator=torch.Generator().manual_seed(2)).sample
+    b = ddpm_sample(toy_eps, s, noise=x_T, generator=torch.Generator().manual_seed(2)).sample
+    # DDIM draws noise at t=0 too (with sigma=0), DDPM does not; the draws line up until then.
+    torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-3)
+
+
+def test_trajectory_records_requested_steps():
+    res = ddim_sample(toy_eps, linear_schedule(T), timesteps=ddim_timesteps(T, 10),
+                      shape=SHAPE, generator=torch.Generator().manual_seed(0), record=[900, 0])
+    assert sorted(res.trajectory) == [0, 900]
+    assert res.trajectory[900].shape == SHAPE
+
+
+def test_timestep_grids():
+    assert ddim_timesteps(1000, 50)[:3] == [980, 960, 940] and ddim_timesteps(1000, 50)[-1] == 0
+    course = ddim_timesteps(1000, 50, offset=1)
+    assert course[0] == 981 and course[-1] == 1 and len(course) == 50
+    with pytest.raises(ValueError):
+        ddim_timesteps(1000, 0)
+
+
+def test_classifier_free_guidance_formula():
+    x, t, y = torch.randn(SHAPE), torch.tensor([3, 500, 999]), torch.tensor([1, 2, 3])
+    g = classifier_free_guidance(toy_eps, 2.0, cond_key="y", null_value=20)
+    want = 3.0 * toy_eps(x, t, y) - 2.0 * toy_eps(x, t, torch.full_like(y, 20))
+    torch.testing.assert_close(g(x, t, y=y), want)
+    assert classifier_free_guidance(toy_eps, 0.0, null_value=20) is toy_eps
+
+
+def test_slerp_endpoints_and_norm():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(1, 3, 16, 16, generator=g), torch.randn(1, 3, 16, 16, generator=g)
+    torch.testing.assert_close(slerp(a, b, 0.0), a)
+    torch.testing.assert_close(slerp(a, b, 1.0), b)
+    mid_s, mid_l = slerp(a, b, 0.5), lerp(a, b, 0.5)
+    # Independent Gaussians are nearly orthogonal: slerp keeps the norm, lerp shrinks it by ~1/sqrt(2)
+    assert abs(mid_s.norm() / a.norm() - 1) < 0.05
+    assert abs(mid_l.norm() / a.norm() - 1 / math.sqrt(2)) < 0.05
+    torch.testing.assert_close(slerp(a, a, 0.3), a)
