@@ -51,9 +51,10 @@ def test_posterior_mean_and_variance_match_ddpm_step(t):
     z = torch.randn(SHAPE, generator=torch.Generator().manual_seed(7))
     mean = posterior_mean(ours, ref.pred_original_sample, x_t, torch.full((SHAPE[0],), t))
     std = ours.posterior_variance()[t].sqrt().float() if t > 0 else 0.0
-    # diffusers keeps alphas_cumprod in float32, ours are float64: at small t, 1 - alpha_bar_t
-    # has few float32 digits, hence 2e-4 (an off-by-one index moves it by >1e-2).
-    torch.testing.assert_close(mean + std * z, ref.prev_sample, rtol=1e-4, atol=2e-4)
+    # diffusers keeps alphas_cumprod in float32, ours are float64: at t = 1, 1 - alpha_bar_t
+    # (3e-4) has few float32 digits, hence 1e-3 there (an index off by one moves it by >1e-2).
+    tol = 1e-3 if t <= 1 else 2e-4
+    torch.testing.assert_close(mean + std * z, ref.prev_sample, rtol=tol, atol=tol)
 
 
 def _diffusers_loop(sched, x, generator, eta=None, y=None):
