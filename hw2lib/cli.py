@@ -115,7 +115,7 @@ def register_train(sub) -> None:
     s = p.add_subparsers(dest="model", required=True)
     t = s.add_parser("p1", help="the class-conditional digit DDPM")
     t.add_argument("--out", default="checkpoints/p1_ddpm")
-    t.add_argument("--steps", type=int, default=6000)
+    t.add_argument("--steps", type=int, default=3500, help="~55 min on 2 CPU cores")
     t.add_argument("--batch-size", type=int, default=64)
     t.add_argument("--lr", type=float, default=2e-4)
     t.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
@@ -123,6 +123,23 @@ def register_train(sub) -> None:
                    help="stop (and export) after this wall time")
     _data_args(t)
     t.set_defaults(func=cmd_train_p1)
+    c = s.add_parser("classifier", help="the digit classifier that scores P1 samples")
+    c.add_argument("--out", default="checkpoints/digit_classifier")
+    c.add_argument("--epochs", type=int, default=4)
+    _data_args(c)
+    c.set_defaults(func=cmd_train_classifier)
+
+
+def cmd_train_classifier(args) -> int:
+    from .classifier import save_classifier, train_classifier
+    from .data import load_digit_sets
+    sets = load_digit_sets(args.mode, data_dir=args.data, seed=args.data_seed,
+                           cache_dir=args.cache_dir)
+    model, info = train_classifier(sets, epochs=args.epochs, seed=args.seed)
+    info.update(command=" ".join(sys.argv), data_fingerprints={n: d.fingerprint for n, d in sets.items()})
+    save_classifier(model, args.out, info)
+    print(f"classifier written to {args.out}: test accuracy {info['test_accuracy']}")
+    return 0
 
 
 def _data_args(p) -> None:
@@ -133,7 +150,81 @@ def _data_args(p) -> None:
     p.add_argument("--cache-dir", default="data_cache")
 
 
-REGISTRY = [register_data, register_report, register_train]
+# -------------------------------------------------------------------------------------- p1
+def cmd_p1_sample(args) -> int:
+    import numpy as np
+    from . import p1
+    unet, schedule, cfg = p1.load(args.ckpt)
+    digits = np.repeat(np.arange(10), args.n_per_digit)
+    for k, name in enumerate(cfg["sets"]):
+        images, _ = p1.sample(unet, schedule, name, digits, sampler=args.sampler, steps=args.steps,
+                              w=args.w, seed=args.seed + k, progress=True)
+        print(p1.write_grading_folder(args.out, name, images, digits))
+    return 0
+
+
+def cmd_p1_score(args) -> int:
+    from . import p1
+    from .classifier import accuracy, load_classifier, load_course_classifier
+    scorers = {"project CNN": load_classifier(args.classifier)}
+    if args.course_classifier:
+        scorers["course LeNet"] = load_course_classifier(args.course_classifier)
+    folders = [d for d in sorted(Path(args.dir).iterdir()) if d.is_dir()]
+    if not folders:
+        print(f"error: no set folders (mnistm/, svhn/) in {args.dir}", file=sys.stderr)
+        return 2
+    for scorer, model in scorers.items():
+        accs = {}
+        for d in folders:
+            x, y = p1.read_grading_folder(d)
+            accs[d.name] = accuracy(model, x, y)
+            print(f"{scorer:12s} {d.name:8s} {accs[d.name]:.4f} ({len(y)} images)")
+        print(f"{scorer:12s} average  {sum(accs.values()) / len(accs):.4f}")
+    return 0
+
+
+def register_p1(sub) -> None:
+    p = sub.add_parser("p1", help="problem 1: sample digits, score them")
+    s = p.add_subparsers(dest="action", required=True)
+    a = s.add_parser("sample", help="write <out>/<set>/{digit}_{NNN}.png as the course grades them")
+    a.add_argument("--out", required=True)
+    a.add_argument("--ckpt", default="checkpoints/p1_ddpm")
+    a.add_argument("--sampler", choices=("ddpm", "ddim"), default="ddim")
+    a.add_argument("--steps", type=int, default=50, help="DDIM steps (DDPM always uses T)")
+    a.add_argument("--w", type=float, default=2.0, help="guidance weight w (eps = (1+w)c - w u)")
+    a.add_argument("--n-per-digit", type=int, default=50)
+    a.add_argument("--seed", type=int, default=0)
+    a.set_defaults(func=cmd_p1_sample)
+    c = s.add_parser("score", help="accuracy of a classifier on a grading folder")
+    c.add_argument("dir")
+    c.add_argument("--classifier", default="checkpoints/digit_classifier")
+    c.add_argument("--course-classifier", default=None, help="the course's Classifier.pth")
+    c.set_defaults(func=cmd_p1_score)
+
+
+# ----------------------------------------------------------------------------- checkpoints
+def cmd_checkpoints(args) -> int:
+    """Every embedded-mode model from scratch, in dependency order (each step resumable)."""
+    parser = build_parser()
+    common = ["--seed", str(args.seed)]
+    jobs = [["train", "classifier", "--out", f"{args.out}/digit_classifier", *common],
+            ["train", "p1", "--out", f"{args.out}/p1_ddpm", *common]]
+    for argv in jobs:
+        print("==>", "python -m hw2lib", " ".join(argv), flush=True)
+        sub = parser.parse_args(argv)
+        if sub.func(sub) != 0:
+            return 1
+    return 0
+
+
+def register_checkpoints(sub) -> None:
+    p = sub.add_parser("checkpoints", help="train every embedded-mode model from scratch")
+    p.add_argument("--out", default="checkpoints")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_checkpoints)
+
+
+REGISTRY = [register_data, register_report, register_train, register_p1, register_checkpoints]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,7 +17,8 @@ import torch
 from .data import DIGIT_SETS, DigitSet
 from .diffusion import (classifier_free_guidance, ddim_sample, ddim_timesteps, ddpm_sample,
                         linear_schedule)
-from .nets.unet import UNetConfig, build_unet, eps_fn, load_weights, n_params, save_weights
+from .nets.unet import UNetConfig, build_unet, eps_fn, n_params
+from .weights import load_weights, save_weights
 from .train import TrainConfig, train_eps_model, write_manifest
 
 NULL_LABEL = 20
@@ -122,3 +123,79 @@ def sample(unet, schedule, set_name: str, digits, *, sampler: str = "ddim", step
         out.append(to_uint8(res.sample))
         traj = traj or res.trajectory
     return np.concatenate(out), traj
+
+
+def reverse_process(unet, schedule, set_name: str, digit: int = 0, *,
+                    steps_shown=(999, 800, 600, 400, 200), seed: int = 0, w: float = 2.0):
+    """One digit drawn by DDPM-1000: x_t at ``steps_shown`` and the final x_0.
+
+    Returns (uint8 (len(steps_shown) + 1, 28, 28, 3), column labels)."""
+    x0, traj = sample(unet, schedule, set_name, [digit], sampler="ddpm", w=w, seed=seed,
+                      record=steps_shown)
+    frames = [to_uint8(traj[t])[0] for t in steps_shown] + [x0[0]]
+    return np.stack(frames), [f"t={t}" for t in steps_shown] + ["x0"]
+
+
+def write_grading_folder(out_dir, set_name: str, images: np.ndarray, digits) -> Path:
+    """The course's layout: ``<out>/<set>/{digit}_{NNN}.png``, NNN = 001.. per digit."""
+    from PIL import Image
+    folder = Path(out_dir) / set_name
+    folder.mkdir(parents=True, exist_ok=True)
+    count: dict[int, int] = {}
+    for img, d in zip(images, np.asarray(digits)):
+        count[int(d)] = count.get(int(d), 0) + 1
+        Image.fromarray(img).save(folder / f"{int(d)}_{count[int(d)]:03d}.png")
+    return folder
+
+
+def read_grading_folder(folder) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 images, labels) from a grading folder; the label is the file name's first character."""
+    from .data import load_images
+    paths = sorted(p for p in Path(folder).glob("*.png"))
+    if not paths:
+        raise FileNotFoundError(f"no PNG images in {folder}")
+    bad = [p.name for p in paths if not p.name[0].isdigit()]
+    if bad:
+        raise ValueError(f"{folder}: file names must start with the digit: {bad[:5]}")
+    return load_images(paths, size=28), np.array([int(p.name[0]) for p in paths])
+
+
+def scorers(classifier_ckpt, course_classifier=None) -> dict:
+    """{"project CNN": model, ["course LeNet": model]} for :func:`score_table`."""
+    from .classifier import load_classifier, load_course_classifier
+    out = {"project CNN": load_classifier(classifier_ckpt)}
+    if course_classifier:
+        out["course LeNet"] = load_course_classifier(course_classifier)
+    return out
+
+
+def score_table(samples: dict, digits, scorers: dict):
+    """Accuracy per set (rows, plus their average) and classifier (columns). The course's LeNet
+    was trained on MNIST-M only, so it scores only that set."""
+    import pandas as pd
+    from .classifier import accuracy
+    table = {name: {s: (accuracy(m, imgs, digits) if s != "course LeNet" or name == "mnistm"
+                        else np.nan) for s, m in scorers.items()}
+             for name, imgs in samples.items()}
+    df = pd.DataFrame.from_dict(table, orient="index")
+    df.loc["average"] = df.mean()
+    return df
+
+
+def guidance_sweep(unet, schedule, set_names, ws, scorers: dict, *, per_digit: int = 5,
+                   sampler: str = "ddim", steps: int = 50, seed: int = 0):
+    """Project-CNN accuracy for each guidance weight w and set, on ``per_digit`` images per
+    digit drawn from the same noises for every w. Returns (DataFrame rows w, {(w, set): images})."""
+    import pandas as pd
+    from .classifier import accuracy
+    digits = np.repeat(np.arange(10), per_digit)
+    model = scorers["project CNN"]
+    rows, images = {}, {}
+    for w in ws:
+        for k, name in enumerate(set_names):
+            images[(w, name)], _ = sample(unet, schedule, name, digits, sampler=sampler,
+                                          steps=steps, w=w, seed=seed + k)
+            rows.setdefault(w, {})[name] = accuracy(model, images[(w, name)], digits)
+    df = pd.DataFrame.from_dict(rows, orient="index")
+    df.index.name = "w"
+    return df, images

@@ -118,7 +118,7 @@ def train_eps_model(model: torch.nn.Module, schedule: Schedule, images: torch.Te
         sched.step()
         ema_update(ema, acc.unwrap_model(model), cfg.ema_decay if step >= cfg.warmup else 0.0)
         history["step"].append(step)
-        history["loss"].append(float(loss))
+        history["loss"].append(float(loss.detach()))
         bar.set_postfix(loss=f"{sum(history['loss'][-50:]) / len(history['loss'][-50:]):.4f}")
         elapsed, done = wall + time.perf_counter() - t0, step + 1
         out_of_time = cfg.max_minutes is not None and elapsed > cfg.max_minutes * 60

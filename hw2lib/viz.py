@@ -75,3 +75,30 @@ def save_figure(fig, path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120, bbox_inches="tight")
     return path
+
+
+def sweep_figure(table, images: dict, *, per_digit: int):
+    """Accuracy against guidance weight (left) and, per set and w, the samples (10 x per_digit)."""
+    import matplotlib.pyplot as plt
+    ws, sets = list(table.index), list(table.columns)
+    fig = plt.figure(figsize=(3.2 + 1.3 * len(ws), 1.6 * len(sets) + 0.6))
+    gs = fig.add_gridspec(len(sets), len(ws) + 1, width_ratios=[2.2] + [1] * len(ws))
+    ax = fig.add_subplot(gs[:, 0])
+    for s in sets:
+        ax.plot(ws, table[s] * 100, marker="o", label=s)
+    ax.set_xlabel("guidance weight w")
+    ax.set_ylabel("classifier accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    for r, s in enumerate(sets):
+        for c, w in enumerate(ws):
+            a = fig.add_subplot(gs[r, c + 1])
+            a.imshow(mosaic(images[(w, s)].reshape(10, per_digit, *images[(w, s)].shape[1:])))
+            a.set_xticks([])
+            a.set_yticks([])
+            if r == 0:
+                a.set_title(f"w={w:g}", fontsize=9)
+            if c == 0:
+                a.set_ylabel(s, fontsize=9)
+    fig.tight_layout()
+    return fig

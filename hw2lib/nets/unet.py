@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import torch
 
@@ -55,26 +54,3 @@ def eps_fn(unet, *, autocast: bool = False, device_type: str = "cpu"):
         with torch.autocast(device_type, dtype=torch.bfloat16, enabled=autocast):
             return unet(x, t, class_labels=y).sample.float()
     return eps_model
-
-
-def save_weights(model: torch.nn.Module, path, *, half: bool = True) -> Path:
-    """safetensors of the state dict (float16 when ``half``)."""
-    from safetensors.torch import save_file
-    sd = {k: (v.half() if half and v.is_floating_point() else v).contiguous()
-          for k, v in model.state_dict().items()}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(sd, str(path))
-    return path
-
-
-def load_weights(model: torch.nn.Module, path) -> torch.nn.Module:
-    """Load safetensors weights strictly (cast to the model's dtype)."""
-    from safetensors.torch import load_file
-    if not Path(path).exists():
-        raise FileNotFoundError(f"checkpoint {path} not found (make checkpoints builds it)")
-    sd = load_file(str(path))
-    ref = model.state_dict()
-    model.load_state_dict({k: v.to(ref[k].dtype) if k in ref else v for k, v in sd.items()},
-                          strict=True)
-    return model

@@ -1,0 +1,143 @@
+"""Digit classifiers that score generated samples.
+
+* :class:`DigitCNN`: the project's own small CNN, trained on both digit sets' training splits
+  (:func:`train_classifier`), reported on their held-out test splits.
+* :class:`CourseLeNet`: the course's MNIST-M LeNet, for its ``Classifier.pth``
+  (a dict with key ``state_dict``), loaded strictly on the CPU.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .weights import load_weights, save_weights
+
+
+class DigitCNN(nn.Module):
+    """28x28 RGB -> 10 logits. Input: float (N, 3, 28, 28) in [-1, 1]."""
+
+    def __init__(self, width: int = 32):
+        super().__init__()
+
+        def block(cin, cout):
+            return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+                                 nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+        w = width
+        self.features = nn.Sequential(block(3, w), block(w, w), nn.MaxPool2d(2),
+                                      block(w, 2 * w), block(2 * w, 2 * w), nn.MaxPool2d(2),
+                                      block(2 * w, 4 * w), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(4 * w, 10))
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+class CourseLeNet(nn.Module):
+    """The course's MNIST-M classifier (LeNet-5 on 28x28 RGB); input normalised to [-1, 1]."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, kernel_size=5)
+        self.conv2 = nn.Conv2d(6, 16, kernel_size=5)
+        self.fc1 = nn.Linear(16 * 4 * 4, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = x.flatten(1)
+        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
+
+
+def load_course_classifier(path) -> CourseLeNet:
+    """The course's ``Classifier.pth`` (``{"state_dict": ...}``), loaded strictly on the CPU."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"course classifier {path} not found (give the path of Classifier.pth)")
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    sd = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else None
+    if sd is None:
+        raise ValueError(f"{path}: expected a dict with key 'state_dict'")
+    model = CourseLeNet()
+    missing, unexpected = model.load_state_dict(sd, strict=False)
+    if missing or unexpected:
+        raise ValueError(f"{path} does not fit the course LeNet: missing keys {missing}, "
+                         f"unexpected keys {unexpected}")
+    return model.eval()
+
+
+def _to_input(x_uint8: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(x_uint8)).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def _augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Shifts of up to 2 px, random channel order and occasional colour inversion."""
+    n = len(x)
+    dx, dy = torch.randint(-2, 3, (2,), generator=g).tolist()
+    x = torch.roll(x, shifts=(dy, dx), dims=(2, 3))
+    perm = torch.randperm(3, generator=g)
+    x = x[:, perm]
+    flip = (torch.rand(n, generator=g) < 0.2).view(-1, 1, 1, 1)
+    return torch.where(flip, -x, x)
+
+
+def predict(model: nn.Module, images_uint8: np.ndarray, batch_size: int = 500) -> np.ndarray:
+    """Predicted digit for each uint8 (N, 28, 28, 3) image."""
+    model.eval()
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(images_uint8), batch_size):
+            out.append(model(_to_input(images_uint8[i:i + batch_size])).argmax(1).numpy())
+    return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+
+def accuracy(model: nn.Module, images_uint8: np.ndarray, labels) -> float:
+    return float(np.mean(predict(model, images_uint8) == np.asarray(labels)))
+
+
+def train_classifier(sets: dict, *, epochs: int = 4, batch_size: int = 128, lr: float = 2e-3,
+                     seed: int = 0, progress: bool = True) -> tuple[DigitCNN, dict]:
+    """Train :class:`DigitCNN` on all training splits of ``sets`` ({name: DigitSet}).
+
+    Returns (model, info) with the test accuracy per set and the wall time.
+    """
+    from tqdm.auto import tqdm
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
+    x = torch.cat([_to_input(ds.x_train) for ds in sets.values()])
+    y = torch.cat([torch.from_numpy(ds.y_train) for ds in sets.values()])
+    model = DigitCNN()
+    steps = epochs * (len(x) // batch_size)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
+    t0 = time.perf_counter()
+    model.train()
+    for _ in tqdm(range(steps), desc="classifier", disable=not progress):
+        idx = torch.randint(0, len(x), (batch_size,), generator=g)
+        loss = F.cross_entropy(model(_augment(x[idx], g)), y[idx], label_smoothing=0.05)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+    info = {"test_accuracy": {n: accuracy(model, ds.x_test, ds.y_test) for n, ds in sets.items()},
+            "steps": steps, "batch_size": batch_size, "wall_seconds": round(time.perf_counter() - t0, 1)}
+    return model.eval(), info
+
+
+def save_classifier(model: DigitCNN, out_dir, info: dict) -> Path:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_weights(model, out_dir / "model.safetensors", half=True)
+    (out_dir / "info.json").write_text(json.dumps(info, indent=2))
+    return out_dir
+
+
+def load_classifier(ckpt_dir) -> DigitCNN:
+    return load_weights(DigitCNN(), Path(ckpt_dir) / "model.safetensors").eval()

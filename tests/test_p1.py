@@ -1,0 +1,126 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from hw2lib import p1
+from hw2lib.classifier import (CourseLeNet, DigitCNN, load_course_classifier, save_classifier)
+from hw2lib.data import DigitSet
+from hw2lib.diffusion import linear_schedule
+from hw2lib.nets.unet import UNetConfig, build_unet
+from hw2lib.train import TrainConfig, train_eps_model
+
+TINY = UNetConfig(sample_size=28, block_out_channels=(8, 16), layers_per_block=1,
+                  down_block_types=("DownBlock2D", "DownBlock2D"),
+                  up_block_types=("UpBlock2D", "UpBlock2D"), norm_num_groups=4, attention_head_dim=8,
+                  num_class_embeds=21)
+
+
+def fake_set(name, n=20, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 256, (n, 28, 28, 3), dtype=np.uint8)
+    y = np.arange(n) % 10
+    return DigitSet(name, x, y, x[:10], y[:10], f"fp-{name}")
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory):
+    out = tmp_path_factory.mktemp("p1") / "ckpt"
+    sets = {"mnistm": fake_set("mnistm"), "svhn": fake_set("svhn", seed=1)}
+    p1.train(sets, out, TrainConfig(steps=4, batch_size=4, save_every=2, warmup=2),
+             unet_cfg=TINY, command="test", progress=False)
+    return out
+
+
+def test_train_exports_checkpoint_with_manifest(tiny_ckpt):
+    files = {p.name for p in tiny_ckpt.iterdir()}
+    assert {"model.safetensors", "config.json", "manifest.json", "loss.json"} <= files
+    man = json.loads((tiny_ckpt / "manifest.json").read_text())
+    assert man["steps_done"] == 4 and man["data_fingerprints"] == {"mnistm": "fp-mnistm",
+                                                                  "svhn": "fp-svhn"}
+    assert man["train_config"]["steps"] == 4 and man["n_train_images"] == 40
+
+
+def test_class_labels():
+    assert p1.class_label("mnistm", 3) == 3 and p1.class_label("svhn", 3) == 13
+    assert p1.NULL_LABEL == 20
+
+
+def test_load_and_sample_both_samplers(tiny_ckpt):
+    unet, schedule, cfg = p1.load(tiny_ckpt)
+    assert cfg["sets"] == ["mnistm", "svhn"]
+    imgs, traj = p1.sample(unet, schedule, "svhn", [0, 1, 2], steps=3, w=1.0, seed=0,
+                           record=[666, 0])
+    assert imgs.shape == (3, 28, 28, 3) and imgs.dtype == np.uint8 and sorted(traj) == [0, 666]
+    again, _ = p1.sample(unet, schedule, "svhn", [0, 1, 2], steps=3, w=1.0, seed=0)
+    np.testing.assert_array_equal(imgs, again)
+    frames, labels = p1.reverse_process(unet, schedule, "mnistm", steps_shown=(999, 500))
+    assert frames.shape == (3, 28, 28, 3) and labels == ["t=999", "t=500", "x0"]
+
+
+def test_missing_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="make checkpoints"):
+        p1.load(tmp_path / "nope")
+
+
+def test_training_resumes_to_the_same_weights(tmp_path):
+    """A run stopped after one step and restarted ends where an uninterrupted run ends."""
+    x = torch.rand(16, 3, 28, 28) * 2 - 1
+    y = torch.arange(16) % 10
+    cfg = TrainConfig(steps=4, batch_size=4, save_every=100, warmup=2)
+
+    def run(out, max_minutes=None):
+        torch.manual_seed(0)
+        model = build_unet(TINY)
+        c = TrainConfig(**{**cfg.__dict__, "max_minutes": max_minutes})
+        return train_eps_model(model, linear_schedule(), x, y, c, out, null_label=20,
+                               progress=False)
+
+    full, hist_full, _ = run(tmp_path / "a")
+    stopped, hist_stop, _ = run(tmp_path / "b", max_minutes=0.0)
+    assert len(hist_stop["loss"]) == 1
+    resumed, hist_res, _ = run(tmp_path / "b")
+    assert hist_res["loss"] == pytest.approx(hist_full["loss"], rel=1e-5)
+    for a, b in zip(full.state_dict().values(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_grading_folder_round_trip(tmp_path):
+    imgs = np.random.default_rng(0).integers(0, 256, (4, 28, 28, 3), dtype=np.uint8)
+    folder = p1.write_grading_folder(tmp_path, "mnistm", imgs, [0, 0, 7, 9])
+    assert sorted(p.name for p in folder.iterdir()) == ["0_001.png", "0_002.png", "7_001.png",
+                                                        "9_001.png"]
+    x, y = p1.read_grading_folder(folder)
+    assert y.tolist() == [0, 0, 7, 9] and x.shape == (4, 28, 28, 3)
+
+
+def test_course_classifier_loading(tmp_path):
+    good = tmp_path / "Classifier.pth"
+    torch.save({"state_dict": CourseLeNet().state_dict()}, good)
+    assert isinstance(load_course_classifier(good), CourseLeNet)
+    bad = tmp_path / "bad.pth"
+    torch.save({"state_dict": DigitCNN().state_dict()}, bad)
+    with pytest.raises(ValueError, match="missing keys"):
+        load_course_classifier(bad)
+    with pytest.raises(FileNotFoundError, match="Classifier.pth"):
+        load_course_classifier(tmp_path / "none.pth")
+
+
+def test_cli_sample_and_score(tiny_ckpt, tmp_path):
+    clf = save_classifier(DigitCNN().eval(), tmp_path / "clf", {"note": "untrained"})
+    lenet = tmp_path / "Classifier.pth"
+    torch.save({"state_dict": CourseLeNet().state_dict()}, lenet)
+    out = tmp_path / "out"
+    run = subprocess.run([sys.executable, "-m", "hw2lib", "p1", "sample", "--out", str(out),
+                          "--ckpt", str(tiny_ckpt), "--n-per-digit", "2", "--steps", "2"],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert len(list((out / "svhn").glob("*.png"))) == 20 and (out / "mnistm" / "9_002.png").exists()
+    score = subprocess.run([sys.executable, "-m", "hw2lib", "p1", "score", str(out),
+                            "--classifier", str(clf), "--course-classifier", str(lenet)],
+                           capture_output=True, text=True)
+    assert score.returncode == 0, score.stderr
+    assert "project CNN  average" in score.stdout and "course LeNet mnistm" in score.stdout
