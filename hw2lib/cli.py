@@ -10,6 +10,11 @@ import sys
 from pathlib import Path
 
 
+def _command() -> str:
+    """The command line as a user would retype it (for manifests)."""
+    return "python -m hw2lib " + " ".join(sys.argv[1:])
+
+
 # ------------------------------------------------------------------------------------ data
 def cmd_data_check(args) -> int:
     from .data import check_tree
@@ -105,7 +110,7 @@ def cmd_train_p1(args) -> int:
     from .data import load_digit_sets
     sets = load_digit_sets(args.mode, data_dir=args.data, seed=args.data_seed,
                            cache_dir=args.cache_dir)
-    out = p1.train(sets, args.out, _train_config(args), command=" ".join(sys.argv))
+    out = p1.train(sets, args.out, _train_config(args), command=_command())
     print(f"P1 DDPM written to {out}")
     return 0
 
@@ -123,6 +128,15 @@ def register_train(sub) -> None:
                    help="stop (and export) after this wall time")
     _data_args(t)
     t.set_defaults(func=cmd_train_p1)
+    f = s.add_parser("faces", help="the unconditional face DDPM of P2 (embedded mode)")
+    f.add_argument("--out", default="checkpoints/p2_faces")
+    f.add_argument("--steps", type=int, default=2500)
+    f.add_argument("--batch-size", type=int, default=32)
+    f.add_argument("--lr", type=float, default=3e-4)
+    f.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    f.add_argument("--max-minutes", type=float, default=None)
+    f.add_argument("--seed", type=int, default=0)
+    f.set_defaults(func=cmd_train_faces)
     c = s.add_parser("classifier", help="the digit classifier that scores P1 samples")
     c.add_argument("--out", default="checkpoints/digit_classifier")
     c.add_argument("--epochs", type=int, default=4)
@@ -136,9 +150,16 @@ def cmd_train_classifier(args) -> int:
     sets = load_digit_sets(args.mode, data_dir=args.data, seed=args.data_seed,
                            cache_dir=args.cache_dir)
     model, info = train_classifier(sets, epochs=args.epochs, seed=args.seed)
-    info.update(command=" ".join(sys.argv), data_fingerprints={n: d.fingerprint for n, d in sets.items()})
+    info.update(command=_command(), data_fingerprints={n: d.fingerprint for n, d in sets.items()})
     save_classifier(model, args.out, info)
     print(f"classifier written to {args.out}: test accuracy {info['test_accuracy']}")
+    return 0
+
+
+def cmd_train_faces(args) -> int:
+    from . import p2
+    out = p2.train_face_model(args.out, _train_config(args), command=_command())
+    print(f"face DDPM written to {out}")
     return 0
 
 
@@ -202,13 +223,83 @@ def register_p1(sub) -> None:
     c.set_defaults(func=cmd_p1_score)
 
 
+# -------------------------------------------------------------------------------------- p2
+def _face_model(args):
+    from . import p2
+    if args.unet_module:
+        return p2.load_course_unet(args.unet_module, args.unet_ckpt or "UNet.pt")
+    return p2.load_face_model(args.ckpt)[0]
+
+
+def cmd_p2_sample(args) -> int:
+    from PIL import Image
+    from . import p2
+    eps_model = _face_model(args)
+    noises, names = p2.load_noises(args.noise_dir)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for x, name in zip(noises.split(args.batch_size), _chunks(names, args.batch_size)):
+        imgs = p2.to_uint8(p2.minmax(p2.ddim_faces(eps_model, x, eta=args.eta,
+                                                   convention=args.convention, seed=args.seed)))
+        for img, n in zip(imgs, name):
+            Image.fromarray(img).save(out / f"{n}.png")
+            print(out / f"{n}.png")
+    return 0
+
+
+def _chunks(items, n):
+    return [items[i:i + n] for i in range(0, len(items), n)]
+
+
+def cmd_p2_mse(args) -> int:
+    import numpy as np
+    from . import p2
+    from .data import load_images
+    gts = sorted(Path(args.gt).glob("*.png"))
+    if not gts:
+        print(f"error: no PNG images in {args.gt}", file=sys.stderr)
+        return 2
+    preds = [Path(args.pred) / g.name for g in gts]
+    missing = [str(p) for p in preds if not p.exists()]
+    if missing:
+        print(f"error: predictions missing: {missing}", file=sys.stderr)
+        return 2
+    mse = p2.mse_255(load_images(preds), load_images(gts))
+    for g, m in zip(gts, mse):
+        print(f"{g.name}: {m:.4f}")
+    print(f"mean: {np.mean(mse):.4f}")
+    return 0
+
+
+def register_p2(sub) -> None:
+    p = sub.add_parser("p2", help="problem 2: DDIM from fixed noises, MSE against ground truth")
+    s = p.add_subparsers(dest="action", required=True)
+    a = s.add_parser("sample", help="DDIM-50 (981..1) from noise_dir/*.pt to out/<name>.png")
+    a.add_argument("--noise-dir", required=True)
+    a.add_argument("--out", required=True)
+    a.add_argument("--unet-module", default=None, help="the course's UNet.py (course mode)")
+    a.add_argument("--unet-ckpt", default=None, help="the course's UNet.pt (course mode)")
+    a.add_argument("--ckpt", default="checkpoints/p2_faces", help="embedded face model folder")
+    a.add_argument("--eta", type=float, default=0.0)
+    a.add_argument("--convention", choices=("t", "t-1"), default="t",
+                   help="alpha_bar[t] then alpha_bar[0] (t), or alpha_bar[t-1] then 1 (t-1)")
+    a.add_argument("--seed", type=int, default=0, help="seed of the eta > 0 noise")
+    a.add_argument("--batch-size", type=int, default=10)
+    a.set_defaults(func=cmd_p2_sample)
+    m = s.add_parser("mse", help="per-image and mean MSE (0-255) of pred/*.png against gt/*.png")
+    m.add_argument("--pred", required=True)
+    m.add_argument("--gt", required=True)
+    m.set_defaults(func=cmd_p2_mse)
+
+
 # ----------------------------------------------------------------------------- checkpoints
 def cmd_checkpoints(args) -> int:
     """Every embedded-mode model from scratch, in dependency order (each step resumable)."""
     parser = build_parser()
     common = ["--seed", str(args.seed)]
     jobs = [["train", "classifier", "--out", f"{args.out}/digit_classifier", *common],
-            ["train", "p1", "--out", f"{args.out}/p1_ddpm", *common]]
+            ["train", "p1", "--out", f"{args.out}/p1_ddpm", *common],
+            ["train", "faces", "--out", f"{args.out}/p2_faces", *common]]
     for argv in jobs:
         print("==>", "python -m hw2lib", " ".join(argv), flush=True)
         sub = parser.parse_args(argv)
@@ -224,7 +315,8 @@ def register_checkpoints(sub) -> None:
     p.set_defaults(func=cmd_checkpoints)
 
 
-REGISTRY = [register_data, register_report, register_train, register_p1, register_checkpoints]
+REGISTRY = [register_data, register_report, register_train, register_p1, register_p2,
+            register_checkpoints]
 
 
 def build_parser() -> argparse.ArgumentParser:

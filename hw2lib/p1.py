@@ -6,20 +6,15 @@ cost on 2 CPU cores and lets digit shapes be shared between the two looks.
 """
 from __future__ import annotations
 
-import json
-import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .data import DIGIT_SETS, DigitSet
-from .diffusion import (classifier_free_guidance, ddim_sample, ddim_timesteps, ddpm_sample,
-                        linear_schedule)
-from .nets.unet import UNetConfig, build_unet, eps_fn, n_params
-from .weights import load_weights, save_weights
-from .train import TrainConfig, train_eps_model, write_manifest
+from .diffusion import classifier_free_guidance, ddim_sample, ddim_timesteps, ddpm_sample
+from .nets.unet import UNetConfig, eps_fn
+from .train import TrainConfig, load_checkpoint, train_and_export
 
 NULL_LABEL = 20
 T = 1000
@@ -55,46 +50,18 @@ def training_tensors(sets: dict[str, DigitSet]) -> tuple[torch.Tensor, torch.Ten
 
 def train(sets: dict[str, DigitSet], out_dir, cfg: TrainConfig, *, unet_cfg: UNetConfig = P1_UNET,
           command: str = "", progress: bool = True) -> Path:
-    """Train the conditional DDPM and export ``model.safetensors`` (fp16 EMA weights),
-    ``config.json`` and ``manifest.json`` into ``out_dir``."""
-    out_dir = Path(out_dir)
+    """Train the conditional DDPM and export it into ``out_dir`` (see :func:`train_and_export`)."""
     images, labels = training_tensors(sets)
-    torch.manual_seed(cfg.seed)
-    model = build_unet(unet_cfg)
-    ema, history, wall = train_eps_model(model, linear_schedule(T), images, labels, cfg,
-                                         out_dir / "state", null_label=NULL_LABEL,
-                                         progress=progress)
-    save_weights(ema, out_dir / "model.safetensors")
-    (out_dir / "config.json").write_text(json.dumps({"unet": asdict(unet_cfg), "T": T,
-                                                     "null_label": NULL_LABEL,
-                                                     "sets": list(sets)}, indent=2))
-    (out_dir / "loss.json").write_text(json.dumps(_thin(history)))
-    write_manifest(out_dir / "manifest.json", command=command, train_config=asdict(cfg),
-                   unet_params=n_params(ema), steps_done=len(history["step"]),
-                   data_fingerprints={n: ds.fingerprint for n, ds in sets.items()},
-                   n_train_images=len(images), wall_seconds=round(wall, 1),
-                   made=time.strftime("%Y-%m-%d %H:%M:%S"))
-    return out_dir
-
-
-def _thin(history: dict, every: int = 10) -> dict:
-    """Loss history averaged over windows of ``every`` steps (keeps loss.json small)."""
-    loss = np.asarray(history["loss"])
-    m = len(loss) // every * every
-    return {"step": list(range(every, m + 1, every)),
-            "loss": loss[:m].reshape(-1, every).mean(1).round(5).tolist()}
+    return train_and_export(unet_cfg, images, labels, cfg, out_dir, T=T, null_label=NULL_LABEL,
+                            config_extra={"sets": list(sets)}, command=command,
+                            manifest_extra={"data_fingerprints": {n: ds.fingerprint
+                                                                  for n, ds in sets.items()}},
+                            progress=progress)
 
 
 def load(ckpt_dir):
     """(unet in eval mode, schedule, config dict) from a directory written by :func:`train`."""
-    ckpt_dir = Path(ckpt_dir)
-    cfg_path = ckpt_dir / "config.json"
-    if not cfg_path.exists():
-        raise FileNotFoundError(f"{cfg_path} not found: train it with `make checkpoints` or give "
-                                "the folder of a P1 checkpoint")
-    cfg = json.loads(cfg_path.read_text())
-    unet = load_weights(build_unet(UNetConfig.from_dict(cfg["unet"])), ckpt_dir / "model.safetensors")
-    return unet.eval(), linear_schedule(cfg["T"]), cfg
+    return load_checkpoint(ckpt_dir)
 
 
 def sample(unet, schedule, set_name: str, digits, *, sampler: str = "ddim", steps: int = 50,

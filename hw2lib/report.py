@@ -14,6 +14,10 @@ _FETCHED = re.compile(rf"""(?:\b(?:src|href)\s*=\s*["']?|url\(\s*["']?){_REMOTE}
 _IN_SCRIPT = re.compile(r"https?://[^\s\"'<>]+", re.I)
 
 
+# Cells the static report leaves out: parameters, and widgets that only live in a kernel.
+REPORT_SKIP_TAGS = {"parameters", "injected-parameters", "interactive"}
+
+
 def save_metrics(fig_dir, metrics: dict) -> Path:
     """Merge ``metrics`` into ``<fig_dir>/metrics.json`` (created if absent) and return its path."""
     path = Path(fig_dir) / "metrics.json"
@@ -69,8 +73,7 @@ def build_html(notebooks, out, *, title: str = "DLCV HW2 report") -> Path:
     cells = [nbformat.v4.new_markdown_cell(f"# {title}")]
     for p in notebooks:
         nb = nbformat.read(str(p), as_version=4)
-        cells += [c for c in nb.cells
-                  if not {"parameters", "injected-parameters"} & set(c.metadata.get("tags", []))]
+        cells += [c for c in nb.cells if not REPORT_SKIP_TAGS & set(c.metadata.get("tags", []))]
     combined = nbformat.v4.new_notebook(cells=cells, metadata={"title": title})
     exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True,
                             exclude_output_prompt=True)

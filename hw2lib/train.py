@@ -131,6 +131,60 @@ def train_eps_model(model: torch.nn.Module, schedule: Schedule, images: torch.Te
             wall + time.perf_counter() - t0)
 
 
+def train_and_export(unet_cfg, images: torch.Tensor, labels: torch.Tensor | None,
+                     cfg: TrainConfig, out_dir, *, T: int = 1000, null_label: int | None = None,
+                     config_extra: dict | None = None, manifest_extra: dict | None = None,
+                     command: str = "", progress: bool = True) -> Path:
+    """Train a UNet2DModel eps-model on a linear schedule and export into ``out_dir``:
+    ``model.safetensors`` (fp16 EMA weights), ``config.json`` (UNet config, T, ``config_extra``),
+    ``loss.json`` and ``manifest.json`` (command, config, steps, wall time, commit). The training
+    state lives in ``out_dir/state`` (kept out of git) so a killed run resumes."""
+    from .diffusion import linear_schedule
+    from .nets.unet import build_unet, n_params
+    from .weights import save_weights
+    out_dir = Path(out_dir)
+    torch.manual_seed(cfg.seed)
+    model = build_unet(unet_cfg)
+    ema, history, wall = train_eps_model(model, linear_schedule(T), images, labels, cfg,
+                                         out_dir / "state", null_label=null_label,
+                                         progress=progress)
+    save_weights(ema, out_dir / "model.safetensors")
+    (out_dir / "config.json").write_text(json.dumps(
+        {"unet": asdict(unet_cfg), "T": T, "null_label": null_label, **(config_extra or {})},
+        indent=2))
+    (out_dir / "loss.json").write_text(json.dumps(thin_history(history)))
+    write_manifest(out_dir / "manifest.json", command=command, train_config=asdict(cfg),
+                   unet_params=n_params(ema), steps_done=len(history["step"]),
+                   n_train_images=len(images), wall_seconds=round(wall, 1),
+                   made=time.strftime("%Y-%m-%d %H:%M:%S"), **(manifest_extra or {}))
+    return out_dir
+
+
+def load_checkpoint(ckpt_dir):
+    """(unet in eval mode, linear schedule, config dict) from :func:`train_and_export`'s folder."""
+    from .diffusion import linear_schedule
+    from .nets.unet import UNetConfig, build_unet
+    from .weights import load_weights
+    ckpt_dir = Path(ckpt_dir)
+    cfg_path = ckpt_dir / "config.json"
+    if not cfg_path.exists():
+        raise FileNotFoundError(f"{cfg_path} not found: train it with `make checkpoints` or give "
+                                "the folder of a checkpoint written by hw2lib")
+    cfg = json.loads(cfg_path.read_text())
+    unet = load_weights(build_unet(UNetConfig.from_dict(cfg["unet"])),
+                        ckpt_dir / "model.safetensors")
+    return unet.eval(), linear_schedule(cfg["T"]), cfg
+
+
+def thin_history(history: dict, every: int = 10) -> dict:
+    """Loss history averaged over windows of ``every`` steps (keeps loss.json small)."""
+    import numpy as np
+    loss = np.asarray(history["loss"])
+    m = len(loss) // every * every
+    return {"step": list(range(every, m + 1, every)),
+            "loss": loss[:m].reshape(-1, every).mean(1).round(5).tolist()}
+
+
 def write_manifest(path, **fields) -> Path:
     """A JSON manifest next to a checkpoint: how it was made (command, config, data, time)."""
     import subprocess

@@ -102,3 +102,18 @@ def sweep_figure(table, images: dict, *, per_digit: int):
                 a.set_ylabel(s, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def line_figure(x, series: dict, *, xlabel: str = "", ylabel: str = "", title: str = ""):
+    """One line per entry of ``series`` ({label: y values}) against ``x``."""
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(4.5, 3))
+    for label, y in series.items():
+        ax.plot(x, y, marker="o", label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,272 @@
+"""Problem 2: DDIM on a face UNet from fixed noises; eta grid, MSE against ground truth, slerp.
+
+Reuses :func:`hw2lib.diffusion.ddim_sample`; this module adds the course's conventions (grid
+981, 961, ..., 1; x0-hat clamped; min-max normalised outputs; MSE on 0-255), the course UNet
+loader, the embedded face model and the embedded ground truth drawn by diffusers.
+"""
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .diffusion import Schedule, ddim_sample, ddim_timesteps, lerp, linear_schedule, slerp
+from .nets.unet import UNetConfig
+from .train import TrainConfig, train_and_export
+
+T = 1000
+N_STEPS = 50
+# Where the two public conventions differ: which alpha_bar goes with grid step t, and what the
+# step after the last one (t = 1) moves to.
+#   "t":   alpha_bar[t]   on 981, ..., 1, then alpha_bar[0]  (diffusers DDIMScheduler with
+#          steps_offset=1, set_alpha_to_one=False: the embedded ground truth's convention)
+#   "t-1": alpha_bar[t-1] on 981, ..., 1, then 1.0           (the DDIM paper's code read on an
+#          offset grid)
+CONVENTIONS = {"t": dict(alpha_bar_shift=0, final="alpha_bar[0]"),
+               "t-1": dict(alpha_bar_shift=1, final=1.0)}
+DEFAULT_CONVENTION = "t"
+
+# ~0.7M parameters, 32x32, attention only at 8x8 (issue 4: ~2,000 steps give face-like samples).
+FACE_UNET = UNetConfig(sample_size=32, block_out_channels=(32, 64, 64), layers_per_block=1,
+                       down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
+                       up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
+                       attention_head_dim=32, norm_num_groups=16)
+
+
+def ddim_faces(eps_model, noise: torch.Tensor, *, eta: float = 0.0, schedule: Schedule | None = None,
+               convention: str = DEFAULT_CONVENTION, seed: int = 0) -> torch.Tensor:
+    """The course's DDIM: 50 steps on 981, ..., 1, x0-hat clamped to [-1, 1]. ``noise``: x_T
+    (B, C, H, W). Returns x_0 (B, C, H, W), not normalised. ``seed`` feeds the eta > 0 noise."""
+    if convention not in CONVENTIONS:
+        raise ValueError(f"convention must be one of {list(CONVENTIONS)}, got {convention!r}")
+    schedule = schedule or linear_schedule(T)
+    conv = CONVENTIONS[convention]
+    final = float(schedule.alpha_bar[0]) if conv["final"] == "alpha_bar[0]" else conv["final"]
+    res = ddim_sample(eps_model, schedule, timesteps=ddim_timesteps(schedule.T, N_STEPS, offset=1),
+                      eta=eta, noise=noise, clip_x0=True, final_alpha_bar=final,
+                      alpha_bar_shift=conv["alpha_bar_shift"],
+                      generator=torch.Generator().manual_seed(seed))
+    return res.sample
+
+
+def minmax(x: torch.Tensor) -> torch.Tensor:
+    """Each image of (B, C, H, W) scaled to [0, 1] by its own min and max (the course's save)."""
+    flat = x.flatten(1)
+    lo, hi = flat.min(1).values.view(-1, 1, 1, 1), flat.max(1).values.view(-1, 1, 1, 1)
+    return (x - lo) / (hi - lo).clamp_min(1e-12)
+
+
+def to_uint8(x01: torch.Tensor) -> np.ndarray:
+    """(B, C, H, W) in [0, 1] -> uint8 (B, H, W, C), rounded as torchvision's save_image does."""
+    return (x01 * 255 + 0.5).clamp(0, 255).byte().permute(0, 2, 3, 1).cpu().numpy()
+
+
+def mse_255(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Per-image MSE on the 0-255 scale: mean over pixels and channels of (pred - gt)^2."""
+    pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
+    if pred.shape != gt.shape:
+        raise ValueError(f"shapes differ: prediction {pred.shape}, ground truth {gt.shape}")
+    return ((pred - gt) ** 2).reshape(len(pred), -1).mean(1)
+
+
+def interpolate(x0: torch.Tensor, x1: torch.Tensor, alphas, how: str = "slerp") -> torch.Tensor:
+    """Noises between x0 and x1 (each (1, C, H, W)) at ``alphas``: (len(alphas), C, H, W)."""
+    f = {"slerp": slerp, "lerp": lerp}[how]
+    return torch.cat([f(x0, x1, float(a)) for a in alphas])
+
+
+# ------------------------------------------------------------------------------------ noises
+def noise_paths(noise_dir) -> list[Path]:
+    paths = sorted(Path(noise_dir).glob("*.pt"))
+    if not paths:
+        raise FileNotFoundError(f"no noise files (00.pt, 01.pt, ...) in {noise_dir}")
+    return paths
+
+
+def load_noises(noise_dir) -> tuple[torch.Tensor, list[str]]:
+    """(noises (N, C, H, W), names ["00", ...]) from ``noise_dir/*.pt`` (each (1, C, H, W))."""
+    paths = noise_paths(noise_dir)
+    xs = [torch.load(p, map_location="cpu", weights_only=True) for p in paths]
+    bad = [p.name for p, x in zip(paths, xs) if not isinstance(x, torch.Tensor) or x.ndim != 4]
+    if bad:
+        raise ValueError(f"noise files must hold (1, C, H, W) tensors: {bad}")
+    return torch.cat(xs).float(), [p.stem for p in paths]
+
+
+def write_noises(noise_dir, *, n: int = 10, shape=(3, 32, 32), seed: int = 0) -> list[Path]:
+    """Fixed noises ``00.pt .. {n-1}.pt`` in the course's format (float32 (1, C, H, W)), drawn
+    from one generator seeded by ``seed``; files already holding the same tensors are kept."""
+    noise_dir = Path(noise_dir)
+    noise_dir.mkdir(parents=True, exist_ok=True)
+    g = torch.Generator().manual_seed(seed)
+    paths = []
+    for i in range(n):
+        x = torch.randn((1, *shape), generator=g)
+        p = noise_dir / f"{i:02d}.pt"
+        if not (p.exists() and torch.equal(torch.load(p, weights_only=True), x)):
+            torch.save(x, p)
+        paths.append(p)
+    return paths
+
+
+# ------------------------------------------------------------------------------------ models
+def load_course_unet(module_path, ckpt_path):
+    """The course's ``UNet`` class imported from the user's ``UNet.py``, with ``UNet.pt`` loaded
+    strictly. Returns ``eps_model(x, t)``."""
+    module_path, ckpt_path = Path(module_path), Path(ckpt_path)
+    for p, what in ((module_path, "the course's UNet.py (--unet-module)"),
+                    (ckpt_path, "the course's UNet.pt (--unet-ckpt)")):
+        if not p.exists():
+            raise FileNotFoundError(f"{p} not found: give the path of {what}")
+    spec = importlib.util.spec_from_file_location("course_unet", module_path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if not hasattr(module, "UNet"):
+        raise AttributeError(f"{module_path} defines no class UNet")
+    model = module.UNet()
+    sd = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    missing, unexpected = model.load_state_dict(sd, strict=False)
+    if missing or unexpected:
+        raise ValueError(f"{ckpt_path} does not fit UNet of {module_path}: missing keys "
+                         f"{missing[:10]}, unexpected keys {unexpected[:10]}")
+    model.eval()
+    return lambda x, t: model(x, t)
+
+
+def load_face_model(ckpt_dir):
+    """The embedded face UNet: ``eps_model(x, t)``, and the UNet itself."""
+    from .nets.unet import eps_fn
+    from .train import load_checkpoint
+    unet, _, _ = load_checkpoint(ckpt_dir)
+    return eps_fn(unet), unet
+
+
+def face_training_images(size: int = 32) -> torch.Tensor:
+    """The 100 LFW faces resized to ``size`` and their mirror images: (200, 3, size, size) in
+    [-1, 1] (grey replicated to three channels, the course's noise format)."""
+    from skimage.transform import resize
+    from .data import build_faces
+    faces = np.stack([resize(f, (size, size), anti_aliasing=True) for f in build_faces()])
+    faces = np.concatenate([faces, faces[:, :, ::-1]])
+    x = torch.from_numpy(faces.astype(np.float32))[:, None].repeat(1, 3, 1, 1)
+    return x * 2 - 1
+
+
+def train_face_model(out_dir, cfg: TrainConfig, *, command: str = "", progress: bool = True):
+    """Unconditional DDPM on the LFW faces (embedded stand-in for the course's face UNet)."""
+    images = face_training_images(FACE_UNET.sample_size)
+    return train_and_export(FACE_UNET, images, None, cfg, out_dir, T=T, command=command,
+                            config_extra={"data": "skimage.data.lfw_subset()[:100], 32x32, flips"},
+                            progress=progress)
+
+
+def diffusers_reference(eps_model, noise: torch.Tensor) -> torch.Tensor:
+    """Ground truth for eta = 0 drawn by diffusers' DDIMScheduler (an independent implementation)
+    configured as the course: linear betas, 50 steps on 981..1, x0 clipped, final alpha_bar[0]."""
+    from diffusers import DDIMScheduler
+    sched = DDIMScheduler(num_train_timesteps=T, beta_start=1e-4, beta_end=2e-2,
+                          beta_schedule="linear", clip_sample=True, clip_sample_range=1.0,
+                          set_alpha_to_one=False, steps_offset=1, timestep_spacing="leading")
+    sched.set_timesteps(N_STEPS)
+    x = noise.clone()
+    with torch.inference_mode():
+        for t in sched.timesteps:
+            eps = eps_model(x, torch.full((len(x),), int(t), dtype=torch.long))
+            x = sched.step(eps, t, x, eta=0.0).prev_sample
+    return x
+
+
+# ------------------------------------------------------------------------- notebook helpers
+@dataclass(frozen=True)
+class FaceSetup:
+    """What the P2 notebook works on, in either mode."""
+    eps_model: object
+    noises: torch.Tensor  # (N, C, H, W)
+    names: list
+    gt: np.ndarray | None  # uint8 (N, H, W, C) ground truth for eta = 0, or None
+    gt_source: str
+    model_name: str
+
+
+def setup(mode: str, *, data_dir="", unet_module="", face_ckpt="", noise_dir="",
+          seed: int = 0) -> FaceSetup:
+    """Embedded: the project's face model, fixed noises written once into ``noise_dir``, and the
+    ground truth drawn by diffusers. Course: the user's UNet.py + hw2_data/face."""
+    from .data import load_images, read_face
+    if mode == "course":
+        if not unet_module:
+            raise ValueError("course mode needs unet_module: the path of the course's UNet.py")
+        face = read_face(data_dir)
+        eps_model = load_course_unet(unet_module, face.unet_ckpt)
+        noises, names = load_noises(face.noise_paths[0].parent)
+        return FaceSetup(eps_model, noises, names, load_images(face.gt_paths),
+                         "hw2_data/face/GT", f"course UNet ({face.unet_ckpt})")
+    eps_model, unet = load_face_model(face_ckpt)
+    size = unet.config.sample_size
+    write_noises(noise_dir, shape=(3, size, size), seed=seed)
+    noises, names = load_noises(noise_dir)
+    gt = to_uint8(minmax(diffusers_reference(eps_model, noises)))
+    return FaceSetup(eps_model, noises, names, gt, "diffusers DDIMScheduler (eta=0)",
+                     f"embedded face DDPM ({face_ckpt})")
+
+
+def sample_uint8(eps_model, noise, *, eta: float = 0.0, convention: str = DEFAULT_CONVENTION,
+                 seed: int = 0) -> np.ndarray:
+    """ddim_faces -> min-max -> uint8 (B, H, W, C): what the course saves as PNG."""
+    return to_uint8(minmax(ddim_faces(eps_model, noise, eta=eta, convention=convention, seed=seed)))
+
+
+def eta_grid(eps_model, noises, etas, *, convention: str = DEFAULT_CONVENTION,
+             seed: int = 0) -> np.ndarray:
+    """uint8 (len(etas), N, H, W, C): one row per eta, the same noises in every row."""
+    return np.stack([sample_uint8(eps_model, noises, eta=e, convention=convention, seed=seed)
+                     for e in etas])
+
+
+def mse_table(s: FaceSetup, *, convention: str = DEFAULT_CONVENTION):
+    """Per-image MSE (0-255) of our eta = 0 samples against the ground truth, with the other
+    alpha_bar convention alongside. Rows: noise names, then "mean"."""
+    import pandas as pd
+    if s.gt is None:
+        raise ValueError("no ground truth in this setup")
+    other = next(c for c in CONVENTIONS if c != convention)
+    cols = {"MSE": mse_255(sample_uint8(s.eps_model, s.noises, convention=convention), s.gt),
+            f"MSE with convention {other!r}":
+                mse_255(sample_uint8(s.eps_model, s.noises, convention=other), s.gt)}
+    df = pd.DataFrame(cols, index=s.names)
+    df.loc["mean"] = df.mean()
+    df.attrs["gt_source"] = s.gt_source
+    return df
+
+
+def interpolation_rows(eps_model, x0, x1, alphas, *, convention: str = DEFAULT_CONVENTION):
+    """({"slerp": uint8 images, "lerp": ...}, {"slerp": norms, "lerp": ...}) along both paths;
+    norms are relative to |x0|."""
+    rows, norms = {}, {}
+    for how in ("slerp", "lerp"):
+        z = interpolate(x0, x1, alphas, how)
+        rows[how] = sample_uint8(eps_model, z, convention=convention)
+        norms[how] = (z.flatten(1).norm(dim=1) / x0.norm()).numpy()
+    return rows, norms
+
+
+def explorer(eps_model, noises, *, convention: str = DEFAULT_CONVENTION):
+    """ipywidgets sliders for eta and the slerp alpha between noises 00 and 01 (JupyterLab)."""
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+
+    def show(eta=0.0, alpha=0.5, how="slerp"):
+        z = interpolate(noises[0:1], noises[1:2], [alpha], how)
+        img = sample_uint8(eps_model, z, eta=eta, convention=convention)[0]
+        plt.figure(figsize=(2.5, 2.5))
+        plt.imshow(img)
+        plt.axis("off")
+        plt.title(f"{how} alpha={alpha:.2f} eta={eta:.2f}", fontsize=8)
+        plt.show()
+
+    return W.interactive(show, eta=W.FloatSlider(value=0.0, min=0, max=1, step=0.05),
+                         alpha=W.FloatSlider(value=0.5, min=0, max=1, step=0.05),
+                         how=W.ToggleButtons(options=["slerp", "lerp"]))

@@ -1,0 +1,144 @@
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from hw2lib import p2
+from hw2lib.diffusion import linear_schedule
+from hw2lib.nets.unet import UNetConfig, build_unet, eps_fn
+
+TINY_FACE = UNetConfig(sample_size=8, block_out_channels=(8, 16), layers_per_block=1,
+                       down_block_types=("DownBlock2D", "DownBlock2D"),
+                       up_block_types=("UpBlock2D", "UpBlock2D"), norm_num_groups=4,
+                       attention_head_dim=8)
+
+COURSE_UNET_PY = textwrap.dedent('''
+    import torch
+    from torch import nn
+
+    class UNet(nn.Module):
+        """Stands in for the course's UNet: called as model(x, t), state dict {'w': (3,)}."""
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.zeros(3))
+
+        def forward(self, x, t):
+            return 0.3 * torch.tanh(x) + self.w.view(1, 3, 1, 1) + 1e-4 * t.float().view(-1, 1, 1, 1)
+''')
+
+
+@pytest.fixture(scope="module")
+def tiny_face():
+    torch.manual_seed(0)
+    unet = build_unet(TINY_FACE).eval()
+    noises = torch.randn(3, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    return unet, noises
+
+
+def gaussian_eps(x, t, data_std=0.5, mean=0.2):
+    """The exact eps-predictor for data ~ N(mean, data_std^2): a model that denoises (a random
+    UNet does not, and amplifies float32-vs-float64 rounding step after step)."""
+    ab = linear_schedule().alpha_bar.float()[t].view(-1, 1, 1, 1)
+    var = ab * data_std ** 2 + 1 - ab
+    return (1 - ab).sqrt() * (x - ab.sqrt() * mean) / var
+
+
+def test_ddim_matches_diffusers_reference_on_0_255(tiny_face):
+    noises = tiny_face[1]
+    ours = p2.ddim_faces(gaussian_eps, noises)
+    ref = p2.diffusers_reference(gaussian_eps, noises)
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
+    mse = p2.mse_255(p2.to_uint8(p2.minmax(ours)), p2.to_uint8(p2.minmax(ref)))
+    assert mse.max() < 1e-3
+
+
+def test_the_two_conventions_differ(tiny_face):
+    """Both alpha_bar conventions are selectable; only "t" reproduces the diffusers reference."""
+    noises = tiny_face[1]
+    ref = p2.to_uint8(p2.minmax(p2.diffusers_reference(gaussian_eps, noises)))
+    mse = {c: p2.mse_255(p2.sample_uint8(gaussian_eps, noises, convention=c), ref).mean()
+           for c in p2.CONVENTIONS}
+    assert mse["t"] < 1e-3 < mse["t-1"]
+    with pytest.raises(ValueError, match="convention"):
+        p2.ddim_faces(gaussian_eps, noises, convention="x")
+
+
+def test_eta0_deterministic_and_eta_noise_seeded(tiny_face):
+    unet, noises = tiny_face
+    e = eps_fn(unet)
+    torch.testing.assert_close(p2.ddim_faces(e, noises), p2.ddim_faces(e, noises), rtol=0, atol=0)
+    a, b = p2.ddim_faces(e, noises, eta=1.0, seed=1), p2.ddim_faces(e, noises, eta=1.0, seed=1)
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert (p2.ddim_faces(e, noises, eta=1.0, seed=2) - a).abs().max() > 1e-3
+
+
+def test_mse_against_plain_numpy():
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (2, 4, 4, 3), dtype=np.uint8)
+    b = rng.integers(0, 256, (2, 4, 4, 3), dtype=np.uint8)
+    want = [np.mean((a[i].astype(float) - b[i].astype(float)) ** 2) for i in range(2)]
+    np.testing.assert_allclose(p2.mse_255(a, b), want)
+    with pytest.raises(ValueError, match="shapes differ"):
+        p2.mse_255(a, b[:, :2])
+
+
+def test_minmax_per_image():
+    x = torch.stack([torch.linspace(-3, 5, 12).view(3, 2, 2), torch.full((3, 2, 2), 0.5)])
+    x[1, 0, 0, 0] = 1.0
+    y = p2.minmax(x)
+    assert y[0].min() == 0 and y[0].max() == 1 and y[1].min() == 0 and y[1].max() == 1
+
+
+def test_noise_files_written_once_and_deterministic(tmp_path):
+    paths = p2.write_noises(tmp_path, n=3, shape=(3, 8, 8), seed=4)
+    mtimes = [p.stat().st_mtime_ns for p in paths]
+    p2.write_noises(tmp_path, n=3, shape=(3, 8, 8), seed=4)
+    assert [p.stat().st_mtime_ns for p in paths] == mtimes
+    x, names = p2.load_noises(tmp_path)
+    assert names == ["00", "01", "02"] and x.shape == (3, 3, 8, 8) and x.dtype == torch.float32
+    assert torch.load(paths[0]).shape == (1, 3, 8, 8)
+
+
+def test_interpolation_norms(tiny_face):
+    unet, noises = tiny_face
+    rows, norms = p2.interpolation_rows(eps_fn(unet), noises[0:1], noises[1:2], [0, 0.5, 1])
+    assert rows["slerp"].shape == (3, 8, 8, 3)
+    assert norms["lerp"][1] < norms["slerp"][1]
+    np.testing.assert_allclose(norms["slerp"][0], 1.0, rtol=1e-6)
+
+
+@pytest.fixture
+def course_module(tmp_path):
+    path = tmp_path / "UNet.py"
+    path.write_text(COURSE_UNET_PY)
+    return path
+
+
+def test_course_unet_loading_and_errors(hw2_data_pristine, course_module, tmp_path):
+    eps = p2.load_course_unet(course_module, hw2_data_pristine / "face" / "UNet.pt")
+    assert eps(torch.zeros(1, 3, 4, 4), torch.tensor([5])).shape == (1, 3, 4, 4)
+    wrong = tmp_path / "wrong.pt"
+    torch.save({"conv.weight": torch.zeros(1)}, wrong)
+    with pytest.raises(ValueError, match=r"missing keys \['w'\].*unexpected keys \['conv.weight'\]"):
+        p2.load_course_unet(course_module, wrong)
+    with pytest.raises(FileNotFoundError, match="UNet.pt"):
+        p2.load_course_unet(course_module, tmp_path / "none.pt")
+
+
+def test_course_setup_and_cli_end_to_end(hw2_data_pristine, course_module, tmp_path):
+    s = p2.setup("course", data_dir=hw2_data_pristine, unet_module=str(course_module))
+    assert s.noises.shape == (10, 3, 256, 256) and s.gt.shape == (10, 256, 256, 3)
+    out = tmp_path / "out"
+    face = hw2_data_pristine / "face"
+    run = subprocess.run([sys.executable, "-m", "hw2lib", "p2", "sample", "--noise-dir",
+                          str(face / "noise"), "--out", str(out), "--unet-ckpt",
+                          str(face / "UNet.pt"), "--unet-module", str(course_module)],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert sorted(p.name for p in out.iterdir())[:2] == ["00.png", "01.png"]
+    mse = subprocess.run([sys.executable, "-m", "hw2lib", "p2", "mse", "--pred", str(out),
+                          "--gt", str(face / "GT")], capture_output=True, text=True)
+    assert mse.returncode == 0 and "mean:" in mse.stdout and "09.png:" in mse.stdout
