@@ -11,6 +11,11 @@ MODE   ?= embedded# embedded | course
 DATA   ?=# course mode: the hw2_data folder
 DEVICE ?= cpu# cpu | cuda
 SEED   ?= 0
+# course mode extras (optional): the course's UNet.py, its MNIST-M Classifier.pth, and a P1
+# checkpoint folder trained on the course data (make checkpoints MODE=course DATA=...)
+UNET_MODULE ?=
+COURSE_CLASSIFIER ?=
+P1_CKPT ?=
 PYTEST_ARGS ?=
 
 # Nothing may wait on a network: hub libraries stay offline unless the user overrides it.
@@ -21,7 +26,11 @@ export TOKENIZERS_PARALLELISM ?= false
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 EXECUTED  := $(patsubst notebooks/%,build/executed/%,$(NOTEBOOKS))
 DATA_ABS  := $(if $(DATA),$(abspath $(DATA)),)
-PARAMS    := -p mode=$(MODE) -p data_dir=$(DATA_ABS) -p device=$(DEVICE) -p seed=$(SEED)
+opt_param  = $(if $(2),-p $(1)=$(abspath $(2)),)
+PARAMS    := -p mode=$(MODE) -p data_dir=$(DATA_ABS) -p device=$(DEVICE) -p seed=$(SEED) \
+             $(call opt_param,unet_module,$(UNET_MODULE)) \
+             $(call opt_param,course_classifier,$(COURSE_CLASSIFIER)) \
+             $(call opt_param,ckpt,$(P1_CKPT))
 
 .PHONY: report test lab checkpoints bench clean venv
 

@@ -130,7 +130,7 @@ def register_train(sub) -> None:
     t.set_defaults(func=cmd_train_p1)
     f = s.add_parser("faces", help="the unconditional face DDPM of P2 (embedded mode)")
     f.add_argument("--out", default="checkpoints/p2_faces")
-    f.add_argument("--steps", type=int, default=2500)
+    f.add_argument("--steps", type=int, default=2000)
     f.add_argument("--batch-size", type=int, default=32)
     f.add_argument("--lr", type=float, default=3e-4)
     f.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")

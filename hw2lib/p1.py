@@ -65,11 +65,14 @@ def load(ckpt_dir):
 
 
 def sample(unet, schedule, set_name: str, digits, *, sampler: str = "ddim", steps: int = 50,
-           w: float = 2.0, seed: int = 0, eta: float = 0.0, record=(), batch_size: int = 250,
-           progress: bool = False):
+           w: float = 2.0, seed: int = 0, eta: float = 0.0, clip_x0: bool = True, record=(),
+           batch_size: int = 250, progress: bool = False):
     """Draw one image per entry of ``digits`` from ``set_name``. Returns (uint8 (N, 28, 28, 3),
     trajectory {t: x_t} of the first batch). Noise comes from one generator seeded by ``seed``;
-    images are drawn in batches of ``batch_size``."""
+    images are drawn in batches of ``batch_size``. ``clip_x0`` clamps x0-hat to the data range
+    [-1, 1] at every step (diffusers' default ``clip_sample=True``): at large t an eps error is
+    multiplied by 1/sqrt(alpha_bar_t) (~160 at t = 980) in x0-hat, and without the clamp a
+    small model's trajectories drift out of range."""
     if sampler not in ("ddpm", "ddim"):
         raise ValueError(f"sampler must be 'ddpm' or 'ddim', got {sampler!r}")
     digits = torch.as_tensor(np.asarray(digits), dtype=torch.long)
@@ -80,8 +83,8 @@ def sample(unet, schedule, set_name: str, digits, *, sampler: str = "ddim", step
     for i in range(0, len(digits), batch_size):
         y = class_label(set_name, digits[i:i + batch_size])
         noise = torch.randn((len(y), *shape), generator=g)
-        kw = dict(noise=noise, generator=g, cond={"y": y}, record=record if i == 0 else (),
-                  progress=progress)
+        kw = dict(noise=noise, generator=g, cond={"y": y}, clip_x0=clip_x0,
+                  record=record if i == 0 else (), progress=progress)
         if sampler == "ddpm":
             res = ddpm_sample(eps, schedule, **kw)
         else:

@@ -30,10 +30,10 @@ CONVENTIONS = {"t": dict(alpha_bar_shift=0, final="alpha_bar[0]"),
 DEFAULT_CONVENTION = "t"
 
 # ~0.7M parameters, 32x32, attention only at 8x8 (issue 4: ~2,000 steps give face-like samples).
-FACE_UNET = UNetConfig(sample_size=32, block_out_channels=(32, 64, 64), layers_per_block=1,
+FACE_UNET = UNetConfig(sample_size=32, block_out_channels=(16, 32, 64), layers_per_block=1,
                        down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
                        up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
-                       attention_head_dim=32, norm_num_groups=16)
+                       attention_head_dim=16, norm_num_groups=8)
 
 
 def ddim_faces(eps_model, noise: torch.Tensor, *, eta: float = 0.0, schedule: Schedule | None = None,

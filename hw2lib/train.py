@@ -48,6 +48,28 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
         e.lerp_(p.detach(), 1 - decay)
 
 
+class _StopOnSignal:
+    """Turns SIGINT/SIGTERM into a request to stop after the current step (which is then saved),
+    so Ctrl-C or a kill loses nothing and the run's exports still happen."""
+
+    def __init__(self):
+        import signal
+        import threading
+        self.requested = False
+        self._old = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum, frame):
+        self.requested = True
+
+    def restore(self):
+        import signal
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+
+
 def train_eps_model(model: torch.nn.Module, schedule: Schedule, images: torch.Tensor,
                     labels: torch.Tensor | None, cfg: TrainConfig, out_dir, *,
                     null_label: int | None = None, progress: bool = True):
@@ -74,7 +96,10 @@ def train_eps_model(model: torch.nn.Module, schedule: Schedule, images: torch.Te
     start, wall = 0, 0.0
     if state_path.exists():
         st = torch.load(state_path, map_location="cpu", weights_only=False)
-        if {**st["config"], "max_minutes": None} != {**asdict(cfg), "max_minutes": None}:
+        # steps and max_minutes only say where to stop (the learning rate is constant after
+        # warm-up), so a run may be extended or cut short; anything else must match.
+        free = {"max_minutes": None, "steps": None}
+        if {**st["config"], **free} != {**asdict(cfg), **free}:
             raise RuntimeError(f"{state_path} was written with another config; remove it to restart")
         model.load_state_dict(st["model"])
         ema.load_state_dict(st["ema"])
@@ -94,6 +119,7 @@ def train_eps_model(model: torch.nn.Module, schedule: Schedule, images: torch.Te
                desc="train", dynamic_ncols=True)
     t0, step = time.perf_counter(), start
     model.train()
+    stop = _StopOnSignal()
     for step in bar:
         g = _step_generator(cfg.seed, step)
         idx = torch.randint(0, n, (cfg.batch_size,), generator=g)
@@ -122,10 +148,13 @@ def train_eps_model(model: torch.nn.Module, schedule: Schedule, images: torch.Te
         bar.set_postfix(loss=f"{sum(history['loss'][-50:]) / len(history['loss'][-50:]):.4f}")
         elapsed, done = wall + time.perf_counter() - t0, step + 1
         out_of_time = cfg.max_minutes is not None and elapsed > cfg.max_minutes * 60
-        if done % cfg.save_every == 0 or done == cfg.steps or out_of_time:
+        if done % cfg.save_every == 0 or done == cfg.steps or out_of_time or stop.requested:
             save(done, elapsed)
-        if out_of_time:
+        if out_of_time or stop.requested:
+            if stop.requested:
+                print(f"\nstopped by signal after step {done}; rerun the command to resume")
             break
+    stop.restore()
     bar.close()
     return (ema.to(memory_format=torch.contiguous_format), history,
             wall + time.perf_counter() - t0)

@@ -86,6 +86,17 @@ def test_training_resumes_to_the_same_weights(tmp_path):
     assert hist_res["loss"] == pytest.approx(hist_full["loss"], rel=1e-5)
     for a, b in zip(full.state_dict().values(), resumed.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    # a finished run can be extended: 4 more steps continue from step 4
+    torch.manual_seed(0)
+    more = TrainConfig(**{**cfg.__dict__, "steps": 8})
+    _, hist_more, _ = train_eps_model(build_unet(TINY), linear_schedule(), x, y, more,
+                                      tmp_path / "b", null_label=20, progress=False)
+    assert len(hist_more["loss"]) == 8 and hist_more["loss"][:4] == hist_res["loss"]
+    # another config (here the learning rate) is refused
+    with pytest.raises(RuntimeError, match="another config"):
+        train_eps_model(build_unet(TINY), linear_schedule(), x, y,
+                        TrainConfig(**{**cfg.__dict__, "lr": 1.0}), tmp_path / "b",
+                        null_label=20, progress=False)
 
 
 def test_grading_folder_round_trip(tmp_path):
@@ -124,3 +135,27 @@ def test_cli_sample_and_score(tiny_ckpt, tmp_path):
                            capture_output=True, text=True)
     assert score.returncode == 0, score.stderr
     assert "project CNN  average" in score.stdout and "course LeNet mnistm" in score.stdout
+
+
+def test_signal_requests_a_clean_stop():
+    import os
+    import signal
+    from hw2lib.train import _StopOnSignal
+    before = signal.getsignal(signal.SIGTERM)
+    stop = _StopOnSignal()
+    os.kill(os.getpid(), signal.SIGTERM)
+    assert stop.requested
+    stop.restore()
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_interrupted_training_saves_the_step_it_finished(tmp_path, monkeypatch):
+    from hw2lib import train as train_mod
+    monkeypatch.setattr(train_mod._StopOnSignal, "requested", True, raising=False)
+    monkeypatch.setattr(train_mod._StopOnSignal, "__init__", lambda self: setattr(self, "_old", {}))
+    x, y = torch.rand(8, 3, 28, 28) * 2 - 1, torch.arange(8) % 10
+    _, hist, _ = train_eps_model(build_unet(TINY), linear_schedule(), x, y,
+                                 TrainConfig(steps=5, batch_size=4, save_every=100, warmup=2),
+                                 tmp_path, null_label=20, progress=False)
+    assert len(hist["loss"]) == 1
+    assert torch.load(tmp_path / "train_state.pt", weights_only=False)["step"] == 1
