@@ -105,12 +105,17 @@ def _train_config(args):
                        precision=args.precision, max_minutes=args.max_minutes)
 
 
+def _export_arg(p) -> None:
+    p.add_argument("--export", choices=("ema", "model"), default="ema",
+                   help="which weights to export: the EMA (default) or the raw model")
+
+
 def cmd_train_p1(args) -> int:
     from . import p1
     from .data import load_digit_sets
     sets = load_digit_sets(args.mode, data_dir=args.data, seed=args.data_seed,
                            cache_dir=args.cache_dir)
-    out = p1.train(sets, args.out, _train_config(args), command=_command())
+    out = p1.train(sets, args.out, _train_config(args), command=_command(), export=args.export)
     print(f"P1 DDPM written to {out}")
     return 0
 
@@ -127,6 +132,7 @@ def register_train(sub) -> None:
     t.add_argument("--max-minutes", type=float, default=None,
                    help="stop (and export) after this wall time")
     _data_args(t)
+    _export_arg(t)
     t.set_defaults(func=cmd_train_p1)
     f = s.add_parser("faces", help="the unconditional face DDPM of P2 (embedded mode)")
     f.add_argument("--out", default="checkpoints/p2_faces")
@@ -136,10 +142,11 @@ def register_train(sub) -> None:
     f.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     f.add_argument("--max-minutes", type=float, default=None)
     f.add_argument("--seed", type=int, default=0)
+    _export_arg(f)
     f.set_defaults(func=cmd_train_faces)
     c = s.add_parser("classifier", help="the digit classifier that scores P1 samples")
     c.add_argument("--out", default="checkpoints/digit_classifier")
-    c.add_argument("--epochs", type=int, default=4)
+    c.add_argument("--epochs", type=int, default=8)
     _data_args(c)
     c.set_defaults(func=cmd_train_classifier)
 
@@ -158,7 +165,8 @@ def cmd_train_classifier(args) -> int:
 
 def cmd_train_faces(args) -> int:
     from . import p2
-    out = p2.train_face_model(args.out, _train_config(args), command=_command())
+    out = p2.train_face_model(args.out, _train_config(args), command=_command(),
+                              export=args.export)
     print(f"face DDPM written to {out}")
     return 0
 

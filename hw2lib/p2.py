@@ -155,12 +155,13 @@ def face_training_images(size: int = 32) -> torch.Tensor:
     return x * 2 - 1
 
 
-def train_face_model(out_dir, cfg: TrainConfig, *, command: str = "", progress: bool = True):
+def train_face_model(out_dir, cfg: TrainConfig, *, command: str = "", export: str = "ema",
+                     progress: bool = True):
     """Unconditional DDPM on the LFW faces (embedded stand-in for the course's face UNet)."""
     images = face_training_images(FACE_UNET.sample_size)
     return train_and_export(FACE_UNET, images, None, cfg, out_dir, T=T, command=command,
                             config_extra={"data": "skimage.data.lfw_subset()[:100], 32x32, flips"},
-                            progress=progress)
+                            export=export, progress=progress)
 
 
 def diffusers_reference(eps_model, noise: torch.Tensor) -> torch.Tensor:

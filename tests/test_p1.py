@@ -76,21 +76,22 @@ def test_training_resumes_to_the_same_weights(tmp_path):
         torch.manual_seed(0)
         model = build_unet(TINY)
         c = TrainConfig(**{**cfg.__dict__, "max_minutes": max_minutes})
-        return train_eps_model(model, linear_schedule(), x, y, c, out, null_label=20,
-                               progress=False)
+        r = train_eps_model(model, linear_schedule(), x, y, c, out, null_label=20,
+                            progress=False)
+        return r.ema, r.model, r.history, r.wall
 
-    full, hist_full, _ = run(tmp_path / "a")
-    stopped, hist_stop, _ = run(tmp_path / "b", max_minutes=0.0)
+    full, _, hist_full, _ = run(tmp_path / "a")
+    stopped, _, hist_stop, _ = run(tmp_path / "b", max_minutes=0.0)
     assert len(hist_stop["loss"]) == 1
-    resumed, hist_res, _ = run(tmp_path / "b")
+    resumed, _, hist_res, _ = run(tmp_path / "b")
     assert hist_res["loss"] == pytest.approx(hist_full["loss"], rel=1e-5)
     for a, b in zip(full.state_dict().values(), resumed.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
     # a finished run can be extended: 4 more steps continue from step 4
     torch.manual_seed(0)
     more = TrainConfig(**{**cfg.__dict__, "steps": 8})
-    _, hist_more, _ = train_eps_model(build_unet(TINY), linear_schedule(), x, y, more,
-                                      tmp_path / "b", null_label=20, progress=False)
+    hist_more = train_eps_model(build_unet(TINY), linear_schedule(), x, y, more,
+                                tmp_path / "b", null_label=20, progress=False).history
     assert len(hist_more["loss"]) == 8 and hist_more["loss"][:4] == hist_res["loss"]
     # another config (here the learning rate) is refused
     with pytest.raises(RuntimeError, match="another config"):
@@ -154,8 +155,8 @@ def test_interrupted_training_saves_the_step_it_finished(tmp_path, monkeypatch):
     monkeypatch.setattr(train_mod._StopOnSignal, "requested", True, raising=False)
     monkeypatch.setattr(train_mod._StopOnSignal, "__init__", lambda self: setattr(self, "_old", {}))
     x, y = torch.rand(8, 3, 28, 28) * 2 - 1, torch.arange(8) % 10
-    _, hist, _ = train_eps_model(build_unet(TINY), linear_schedule(), x, y,
-                                 TrainConfig(steps=5, batch_size=4, save_every=100, warmup=2),
-                                 tmp_path, null_label=20, progress=False)
+    hist = train_eps_model(build_unet(TINY), linear_schedule(), x, y,
+                           TrainConfig(steps=5, batch_size=4, save_every=100, warmup=2),
+                           tmp_path, null_label=20, progress=False).history
     assert len(hist["loss"]) == 1
     assert torch.load(tmp_path / "train_state.pt", weights_only=False)["step"] == 1
