@@ -15,6 +15,7 @@ from .data import DIGIT_SETS, DigitSet
 from .diffusion import classifier_free_guidance, ddim_sample, ddim_timesteps, ddpm_sample
 from .nets.unet import UNetConfig, eps_fn
 from .train import TrainConfig, load_checkpoint, train_and_export
+from .viz import to_uint8
 
 NULL_LABEL = 20
 T = 1000
@@ -34,11 +35,6 @@ def class_label(set_name: str, digit) -> torch.Tensor:
 def to_model_range(x_uint8: np.ndarray) -> torch.Tensor:
     """uint8 (N, H, W, 3) -> float (N, 3, H, W) in [-1, 1]."""
     return torch.from_numpy(x_uint8).permute(0, 3, 1, 2).float() / 127.5 - 1
-
-
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """float (N, 3, H, W) in [-1, 1] -> uint8 (N, H, W, 3)."""
-    return ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
 
 
 def training_tensors(sets: dict[str, DigitSet]) -> tuple[torch.Tensor, torch.Tensor]:
