@@ -323,8 +323,14 @@ def register_checkpoints(sub) -> None:
     p.set_defaults(func=cmd_checkpoints)
 
 
+def register_bench(sub) -> None:
+    p = sub.add_parser("bench", help="speed benchmarks (not written yet)")
+    p.set_defaults(func=lambda args: (print("make bench: the benchmarks are not written yet "
+                                            "(see the benchmark issue)", file=sys.stderr), 2)[1])
+
+
 REGISTRY = [register_data, register_report, register_train, register_p1, register_p2,
-            register_checkpoints]
+            register_checkpoints, register_bench]
 
 
 def build_parser() -> argparse.ArgumentParser:
