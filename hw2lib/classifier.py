@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .viz import to_model_range
 from .weights import load_weights, save_weights
 
 
@@ -73,10 +74,6 @@ def load_course_classifier(path) -> CourseLeNet:
     return model.eval()
 
 
-def _to_input(x_uint8: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(x_uint8)).permute(0, 3, 1, 2).float() / 127.5 - 1
-
-
 def _augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     """Shifts of up to 2 px, random channel order and occasional colour inversion."""
     n = len(x)
@@ -94,7 +91,7 @@ def predict(model: nn.Module, images_uint8: np.ndarray, batch_size: int = 500) -
     out = []
     with torch.inference_mode():
         for i in range(0, len(images_uint8), batch_size):
-            out.append(model(_to_input(images_uint8[i:i + batch_size])).argmax(1).numpy())
+            out.append(model(to_model_range(images_uint8[i:i + batch_size])).argmax(1).numpy())
     return np.concatenate(out) if out else np.zeros(0, np.int64)
 
 
@@ -111,7 +108,7 @@ def train_classifier(sets: dict, *, epochs: int = 4, batch_size: int = 128, lr: 
     from tqdm.auto import tqdm
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
-    x = torch.cat([_to_input(ds.x_train) for ds in sets.values()])
+    x = torch.cat([to_model_range(ds.x_train) for ds in sets.values()])
     y = torch.cat([torch.from_numpy(ds.y_train) for ds in sets.values()])
     model = DigitCNN()
     steps = epochs * (len(x) // batch_size)

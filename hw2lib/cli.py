@@ -194,10 +194,8 @@ def cmd_p1_sample(args) -> int:
 
 def cmd_p1_score(args) -> int:
     from . import p1
-    from .classifier import accuracy, load_classifier, load_course_classifier
-    scorers = {"project CNN": load_classifier(args.classifier)}
-    if args.course_classifier:
-        scorers["course LeNet"] = load_course_classifier(args.course_classifier)
+    from .classifier import accuracy
+    scorers = p1.scorers(args.classifier, args.course_classifier)
     folders = [d for d in sorted(Path(args.dir).iterdir()) if d.is_dir()]
     if not folders:
         print(f"error: no set folders (mnistm/, svhn/) in {args.dir}", file=sys.stderr)
@@ -247,8 +245,8 @@ def cmd_p2_sample(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for x, name in zip(noises.split(args.batch_size), _chunks(names, args.batch_size)):
-        imgs = p2.to_uint8(p2.minmax(p2.ddim_faces(eps_model, x, eta=args.eta,
-                                                   convention=args.convention, seed=args.seed)))
+        imgs = p2.sample_uint8(eps_model, x, eta=args.eta, convention=args.convention,
+                               seed=args.seed)
         for img, n in zip(imgs, name):
             Image.fromarray(img).save(out / f"{n}.png")
             print(out / f"{n}.png")

@@ -15,7 +15,7 @@ from .data import DIGIT_SETS, DigitSet
 from .diffusion import classifier_free_guidance, ddim_sample, ddim_timesteps, ddpm_sample
 from .nets.unet import UNetConfig, eps_fn
 from .train import TrainConfig, load_checkpoint, train_and_export
-from .viz import to_uint8
+from .viz import to_model_range, to_uint8
 
 NULL_LABEL = 20
 T = 1000
@@ -30,11 +30,6 @@ P1_UNET = UNetConfig(sample_size=28, block_out_channels=(24, 48, 96), layers_per
 def class_label(set_name: str, digit) -> torch.Tensor:
     """The model's class label for digit(s) of a data set."""
     return torch.as_tensor(digit, dtype=torch.long) + 10 * DIGIT_SETS.index(set_name)
-
-
-def to_model_range(x_uint8: np.ndarray) -> torch.Tensor:
-    """uint8 (N, H, W, 3) -> float (N, 3, H, W) in [-1, 1]."""
-    return torch.from_numpy(x_uint8).permute(0, 3, 1, 2).float() / 127.5 - 1
 
 
 def training_tensors(sets: dict[str, DigitSet]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -18,6 +18,13 @@ def to_uint8(images) -> np.ndarray:
     return a
 
 
+def to_model_range(x_uint8) -> "torch.Tensor":
+    """uint8 (N, H, W, 3) -> float tensor (N, 3, H, W) in [-1, 1]: the inverse of to_uint8."""
+    import torch
+    a = np.ascontiguousarray(x_uint8)
+    return torch.from_numpy(a).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
 def mosaic(images, pad: int = 1, pad_value: int = 255) -> np.ndarray:
     """(R, C, H, W, 3) images -> one (R*(H+pad)-pad, C*(W+pad)-pad, 3) uint8 picture."""
     a = to_uint8(images)
