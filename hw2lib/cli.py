@@ -149,6 +149,14 @@ def register_train(sub) -> None:
     c.add_argument("--epochs", type=int, default=8)
     _data_args(c)
     c.set_defaults(func=cmd_train_classifier)
+    k = s.add_parser("clip", help="the embedded CLIP of P3 (ClipLoss on captioned digits)")
+    k.add_argument("--out", default="checkpoints/p3_clip")
+    k.add_argument("--steps", type=int, default=6000)
+    k.add_argument("--batch-size", type=int, default=128)
+    k.add_argument("--lr", type=float, default=1e-3)
+    k.add_argument("--max-minutes", type=float, default=None)
+    _data_args(k)
+    k.set_defaults(func=cmd_train_clip)
 
 
 def cmd_train_classifier(args) -> int:
@@ -298,6 +306,53 @@ def register_p2(sub) -> None:
     m.set_defaults(func=cmd_p2_mse)
 
 
+# -------------------------------------------------------------------------------------- p3
+def cmd_p3_zeroshot(args) -> int:
+    from . import p3
+    from .clip import MissingWeightsError
+    from .data.course import CourseDataError
+    try:
+        clip = p3.load_model(args.mode, pretrained=args.pretrained, ckpt=args.ckpt,
+                             model_name=args.model, quick_gelu=not args.no_quick_gelu)
+        data = p3.zeroshot_set(args.mode, data_dir=args.data, seed=args.data_seed,
+                               cache_dir=args.cache_dir)
+    except (MissingWeightsError, CourseDataError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    kinds = ("single", "ensemble") if args.templates == "both" else (args.templates,)
+    results = p3.evaluate(clip, data, kinds)
+    print(p3.format_accuracies(results))
+    if args.out:
+        print(p3.write_predictions(args.out, data, results[kinds[-1]]))
+    return 0
+
+
+def cmd_train_clip(args) -> int:
+    from .clip.embedded import train
+    from .data import load_digit_sets
+    from .train import TrainConfig
+    sets = load_digit_sets("embedded", seed=args.data_seed, cache_dir=args.cache_dir)
+    cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                      warmup=200, channels_last=False, max_minutes=args.max_minutes)
+    print(f"embedded CLIP written to {train(sets, args.out, cfg, command=_command())}")
+    return 0
+
+
+def register_p3(sub) -> None:
+    p = sub.add_parser("p3", help="problem 3: CLIP zero-shot")
+    s = p.add_subparsers(dest="action", required=True)
+    z = s.add_parser("zeroshot", help="zero-shot accuracy (course: ViT-B/32 from a local file)")
+    _data_args(z)
+    z.add_argument("--pretrained", default=None, help="course mode: the CLIP weights file")
+    z.add_argument("--model", default="ViT-B-32", help="course mode: the open_clip model name")
+    z.add_argument("--no-quick-gelu", action="store_true",
+                   help="the weights were not trained with QuickGELU (OpenAI's were)")
+    z.add_argument("--ckpt", default="checkpoints/p3_clip", help="embedded CLIP folder")
+    z.add_argument("--templates", choices=("single", "ensemble", "both"), default="both")
+    z.add_argument("--out", default=None, help="write predictions to this CSV")
+    z.set_defaults(func=cmd_p3_zeroshot)
+
+
 # ----------------------------------------------------------------------------- checkpoints
 def cmd_checkpoints(args) -> int:
     """Every embedded-mode model from scratch, in dependency order (each step resumable)."""
@@ -305,7 +360,8 @@ def cmd_checkpoints(args) -> int:
     common = ["--seed", str(args.seed)]
     jobs = [["train", "classifier", "--out", f"{args.out}/digit_classifier", *common],
             ["train", "p1", "--out", f"{args.out}/p1_ddpm", *common],
-            ["train", "faces", "--out", f"{args.out}/p2_faces", *common]]
+            ["train", "faces", "--out", f"{args.out}/p2_faces", *common],
+            ["train", "clip", "--out", f"{args.out}/p3_clip", *common]]
     for argv in jobs:
         print("==>", "python -m hw2lib", " ".join(argv), flush=True)
         sub = parser.parse_args(argv)
@@ -327,7 +383,7 @@ def register_bench(sub) -> None:
                                             "(see the benchmark issue)", file=sys.stderr), 2)[1])
 
 
-REGISTRY = [register_data, register_report, register_train, register_p1, register_p2,
+REGISTRY = [register_data, register_report, register_train, register_p1, register_p2, register_p3,
             register_checkpoints, register_bench]
 
 

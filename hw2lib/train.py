@@ -86,14 +86,15 @@ class _StopOnSignal:
             signal.signal(sig, handler)
 
 
-def train_eps_model(model: torch.nn.Module, schedule: Schedule, images: torch.Tensor,
-                    labels: torch.Tensor | None, cfg: TrainConfig, out_dir, *,
-                    null_label: int | None = None, progress: bool = True):
-    """Train ``model(x, t, class_labels=y).sample`` to predict eps (Ho et al. eq. 14).
+def fit(model: torch.nn.Module, batch_loss, cfg: TrainConfig, out_dir, *,
+        progress: bool = True, desc: str = "train") -> TrainResult:
+    """The resumable training loop shared by every model of the project.
 
-    images: float (N, C, H, W) in [-1, 1]; labels: int64 (N,) or None (unconditional).
-    Writes ``out_dir/train_state.pt`` every ``cfg.save_every`` steps and at the end.
-    Returns a :class:`TrainResult` (EMA and raw model, loss history, wall seconds).
+    ``batch_loss(model, g)`` draws its batch from the generator ``g`` (seeded by (seed, step), so
+    a resumed run sees the same batches as an uninterrupted one) and returns a scalar loss.
+    AdamW with linear warm-up then a constant rate, gradient clipping at 1, an EMA copy with
+    warm-up, a tqdm bar with the mean loss of the last 50 steps. ``out_dir/train_state.pt`` is
+    written every ``cfg.save_every`` steps, at the end, on ``max_minutes`` and on SIGINT/SIGTERM.
     """
     from accelerate import Accelerator
     from tqdm.auto import tqdm
@@ -106,7 +107,8 @@ def train_eps_model(model: torch.nn.Module, schedule: Schedule, images: torch.Te
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / cfg.warmup))
     history = {"step": [], "loss": []}
     start, wall = 0, 0.0
@@ -130,32 +132,17 @@ def train_eps_model(model: torch.nn.Module, schedule: Schedule, images: torch.Te
                       "opt": opt.state_dict(), "sched": sched.state_dict(), "step": step,
                       "history": history, "wall": seconds, "config": asdict(cfg)}, state_path)
 
-    n = len(images)
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, disable=not progress,
-               desc="train", dynamic_ncols=True)
+               desc=desc, dynamic_ncols=True)
     t0, step = time.perf_counter(), start
     model.train()
     stop = _StopOnSignal()
     for step in bar:
-        g = _step_generator(cfg.seed, step)
-        idx = torch.randint(0, n, (cfg.batch_size,), generator=g)
-        x0 = images[idx].to(acc.device)
-        t = torch.randint(0, schedule.T, (cfg.batch_size,), generator=g).to(acc.device)
-        noise = torch.randn(x0.shape, generator=g).to(acc.device)
-        cond = {}
-        if labels is not None:
-            y = labels[idx].clone()
-            drop = torch.rand(cfg.batch_size, generator=g) < cfg.p_uncond
-            y[drop] = null_label
-            cond["class_labels"] = y.to(acc.device)
-        if cfg.channels_last:
-            x0, noise = (v.contiguous(memory_format=torch.channels_last) for v in (x0, noise))
         with acc.autocast():
-            loss = eps_loss(lambda x, tt, **c: model(x, tt, **c).sample, schedule, x0, t=t,
-                            noise=noise, **cond)
+            loss = batch_loss(model, _step_generator(cfg.seed, step))
         opt.zero_grad(set_to_none=True)
         acc.backward(loss)
-        acc.clip_grad_norm_(model.parameters(), 1.0)
+        acc.clip_grad_norm_(params, 1.0)
         opt.step()
         sched.step()
         ema_update(ema, acc.unwrap_model(model), ema_decay(cfg.ema_decay, step))
@@ -175,6 +162,36 @@ def train_eps_model(model: torch.nn.Module, schedule: Schedule, images: torch.Te
     unwrapped = acc.unwrap_model(model).to(memory_format=torch.contiguous_format)
     return TrainResult(ema.to(memory_format=torch.contiguous_format), unwrapped.eval(), history,
                        wall + time.perf_counter() - t0)
+
+
+def train_eps_model(model: torch.nn.Module, schedule: Schedule, images: torch.Tensor,
+                    labels: torch.Tensor | None, cfg: TrainConfig, out_dir, *,
+                    null_label: int | None = None, progress: bool = True) -> TrainResult:
+    """Train ``model(x, t, class_labels=y).sample`` to predict eps (Ho et al. eq. 14) with
+    :func:`fit`. images: float (N, C, H, W) in [-1, 1]; labels: int64 (N,) or None
+    (unconditional); a fraction ``cfg.p_uncond`` of labels becomes ``null_label``."""
+    n = len(images)
+
+    def batch_loss(model, g):
+        idx = torch.randint(0, n, (cfg.batch_size,), generator=g)
+        x0 = images[idx]
+        t = torch.randint(0, schedule.T, (cfg.batch_size,), generator=g)
+        noise = torch.randn(x0.shape, generator=g)
+        cond = {}
+        if labels is not None:
+            y = labels[idx].clone()
+            drop = torch.rand(cfg.batch_size, generator=g) < cfg.p_uncond
+            y[drop] = null_label
+            cond["class_labels"] = y
+        device = next(model.parameters()).device
+        x0, t, noise = x0.to(device), t.to(device), noise.to(device)
+        cond = {k: v.to(device) for k, v in cond.items()}
+        if cfg.channels_last:
+            x0, noise = (v.contiguous(memory_format=torch.channels_last) for v in (x0, noise))
+        return eps_loss(lambda x, tt, **c: model(x, tt, **c).sample, schedule, x0, t=t,
+                        noise=noise, **cond)
+
+    return fit(model, batch_loss, cfg, out_dir, progress=progress)
 
 
 def train_and_export(unet_cfg, images: torch.Tensor, labels: torch.Tensor | None,

@@ -1,0 +1,165 @@
+"""Zero-shot classification with open_clip (Radford et al. 2021, sec. 3.1.2).
+
+A class c gets the text embedding w_c = normalize(mean_k normalize(f_text(template_k(c)))); an
+image x is classified by p(c | x) = softmax_c(s * <normalize(f_image(x)), w_c>), with s the
+model's learned logit scale (100 for OpenAI's weights).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+
+class MissingWeightsError(FileNotFoundError):
+    pass
+
+
+@dataclass(frozen=True)
+class ClipModel:
+    model: torch.nn.Module
+    preprocess: object  # open_clip's eval transform (PIL image -> tensor)
+    tokenizer: object
+    name: str
+    weights: str
+
+
+def _read_torchscript_state_dict(path) -> dict:
+    """OpenAI's own ``ViT-B-32.pt`` is a TorchScript archive: take its state dict."""
+    sd = torch.jit.load(str(path), map_location="cpu").state_dict()
+    for key in ("input_resolution", "context_length", "vocab_size"):
+        sd.pop(key, None)
+    return sd
+
+
+def load_clip(name: str = "ViT-B-32", weights=None, *, quick_gelu: bool = False,
+              device: str = "cpu") -> ClipModel:
+    """An open_clip model with weights read from the local file ``weights`` (never downloaded).
+
+    OpenAI's CLIP weights were trained with QuickGELU: open_clip switches it on for the
+    ``openai`` tag but not for a file, so pass ``quick_gelu=True`` with them (the CLI does).
+    """
+    import open_clip
+    from . import embedded  # registers the project's model configs with open_clip
+    del embedded
+    if weights is None or not Path(weights).is_file():
+        raise MissingWeightsError(
+            f"CLIP weights for {name!r} not found: {weights!r}. Give the local file, e.g. "
+            "--pretrained /path/to/ViT-B-32.pt (OpenAI's weights: the TorchScript ViT-B-32.pt "
+            "or open_clip_pytorch_model.bin of timm/vit_base_patch32_clip_224.openai); nothing "
+            "is downloaded. For the embedded model run `make checkpoints`.")
+    if name not in open_clip.list_models():
+        raise ValueError(f"unknown open_clip model {name!r}")
+    model, _, preprocess = open_clip.create_model_and_transforms(
+        name, pretrained=None, force_quick_gelu=quick_gelu, device=device)
+    try:
+        open_clip.load_checkpoint(model, str(weights))
+    except RuntimeError as e:
+        if "TorchScript" not in str(e) and "torchscript" not in str(e).lower():
+            raise RuntimeError(f"{weights}: does not fit {name}: {e}") from e
+        model.load_state_dict(_read_torchscript_state_dict(weights))
+    return ClipModel(model.eval(), preprocess, open_clip.get_tokenizer(name), name, str(weights))
+
+
+@torch.inference_mode()
+def build_classifier(model, tokenizer, classnames: Sequence[str], templates: Sequence[str], *,
+                     classes_per_batch: int = 10, device: str = "cpu") -> torch.Tensor:
+    """(D, C) zero-shot weights: per class, the renormalised mean of the normalised text
+    embeddings of every template (open_clip's ``build_zero_shot_classifier``)."""
+    cols = []
+    for i in range(0, len(classnames), classes_per_batch):
+        names = classnames[i:i + classes_per_batch]
+        texts = tokenizer([t.format(c) for c in names for t in templates]).to(device)
+        emb = model.encode_text(texts, normalize=True).reshape(len(names), len(templates), -1)
+        w = emb.mean(dim=1)
+        cols.append((w / w.norm(dim=-1, keepdim=True)).T)
+    return torch.cat(cols, dim=1)
+
+
+def _as_pil(img):
+    from PIL import Image
+    if isinstance(img, (str, Path)):
+        with Image.open(img) as im:
+            return im.convert("RGB")
+    if isinstance(img, np.ndarray):
+        return Image.fromarray(img).convert("RGB")
+    return img.convert("RGB")
+
+
+@torch.inference_mode()
+def encode_images(clip: ClipModel, images, *, batch_size: int = 256, progress: bool = True,
+                  device: str = "cpu") -> torch.Tensor:
+    """(N, D) normalised image embeddings. ``images``: paths, PIL images or uint8 (N, H, W, 3)."""
+    from tqdm.auto import tqdm
+    feats = []
+    for i in tqdm(range(0, len(images), batch_size), disable=not progress, desc="encode images"):
+        x = torch.stack([clip.preprocess(_as_pil(im)) for im in images[i:i + batch_size]])
+        feats.append(clip.model.encode_image(x.to(device), normalize=True).float().cpu())
+    return torch.cat(feats)
+
+
+@dataclass(frozen=True)
+class ZeroShotResult:
+    probs: np.ndarray  # (N, C) softmax over classes
+    labels: np.ndarray  # (N,) true class ids
+    classnames: tuple[str, ...]
+
+    @property
+    def preds(self) -> np.ndarray:
+        return self.probs.argmax(1)
+
+    @property
+    def top1(self) -> float:
+        return float((self.preds == self.labels).mean())
+
+    def topk(self, k: int = 5) -> float:
+        top = np.argsort(-self.probs, axis=1)[:, :k]
+        return float((top == self.labels[:, None]).any(1).mean())
+
+    def per_class(self) -> np.ndarray:
+        """(C,) accuracy of each class (NaN where a class has no image)."""
+        c = len(self.classnames)
+        hit = np.bincount(self.labels, weights=self.preds == self.labels, minlength=c)
+        n = np.bincount(self.labels, minlength=c)
+        with np.errstate(invalid="ignore"):
+            return hit / n
+
+    def confusions(self, k: int = 5) -> list[tuple[str, str, int]]:
+        """The k most frequent (true, predicted, count) mistakes."""
+        c = len(self.classnames)
+        m = np.zeros((c, c), dtype=int)
+        np.add.at(m, (self.labels, self.preds), 1)
+        np.fill_diagonal(m, 0)
+        order = np.argsort(-m, axis=None)[:k]
+        return [(self.classnames[i // c], self.classnames[i % c], int(m.flat[i]))
+                for i in order if m.flat[i] > 0]
+
+    def cases(self, n: int = 5, *, correct: bool) -> np.ndarray:
+        """Indices of ``n`` successes or failures, the most confident first, at most one per true
+        class while there are enough classes (so the panel shows n different classes)."""
+        ok = self.preds == self.labels
+        idx = np.flatnonzero(ok if correct else ~ok)
+        idx = idx[np.argsort(-self.probs[idx, self.preds[idx]], kind="stable")]
+        first, seen = [], set()
+        for i in idx:
+            if self.labels[i] not in seen:
+                first.append(i)
+                seen.add(self.labels[i])
+        rest = [i for i in idx if i not in set(first)]
+        return np.asarray((first + rest)[:n], dtype=int)
+
+    def top(self, i: int, k: int = 3) -> list[tuple[str, float]]:
+        order = np.argsort(-self.probs[i])[:k]
+        return [(self.classnames[j], float(self.probs[i, j])) for j in order]
+
+
+@torch.inference_mode()
+def zero_shot(clip: ClipModel, image_features: torch.Tensor, labels, classnames: Sequence[str],
+              templates: Sequence[str]) -> ZeroShotResult:
+    """Classify pre-encoded images (see :func:`encode_images`) with one template set."""
+    w = build_classifier(clip.model, clip.tokenizer, list(classnames), list(templates))
+    logits = clip.model.logit_scale.exp() * image_features @ w
+    return ZeroShotResult(logits.softmax(-1).numpy(), np.asarray(labels), tuple(classnames))

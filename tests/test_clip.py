@@ -1,0 +1,140 @@
+"""CLIP zero-shot: oracle test against open_clip's builder, result bookkeeping, captions, and the
+course-mode command on the fixture tree with a random-weight model standing in for OpenAI's."""
+import numpy as np
+import pytest
+import torch
+
+from hw2lib import cli
+from hw2lib.clip import (CIFAR_TEMPLATES, DIGIT_WORDS, SINGLE_TEMPLATE, MissingWeightsError,
+                         ZeroShotResult, build_classifier, clean_classname, load_clip)
+from hw2lib.clip import embedded
+
+NAME = embedded.MODEL_NAME
+
+
+@pytest.fixture(scope="module")
+def tiny_clip():
+    import open_clip
+    torch.manual_seed(0)
+    model, _, preprocess = open_clip.create_model_and_transforms(NAME, pretrained=None)
+    return model.eval(), preprocess, open_clip.get_tokenizer(NAME)
+
+
+@pytest.fixture(scope="module")
+def weights_file(tiny_clip, tmp_path_factory):
+    path = tmp_path_factory.mktemp("clip") / "tiny_clip.pt"
+    torch.save(tiny_clip[0].state_dict(), path)
+    return path
+
+
+@pytest.mark.parametrize("templates", [SINGLE_TEMPLATE, CIFAR_TEMPLATES])
+def test_classifier_equals_open_clip_builder(tiny_clip, templates):
+    from open_clip import build_zero_shot_classifier
+    model, _, tok = tiny_clip
+    names = [clean_classname(n) for n in ("apple", "maple_tree", "willow_tree")] + list(DIGIT_WORDS)
+    ours = build_classifier(model, tok, names, templates, classes_per_batch=4)
+    ref = build_zero_shot_classifier(model, tok, names, templates, num_classes_per_batch=10)
+    assert ours.shape == (64, len(names))
+    torch.testing.assert_close(ours, ref, atol=1e-6, rtol=1e-5)
+    # and the ensemble is not the single template in disguise
+    if len(templates) > 1:
+        single = build_classifier(model, tok, names, SINGLE_TEMPLATE)
+        assert (single - ours).abs().max() > 1e-3
+
+
+def test_clean_classname():
+    assert clean_classname("maple_tree") == "maple tree"
+    assert clean_classname("sweet_pepper ") == "sweet pepper"
+
+
+def test_result_metrics():
+    probs = np.array([[0.7, 0.2, 0.1],   # 0 -> 0 ok
+                      [0.6, 0.3, 0.1],   # 1 -> 0 wrong
+                      [0.1, 0.1, 0.8],   # 2 -> 2 ok
+                      [0.5, 0.1, 0.4],   # 2 -> 0 wrong
+                      [0.2, 0.5, 0.3]])  # 1 -> 1 ok
+    r = ZeroShotResult(probs, np.array([0, 1, 2, 2, 1]), ("a", "b", "c"))
+    assert r.top1 == pytest.approx(0.6)
+    assert r.topk(2) == pytest.approx(1.0)
+    np.testing.assert_allclose(r.per_class(), [1.0, 0.5, 0.5])
+    assert r.confusions() == [("b", "a", 1), ("c", "a", 1)]
+    assert list(r.cases(2, correct=False)) == [1, 3]  # most confident mistake first
+    assert list(r.cases(3, correct=True)) == [2, 0, 4]
+    assert r.top(3, 2) == [("a", 0.5), ("c", 0.4)]
+
+
+def test_missing_weights_named(tmp_path):
+    with pytest.raises(MissingWeightsError, match="nope.pt"):
+        load_clip("ViT-B-32", tmp_path / "nope.pt")
+
+
+def test_load_clip_from_file(tiny_clip, weights_file):
+    clip = load_clip(NAME, weights_file)
+    for (k, v), (k2, v2) in zip(clip.model.state_dict().items(), tiny_clip[0].state_dict().items()):
+        assert k == k2 and torch.equal(v, v2)
+
+
+def test_fast_tensor_path_matches_open_clip_preprocess(tiny_clip):
+    from PIL import Image
+    _, preprocess, _ = tiny_clip
+    imgs = np.random.default_rng(0).integers(0, 256, (3, 28, 28, 3), dtype=np.uint8)
+    cfg = tiny_clip[0].visual.preprocess_cfg
+    fast = embedded.to_clip_tensor(imgs, cfg["mean"], cfg["std"])
+    ref = torch.stack([preprocess(Image.fromarray(i)) for i in imgs])
+    torch.testing.assert_close(fast, ref, atol=1e-5, rtol=0)
+
+
+def test_captions_never_contain_an_evaluation_prompt():
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 256, (200, 28, 28, 3), dtype=np.uint8)
+    caps = {embedded.caption(s, d % 10, imgs[d], rng) for s in ("mnistm", "svhn")
+            for d in range(200) for _ in range(5)}
+    assert len(caps) > 500  # varied
+    prompts = [t.format(w).lower() for t in SINGLE_TEMPLATE + CIFAR_TEMPLATES for w in DIGIT_WORDS]
+    for c in caps:
+        assert "photo" not in c.lower()
+        assert not any(p.rstrip(".") in c.lower() for p in prompts)
+
+
+def test_colour_name():
+    def solid(rgb):
+        return np.full((4, 4, 3), rgb, dtype=np.uint8)
+    assert embedded.colour_name(solid((220, 30, 30))) == "red"
+    assert embedded.colour_name(solid((30, 30, 220))) == "blue"
+    assert embedded.colour_name(solid((128, 128, 128))) == "grey"
+    assert embedded.colour_name(solid((10, 10, 10))) == "black"
+
+
+def test_course_zeroshot_cli(hw2_data_pristine, weights_file, capsys, tmp_path):
+    out = tmp_path / "pred.csv"
+    rc = cli.main(["p3", "zeroshot", "--mode", "course", "--data", str(hw2_data_pristine),
+                   "--model", NAME, "--pretrained", str(weights_file), "--no-quick-gelu",
+                   "--out", str(out)])
+    text = capsys.readouterr().out
+    assert rc == 0
+    assert "single" in text and "ensemble" in text
+    rows = out.read_text().splitlines()
+    assert rows[0] == "filename,label,pred" and len(rows) == 1 + 6
+
+
+def test_course_zeroshot_cli_without_weights(hw2_data_pristine, capsys, tmp_path):
+    rc = cli.main(["p3", "zeroshot", "--mode", "course", "--data", str(hw2_data_pristine),
+                   "--pretrained", str(tmp_path / "ViT-B-32.pt")])
+    assert rc == 2
+    assert "ViT-B-32.pt" in capsys.readouterr().err
+
+
+def test_train_export_load_roundtrip(tmp_path):
+    """Two steps of the real training code on a fake digit set; the export loads back through
+    the course path (open_clip + a weights file)."""
+    from hw2lib.data.embedded import DigitSet
+    from hw2lib.train import TrainConfig
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (20, 28, 28, 3), dtype=np.uint8)
+    y = np.arange(20) % 10
+    sets = {"mnistm": DigitSet("mnistm", x, y, x[:10], y[:10], "f0")}
+    cfg = TrainConfig(steps=2, batch_size=8, lr=1e-3, warmup=1, channels_last=False)
+    embedded.train(sets, tmp_path / "clip", cfg, progress=False)
+    clip = embedded.load(tmp_path / "clip")
+    assert (tmp_path / "clip" / "manifest.json").exists()
+    assert clip.model.encode_image(torch.zeros(1, 3, 28, 28)).shape == (1, 64)
