@@ -16,7 +16,10 @@ SEED   ?= 0
 UNET_MODULE ?=
 COURSE_CLASSIFIER ?=
 P1_CKPT ?=
+# course mode, problem 3: OpenAI's ViT-B/32 weights file (ViT-B-32.pt or open_clip_pytorch_model.bin)
+CLIP_WEIGHTS ?=
 PYTEST_ARGS ?=
+PROFILE ?= quick# make bench: tiny | quick | full
 
 # Nothing may wait on a network: hub libraries stay offline unless the user overrides it.
 export HF_HUB_OFFLINE ?= 1
@@ -24,13 +27,13 @@ export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
-EXECUTED  := $(patsubst notebooks/%,build/executed/%,$(NOTEBOOKS))
 DATA_ABS  := $(if $(DATA),$(abspath $(DATA)),)
 opt_param  = $(if $(2),-p $(1)=$(abspath $(2)),)
 PARAMS    := -p mode=$(MODE) -p data_dir=$(DATA_ABS) -p device=$(DEVICE) -p seed=$(SEED) \
              $(call opt_param,unet_module,$(UNET_MODULE)) \
              $(call opt_param,course_classifier,$(COURSE_CLASSIFIER)) \
-             $(call opt_param,ckpt,$(P1_CKPT))
+             $(call opt_param,ckpt,$(P1_CKPT)) \
+             $(call opt_param,clip_weights,$(CLIP_WEIGHTS))
 
 .PHONY: report test lab checkpoints bench clean venv
 
@@ -41,13 +44,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev,lab]'
 	@touch $@
 
+# Incremental: a notebook runs again only when its cells, hw2lib, its parameters or the files
+# its parameters name (checkpoints, data) changed; FORCE=1 runs them all.
 report: $(VENV)/.installed
-	@set -e; start=$$(date +%s); \
-	for nb in $(NOTEBOOKS); do \
-	  $(PY) -m hw2lib report run $$nb build/executed/$$(basename $$nb) $(PARAMS); \
-	done; \
-	$(PY) -m hw2lib report build $(EXECUTED) --out report/index.html; \
-	echo "report: $$(( $$(date +%s) - start )) s"
+	$(PY) -m hw2lib report all $(NOTEBOOKS) --build build --out report/index.html $(PARAMS) \
+	  $(if $(FORCE),--force,)
 
 test: $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -59,7 +60,7 @@ checkpoints: $(VENV)/.installed
 	$(PY) -m hw2lib checkpoints --out checkpoints --seed $(SEED)
 
 bench: $(VENV)/.installed
-	$(PY) -m hw2lib bench
+	$(PY) -m hw2lib bench --profile $(PROFILE)
 
 clean:
 	rm -rf build report figures data_cache .pytest_cache

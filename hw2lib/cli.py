@@ -83,6 +83,30 @@ def cmd_report_build(args) -> int:
     return 0
 
 
+def cmd_report_all(args) -> int:
+    import time
+    from .report import build_html, parse_param, run_all
+    t0 = time.perf_counter()
+    params = dict(parse_param(p) for p in args.param)
+    run_all(args.notebooks, args.build, params, force=args.force)
+    executed = [Path(args.build) / "executed" / Path(n).name for n in args.notebooks]
+    print(build_html(executed, args.out))
+    print(f"report: {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def cmd_report_check(args) -> int:
+    from . import browser
+    seen = browser.check_page(args.page)
+    print(f"images {seen['images']} (broken {len(seen['broken'])}), math elements {seen['math']} "
+          f"(errors {seen['math_errors']}), off-machine requests {len(seen['off_machine'])}")
+    for u in seen["broken"] + seen["off_machine"]:
+        print("  ", u)
+    if args.screenshot:
+        print(browser.screenshot(args.page, args.screenshot))
+    return 0 if not (seen["broken"] or seen["off_machine"] or seen["math_errors"]) else 1
+
+
 def register_report(sub) -> None:
     p = sub.add_parser("report", help="run notebooks and assemble the HTML report")
     s = p.add_subparsers(dest="action", required=True)
@@ -96,6 +120,17 @@ def register_report(sub) -> None:
     b.add_argument("notebooks", nargs="+")
     b.add_argument("--out", required=True)
     b.set_defaults(func=cmd_report_build)
+    a = s.add_parser("all", help="run the notebooks whose inputs changed, then build the page")
+    a.add_argument("notebooks", nargs="+")
+    a.add_argument("--build", default="build", help="executed notebooks, stamps, timings.json")
+    a.add_argument("--out", default="report/index.html")
+    a.add_argument("--force", action="store_true", help="run every notebook")
+    a.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
+    a.set_defaults(func=cmd_report_all)
+    c = s.add_parser("check", help="open the page in headless chromium: images, math, network")
+    c.add_argument("page", nargs="?", default="report/index.html")
+    c.add_argument("--screenshot", default=None, help="also save a PNG screenshot here")
+    c.set_defaults(func=cmd_report_check)
 
 
 # ----------------------------------------------------------------------------------- train
@@ -377,10 +412,27 @@ def register_checkpoints(sub) -> None:
     p.set_defaults(func=cmd_checkpoints)
 
 
+def cmd_bench(args) -> int:
+    from . import bench
+    rows = bench.run(args.profile, p1_ckpt=args.p1_ckpt, classifier_ckpt=args.classifier,
+                     timings=args.timings, out=args.out, sections=args.section or None)
+    print(bench.to_markdown(rows))
+    print(f"written to {args.out}/bench.json and bench.md")
+    return 0
+
+
 def register_bench(sub) -> None:
-    p = sub.add_parser("bench", help="speed benchmarks (not written yet)")
-    p.set_defaults(func=lambda args: (print("make bench: the benchmarks are not written yet "
-                                            "(see the benchmark issue)", file=sys.stderr), 2)[1])
+    p = sub.add_parser("bench", help="sampler, training and report cost (one table)")
+    p.add_argument("--profile", choices=("tiny", "quick", "full"), default="quick",
+                   help="tiny: seconds (tests); quick: ~10 min; full: adds DDPM-1000 (~1 h)")
+    p.add_argument("--section", action="append",
+                   choices=("sampler", "flops", "quality", "training", "report"),
+                   help="run only these sections (repeatable)")
+    p.add_argument("--p1-ckpt", default="checkpoints/p1_ddpm")
+    p.add_argument("--classifier", default="checkpoints/digit_classifier")
+    p.add_argument("--timings", default="build/timings.json", help="written by make report")
+    p.add_argument("--out", default="figures/bench")
+    p.set_defaults(func=cmd_bench)
 
 
 REGISTRY = [register_data, register_report, register_train, register_p1, register_p2, register_p3,

@@ -45,6 +45,90 @@ def parse_param(text: str) -> tuple[str, object]:
         return name.strip(), value
 
 
+# Parameters that name what a notebook writes (or caches), not what it reads.
+OUTPUT_PARAMS = {"fig_dir", "cache_dir", "noise_dir"}
+
+
+def notebook_order(paths) -> list[Path]:
+    """The assignment's order: data, p1, p2, p3..., then appendices (``appendix_*``) last."""
+    return sorted((Path(p) for p in paths), key=lambda p: (p.name.startswith("appendix"), p.name))
+
+
+def declared_params(src) -> dict:
+    """{name: default value} of a notebook's parameters cell."""
+    import papermill as pm
+    out = {}
+    for name, info in pm.inspect_notebook(str(src)).items():
+        try:
+            out[name] = ast.literal_eval(info["default"])
+        except (ValueError, SyntaxError):
+            out[name] = info["default"]
+    return out
+
+
+def _path_state(path: Path) -> list:
+    """(relative name, size, mtime) of a file or of every file under a folder (training state
+    and temporary files excluded): cheap, and changes whenever a checkpoint is rewritten."""
+    if path.is_file():
+        st = path.stat()
+        return [[path.name, st.st_size, st.st_mtime_ns]]
+    rows = []
+    for f in sorted(path.rglob("*")):
+        if f.is_file() and "state" not in f.relative_to(path).parts[:-1] and f.suffix != ".tmp":
+            st = f.stat()
+            rows.append([str(f.relative_to(path)), st.st_size, st.st_mtime_ns])
+    return rows
+
+
+def fingerprint(src, params: dict) -> str:
+    """What a notebook's outputs depend on: its cells, the hw2lib sources, its effective
+    parameters, and the files and folders its input parameters point to."""
+    import hashlib
+    import nbformat
+    src = Path(src)
+    h = hashlib.sha256()
+    nb = nbformat.read(str(src), as_version=4)
+    h.update(json.dumps([(c.cell_type, c.source) for c in nb.cells]).encode())
+    lib = Path(__file__).parent
+    for f in sorted(lib.rglob("*")):
+        if f.suffix in (".py", ".json") and "__pycache__" not in f.parts:
+            h.update(str(f.relative_to(lib)).encode() + f.read_bytes())
+    effective = {k: params.get(k, v) for k, v in declared_params(src).items()}
+    h.update(json.dumps(effective, sort_keys=True, default=str).encode())
+    for name, value in sorted(effective.items()):
+        if name in OUTPUT_PARAMS or not isinstance(value, str) or not value:
+            continue
+        path = Path(value) if Path(value).is_absolute() else src.parent / value
+        if path.exists():
+            h.update(json.dumps([name, _path_state(path)]).encode())
+    return h.hexdigest()
+
+
+def run_all(notebooks, build_dir, params: dict, *, force: bool = False) -> dict[str, float]:
+    """Run each notebook whose fingerprint changed since its last run (all with ``force``),
+    in the report's order; print and return {notebook: seconds of its last run}. A notebook
+    that fails leaves no stamp, so the next call runs it again; those before it stay done."""
+    build_dir = Path(build_dir)
+    timings_path = build_dir / "timings.json"
+    timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
+    for src in notebook_order(notebooks):
+        dst = build_dir / "executed" / src.name
+        stamp = dst.with_suffix(".stamp")
+        fp = fingerprint(src, params)
+        if not force and dst.exists() and stamp.exists() and stamp.read_text() == fp:
+            print(f"{src.name}: up to date (last run {timings.get(src.stem, float('nan')):.1f} s)",
+                  flush=True)
+            continue
+        print(f"{src.name}: running ...", flush=True)
+        stamp.unlink(missing_ok=True)
+        seconds = run_notebook(src, dst, params)
+        stamp.write_text(fp)
+        timings[src.stem] = round(seconds, 1)
+        timings_path.write_text(json.dumps(timings, indent=2) + "\n")
+        print(f"{src.name}: {seconds:.1f} s", flush=True)
+    return timings
+
+
 def run_notebook(src, dst, params: dict, *, kernel_name: str = "python3") -> float:
     """Execute ``src`` into ``dst`` with papermill; only the parameters the notebook declares are
     passed (the Makefile passes one common set to every notebook). Returns the wall time in s.
@@ -62,30 +146,10 @@ def run_notebook(src, dst, params: dict, *, kernel_name: str = "python3") -> flo
     return time.perf_counter() - t0
 
 
-def build_html(notebooks, out, *, title: str = "DLCV HW2 report") -> Path:
-    """Concatenate executed notebooks into one HTML page with code hidden and no off-machine URL.
-
-    nbconvert's templates load MathJax and require.js from a CDN; those tags are dropped, and the
-    result is checked: an off-machine ``src``/``href`` left anywhere is an error.
-    """
-    import nbformat
-    from nbconvert import HTMLExporter
-    cells = [nbformat.v4.new_markdown_cell(f"# {title}")]
-    for p in notebooks:
-        nb = nbformat.read(str(p), as_version=4)
-        cells += [c for c in nb.cells if not REPORT_SKIP_TAGS & set(c.metadata.get("tags", []))]
-    combined = nbformat.v4.new_notebook(cells=cells, metadata={"title": title})
-    exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True,
-                            exclude_output_prompt=True)
-    html, _ = exporter.from_notebook_node(combined)
-    html = strip_off_machine(html)
-    bad = off_machine_urls(html)
-    if bad:
-        raise RuntimeError(f"report would load {len(bad)} off-machine resources: {bad[:3]}")
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(html, encoding="utf-8")
-    return out
+def build_html(notebooks, out, **kw) -> Path:
+    """One offline HTML page from executed notebooks (see :mod:`hw2lib.report_html`)."""
+    from .report_html import build_html as _build
+    return _build(notebooks, out, **kw)
 
 
 def strip_off_machine(html: str) -> str:

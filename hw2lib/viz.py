@@ -124,3 +124,37 @@ def line_figure(x, series: dict, *, xlabel: str = "", ylabel: str = "", title: s
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def case_panel(images, titles, *, suptitle: str = "", cell_inches: float = 1.9):
+    """One row of images, each with a multi-line title (e.g. truth, prediction, top-3)."""
+    import matplotlib.pyplot as plt
+    n = len(images)
+    fig, axes = plt.subplots(1, n, figsize=(cell_inches * n, cell_inches + 1.1), squeeze=False)
+    for ax, img, t in zip(axes[0], images, titles):
+        ax.imshow(to_uint8(img), interpolation="nearest")
+        ax.set_title(t, fontsize=7.5, loc="left")
+        ax.axis("off")
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def bar_figure(labels, values: dict, *, ylabel: str = "", title: str = "", width: float = 9.0):
+    """Grouped bars: one group per label, one bar per entry of ``values`` ({name: array})."""
+    import matplotlib.pyplot as plt
+    x = np.arange(len(labels))
+    k = len(values)
+    fig, ax = plt.subplots(figsize=(width, 3.0))
+    for i, (name, v) in enumerate(values.items()):
+        ax.bar(x + (i - (k - 1) / 2) * 0.8 / k, np.asarray(v), 0.8 / k, label=name)
+    ax.set_xticks(x, labels, rotation=60 if len(labels) > 12 else 0, fontsize=8, ha="right"
+                  if len(labels) > 12 else "center")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    if k > 1:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -55,3 +55,59 @@ def test_data_notebook_course_mode_and_html(hw2_data_pristine, tmp_path):
     assert metrics["mode"] == "course" and metrics["counts"]["svhn/train"]["total"] == 130
     html = build_html([tmp_path / "00.ipynb"], tmp_path / "index.html").read_text()
     assert off_machine_urls(html) == [] and html.count("data:image/png;base64") >= 3
+
+
+def _tiny_notebook(folder: Path, name: str = "p9_tiny.ipynb") -> Path:
+    """A two-parameter notebook that draws one figure from a 'checkpoint' file it names."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "ckpt").mkdir(exist_ok=True)
+    (folder / "ckpt" / "manifest.json").write_text(json.dumps({"steps_done": 7, "commit": "abc1234def"}))
+    cells = [nbformat.v4.new_markdown_cell("## 9. Tiny\n\nMath: $\\alpha_t$\n\n### Part a"),
+             nbformat.v4.new_code_cell('scale = 2  # a number\nckpt = "ckpt"  # a checkpoint\nseed = 0'),
+             nbformat.v4.new_code_cell(
+                 "import matplotlib.pyplot as plt\n"
+                 "fig = plt.figure(figsize=(1, 1))\n"
+                 "plt.plot([0, scale])\nplt.show()")]
+    cells[1].metadata["tags"] = ["parameters"]
+    path = folder / name
+    book = nbformat.v4.new_notebook(cells=cells)
+    book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(book, str(path))
+    return path
+
+
+def test_run_all_is_incremental(tmp_path, capsys):
+    from hw2lib.report import fingerprint, run_all
+    nb = _tiny_notebook(tmp_path / "notebooks")
+    build = tmp_path / "build"
+    t1 = run_all([nb], build, {"scale": 2, "not_declared": 1})
+    assert "p9_tiny" in t1 and (build / "executed" / nb.name).exists()
+    first = fingerprint(nb, {"scale": 2})
+    assert fingerprint(nb, {"scale": 2, "not_declared": 5}) == first  # undeclared: ignored
+    assert fingerprint(nb, {"scale": 3}) != first  # a parameter changed
+    capsys.readouterr()
+    run_all([nb], build, {"scale": 2})
+    assert "up to date" in capsys.readouterr().out
+    (nb.parent / "ckpt" / "model.bin").write_bytes(b"new weights")  # the checkpoint changed
+    assert fingerprint(nb, {"scale": 2}) != first
+    run_all([nb], build, {"scale": 2})
+    assert "p9_tiny.ipynb: running" in capsys.readouterr().out
+    assert json.loads((build / "timings.json").read_text())["p9_tiny"] > 0
+
+
+def test_report_page_structure(tmp_path):
+    from hw2lib.report import run_all
+    nb = _tiny_notebook(tmp_path / "notebooks")
+    run_all([nb], tmp_path / "build", {"scale": 2})
+    out = build_html([tmp_path / "build" / "executed" / nb.name], tmp_path / "report" / "index.html",
+                     commit="c0ffee", param_base=tmp_path / "notebooks")
+    page = out.read_text()
+    assert off_machine_urls(page) == []
+    assert 'href="#p9_tiny-9-tiny"' in page and 'id="p9_tiny-9-tiny"' in page  # TOC -> section
+    assert 'href="#p9_tiny-part-a"' in page
+    assert "Figure 1" in page and "scale=2" in page and "report commit c0ffee" in page
+    assert "ckpt (7 steps, trained at commit abc1234)" in page
+    assert "code-toggle" in page and "hide-code" in page
+    assert 'src="mathjax/MathJax.js' in page
+    assert (out.parent / "mathjax" / "MathJax.js").exists()
+    assert "scale = 2" not in page.split("</head>")[1].split("jp-CodeCell")[0]  # params cell dropped
