@@ -160,3 +160,25 @@ def guidance_sweep(unet, schedule, set_names, ws, scorers: dict, *, per_digit: i
     df = pd.DataFrame.from_dict(rows, orient="index")
     df.index.name = "w"
     return df, images
+
+
+def explorer(unet, schedule, set_names, *, n: int = 8, seed: int = 0):
+    """ipywidgets: guidance weight, digit, set and DDIM steps -> ``n`` samples from fixed noises
+    (JupyterLab; continuous_update off, so a draw happens when a slider is released)."""
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+
+    def show(w=2.0, digit=0, set_name=set_names[0], steps=20):
+        imgs, _ = sample(unet, schedule, set_name, [digit] * n, steps=steps, w=w, seed=seed)
+        fig, axes = plt.subplots(1, n, figsize=(1.1 * n, 1.4))
+        for ax, img in zip(axes, imgs):
+            ax.imshow(img)
+            ax.axis("off")
+        fig.suptitle(f"{set_name}: digit {digit}, w={w:g}, DDIM-{steps}", fontsize=9)
+        plt.show()
+
+    slider = dict(continuous_update=False)
+    return W.interactive(show, w=W.FloatSlider(value=2.0, min=0, max=6, step=0.5, **slider),
+                         digit=W.IntSlider(value=0, min=0, max=9, **slider),
+                         set_name=W.ToggleButtons(options=list(set_names)),
+                         steps=W.IntSlider(value=20, min=5, max=100, step=5, **slider))

@@ -138,3 +138,19 @@ def test_train_export_load_roundtrip(tmp_path):
     clip = embedded.load(tmp_path / "clip")
     assert (tmp_path / "clip" / "manifest.json").exists()
     assert clip.model.encode_image(torch.zeros(1, 3, 28, 28)).shape == (1, 64)
+
+
+def test_notebook_course_mode(hw2_data_pristine, weights_file, tmp_path):
+    """The P3 notebook runs in course mode on the fixture tree (the random model stands in for
+    ViT-B/32): accuracy table, case panels, per-class chart."""
+    import json
+    from pathlib import Path
+    from hw2lib.report import run_notebook
+    root = Path(__file__).resolve().parents[1]
+    figs = tmp_path / "figs"
+    run_notebook(root / "notebooks" / "p3_clip.ipynb", tmp_path / "p3.ipynb",
+                 {"mode": "course", "data_dir": str(hw2_data_pristine), "clip_model": NAME,
+                  "clip_weights": str(weights_file), "n_cases": 2, "fig_dir": str(figs)})
+    m = json.loads((figs / "metrics.json").read_text())
+    assert m["n_images"] == 6 and set(m["accuracy"]) == {"single", "ensemble"}
+    assert {"successes.png", "failures.png", "per_class.png"} <= {p.name for p in figs.iterdir()}

@@ -6,6 +6,7 @@ model's learned logit scale (100 for OpenAI's weights).
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -53,8 +54,13 @@ def load_clip(name: str = "ViT-B-32", weights=None, *, quick_gelu: bool = False,
             "is downloaded. For the embedded model run `make checkpoints`.")
     if name not in open_clip.list_models():
         raise ValueError(f"unknown open_clip model {name!r}")
-    model, _, preprocess = open_clip.create_model_and_transforms(
-        name, pretrained=None, force_quick_gelu=quick_gelu, device=device)
+    root = logging.getLogger()
+    level, root.level = root.level, logging.ERROR  # "no pretrained weights": they come next
+    try:
+        model, _, preprocess = open_clip.create_model_and_transforms(
+            name, pretrained=None, force_quick_gelu=quick_gelu, device=device)
+    finally:
+        root.setLevel(level)
     try:
         open_clip.load_checkpoint(model, str(weights))
     except RuntimeError as e:
