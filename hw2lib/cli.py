@@ -435,7 +435,13 @@ def register_bench(sub) -> None:
     p.set_defaults(func=cmd_bench)
 
 
+def register_ti(sub) -> None:
+    from .personalize.cli import register
+    register(sub)
+
+
 REGISTRY = [register_data, register_report, register_train, register_p1, register_p2, register_p3,
+            register_ti,
             register_checkpoints, register_bench]
 
 

@@ -106,7 +106,8 @@ def fit(model: torch.nn.Module, batch_loss, cfg: TrainConfig, out_dir, *,
     torch.manual_seed(cfg.seed)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    ema = copy.deepcopy(model).eval().requires_grad_(False)
+    # ema_decay = 0: no EMA copy (large frozen parts, e.g. textual inversion's text encoder)
+    ema = copy.deepcopy(model).eval().requires_grad_(False) if cfg.ema_decay > 0 else None
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / cfg.warmup))
@@ -120,15 +121,18 @@ def fit(model: torch.nn.Module, batch_loss, cfg: TrainConfig, out_dir, *,
         if {**st["config"], **free} != {**asdict(cfg), **free}:
             raise RuntimeError(f"{state_path} was written with another config; remove it to restart")
         model.load_state_dict(st["model"])
-        ema.load_state_dict(st["ema"])
+        if ema is not None:
+            ema.load_state_dict(st["ema"])
         opt.load_state_dict(st["opt"])
         sched.load_state_dict(st["sched"])
         start, history, wall = st["step"], st["history"], st["wall"]
     model, opt = acc.prepare(model, opt)
-    ema.to(acc.device)
+    if ema is not None:
+        ema.to(acc.device)
 
     def save(step, seconds):
-        _atomic_save({"model": acc.unwrap_model(model).state_dict(), "ema": ema.state_dict(),
+        _atomic_save({"model": acc.unwrap_model(model).state_dict(),
+                      "ema": ema.state_dict() if ema is not None else None,
                       "opt": opt.state_dict(), "sched": sched.state_dict(), "step": step,
                       "history": history, "wall": seconds, "config": asdict(cfg)}, state_path)
 
@@ -145,7 +149,8 @@ def fit(model: torch.nn.Module, batch_loss, cfg: TrainConfig, out_dir, *,
         acc.clip_grad_norm_(params, 1.0)
         opt.step()
         sched.step()
-        ema_update(ema, acc.unwrap_model(model), ema_decay(cfg.ema_decay, step))
+        if ema is not None:
+            ema_update(ema, acc.unwrap_model(model), ema_decay(cfg.ema_decay, step))
         history["step"].append(step)
         history["loss"].append(float(loss.detach()))
         bar.set_postfix(loss=f"{sum(history['loss'][-50:]) / len(history['loss'][-50:]):.4f}")
@@ -160,7 +165,8 @@ def fit(model: torch.nn.Module, batch_loss, cfg: TrainConfig, out_dir, *,
     stop.restore()
     bar.close()
     unwrapped = acc.unwrap_model(model).to(memory_format=torch.contiguous_format)
-    return TrainResult(ema.to(memory_format=torch.contiguous_format), unwrapped.eval(), history,
+    ema = ema.to(memory_format=torch.contiguous_format) if ema is not None else unwrapped
+    return TrainResult(ema, unwrapped.eval(), history,
                        wall + time.perf_counter() - t0)
 
 

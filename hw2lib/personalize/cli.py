@@ -1,0 +1,124 @@
+"""``python -m hw2lib ti ...``: textual inversion, generation and the course's scoring."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def _concepts_from_json(json_path, refs_dir):
+    """The course's concepts from ``input.json`` with reference images in ``refs_dir/<key>/``."""
+    import json
+    from ..data.course import IMAGE_EXT, Concept
+    spec = json.loads(Path(json_path).read_text())
+    out = []
+    for key, c in spec.items():
+        d = Path(refs_dir) / str(key)
+        imgs = sorted(p for p in d.glob("*") if p.suffix.lower() in IMAGE_EXT) if d.is_dir() else []
+        if not imgs:
+            raise FileNotFoundError(f"{d}: no reference images for concept {key}")
+        out.append(Concept(str(key), c["src_image"], c["token_name"], list(c["prompt"]),
+                           list(c["prompt_4_clip_eval"]), c["baseline"], imgs))
+    return out
+
+
+def cmd_train(args) -> int:
+    from ..train import TrainConfig
+    from . import sd, textual_inversion as TI
+    try:
+        pipe = sd.load_sd(args.sd, config_dir=args.sd_config, device=args.device)
+        concepts = _concepts_from_json(args.json, args.refs)
+    except (FileNotFoundError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    inits = dict(kv.split("=", 1) for kv in args.init)
+    specs = sd.course_specs(concepts, inits)
+    cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
+                      ema_decay=0.0, channels_last=False, seed=args.seed, save_every=args.save_every,
+                      max_minutes=args.max_minutes)
+    out = TI.train(sd.components(pipe), specs, cfg, args.out, resolution=args.resolution,
+                   command=" ".join(sys.argv))
+    print(f"learned embeddings in {out / 'learned_embeds'}")
+    return 0
+
+
+def cmd_generate(args) -> int:
+    import json
+    from . import generate as G, sd, textual_inversion as TI
+    try:
+        pipe = sd.load_sd(args.sd, config_dir=args.sd_config, device=args.device)
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if not Path(args.embeds).is_dir() or not list(Path(args.embeds).glob("*.safetensors")):
+        print(f"error: no learned embeddings (*.safetensors) in {args.embeds}: run `ti train`",
+              file=sys.stderr)
+        return 2
+    TI.load_embeddings(pipe, args.embeds)
+    spec = json.loads(Path(args.json).read_text())
+    for key, c in spec.items():
+        G.generate_folder(sd.components(pipe), c["prompt"], Path(args.out) / str(key),
+                          n_per_prompt=args.n, seed=args.seed, batch_size=args.batch_size,
+                          steps=args.steps, w=args.w)
+    print(f"images in {args.out}")
+    return 0
+
+
+def cmd_score(args) -> int:
+    from ..clip import MissingWeightsError, load_clip
+    from .score import format_scores, score_outputs
+    try:
+        clip = load_clip(args.model, args.clip_weights, quick_gelu=not args.no_quick_gelu)
+        concepts = _concepts_from_json(args.json, args.refs)
+        rows = score_outputs(clip, concepts, args.out)
+    except (MissingWeightsError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(format_scores(rows))
+    return 0
+
+
+def _sd_args(p) -> None:
+    p.add_argument("--sd", required=True, help="Stable Diffusion: diffusers folder or sd-v1-4.ckpt")
+    p.add_argument("--sd-config", default=None, help="with a single-file checkpoint: a local "
+                   "diffusers folder with the pipeline's configs")
+    p.add_argument("--device", default="cpu")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("ti", help="problem 3b: textual inversion, generation, course scoring")
+    s = p.add_subparsers(dest="action", required=True)
+    t = s.add_parser("train", help="learn <new1>, <new2> (resumable: rerun the same command)")
+    _sd_args(t)
+    t.add_argument("--json", required=True, help="textual_inversion/input.json")
+    t.add_argument("--refs", required=True, help="textual_inversion/ (concept folders 0/, 1/)")
+    t.add_argument("--out", required=True)
+    t.add_argument("--steps", type=int, default=3000)
+    t.add_argument("--batch-size", type=int, default=4)
+    t.add_argument("--lr", type=float, default=5e-3)
+    t.add_argument("--warmup", type=int, default=100)
+    t.add_argument("--resolution", type=int, default=None, help="default: the model's (512)")
+    t.add_argument("--init", action="append", default=[], metavar="TOKEN=WORD",
+                   help="init word of a token (default: the source name / 'painting')")
+    t.add_argument("--save-every", type=int, default=250)
+    t.add_argument("--max-minutes", type=float, default=None)
+    t.add_argument("--seed", type=int, default=0)
+    t.set_defaults(func=cmd_train)
+    g = s.add_parser("generate", help="25 images per prompt into <out>/<concept>/<prompt_idx>/")
+    _sd_args(g)
+    g.add_argument("--json", required=True)
+    g.add_argument("--embeds", required=True, help="the learned_embeds folder of `ti train`")
+    g.add_argument("--out", required=True)
+    g.add_argument("--n", type=int, default=25)
+    g.add_argument("--steps", type=int, default=50)
+    g.add_argument("--w", type=float, default=6.5, help="guidance w (diffusers' scale = 1 + w)")
+    g.add_argument("--batch-size", type=int, default=5)
+    g.add_argument("--seed", type=int, default=0)
+    g.set_defaults(func=cmd_generate)
+    c = s.add_parser("score", help="the course's CLIP image/text scores against the baselines")
+    c.add_argument("--json", required=True)
+    c.add_argument("--out", required=True, help="the generated folder")
+    c.add_argument("--refs", required=True, help="textual_inversion/ (reference images)")
+    c.add_argument("--clip-weights", default=None, help="OpenAI's ViT-B/32 weights file")
+    c.add_argument("--model", default="ViT-B-32")
+    c.add_argument("--no-quick-gelu", action="store_true")
+    c.set_defaults(func=cmd_score)

@@ -1,0 +1,225 @@
+"""Textual inversion (Gal et al. 2023): learn the input embedding of a new token ``<new1>`` so
+that a frozen text-to-image diffusion model draws a concept from a few images of it.
+
+Only the new tokens' rows are trained. Instead of training the whole embedding table and
+restoring every other row after each optimiser step (diffusers' example script), the table is
+wrapped: the new rows are the only parameter, and other rows cannot receive a gradient, so
+they stay bit-identical by construction (a test checks it).
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+# Prompt templates of the textual-inversion paper / diffusers' example script (a subset).
+OBJECT_TEMPLATES = (
+    "a photo of a {}", "a rendering of a {}", "a cropped photo of the {}", "the photo of a {}",
+    "a photo of a clean {}", "a photo of a dirty {}", "a dark photo of the {}", "a photo of my {}",
+    "a bright photo of the {}", "a good photo of the {}", "a close-up photo of a {}",
+    "a photo of one {}", "a rendition of the {}", "a photo of the nice {}", "a good photo of a {}",
+)
+STYLE_TEMPLATES = (
+    "a painting in the style of {}", "a rendering in the style of {}",
+    "a cropped painting in the style of {}", "the painting in the style of {}",
+    "a clean painting in the style of {}", "a dark painting in the style of {}",
+    "a picture in the style of {}", "a cool painting in the style of {}",
+    "a close-up painting in the style of {}", "a bright painting in the style of {}",
+    "a good painting in the style of {}", "a weird painting in the style of {}",
+)
+
+
+@dataclass(frozen=True)
+class ConceptSpec:
+    token: str  # e.g. "<new1>"
+    init_word: str  # e.g. "dog": the new row starts as this word's embedding
+    images: object  # uint8 (N, H, W, 3) or a list of uint8 (H, W, 3): centre-cropped, resized
+    kind: str = "object"  # "object" | "style": which prompt templates
+
+    def templates(self):
+        return STYLE_TEMPLATES if self.kind == "style" else OBJECT_TEMPLATES
+
+
+class PlaceholderEmbedding(torch.nn.Module):
+    """A token-embedding table whose rows ``ids`` come from a trainable parameter and all other
+    rows from the frozen original table (held outside the module's state)."""
+
+    def __init__(self, base: torch.nn.Embedding, ids):
+        super().__init__()
+        object.__setattr__(self, "base", base)  # not a submodule: frozen, not saved with us
+        ids = torch.as_tensor(ids, dtype=torch.long)
+        self.register_buffer("ids", ids)
+        self.rows = torch.nn.Parameter(base.weight.detach()[ids].clone().float())
+        lut = torch.full((base.num_embeddings,), -1, dtype=torch.long)
+        lut[ids] = torch.arange(len(ids))
+        self.register_buffer("lut", lut, persistent=False)
+
+    @property
+    def weight(self):  # what transformers reads for dtype/device
+        return self.base.weight
+
+    def forward(self, input_ids):
+        out = F.embedding(input_ids, self.base.weight)
+        k = self.lut[input_ids]
+        mask = k >= 0
+        if not mask.any():
+            return out
+        out = out.clone()
+        out[mask] = self.rows[k[mask]].to(out.dtype)
+        return out
+
+    @torch.no_grad()
+    def write_back(self) -> None:
+        """Copy the learned rows into the base table (for generation and saving)."""
+        self.base.weight[self.ids] = self.rows.to(self.base.weight.dtype)
+
+
+def add_placeholder_tokens(tokenizer, text_encoder, concepts) -> list[int]:
+    """Add each concept's token to the tokenizer, grow the embedding table, and initialise the
+    new row from the concept's init word (mean of its sub-word embeddings)."""
+    tokens = [c.token for c in concepts]
+    if tokenizer.add_tokens(tokens) != len(tokens):
+        raise ValueError(f"some of {tokens} already exist in the tokenizer")
+    text_encoder.resize_token_embeddings(len(tokenizer))
+    ids = tokenizer.convert_tokens_to_ids(tokens)
+    table = text_encoder.get_input_embeddings().weight
+    with torch.no_grad():
+        for c, i in zip(concepts, ids):
+            init = tokenizer(c.init_word, add_special_tokens=False).input_ids
+            if not init:
+                raise ValueError(f"init word {c.init_word!r} has no tokens")
+            table[i] = table[init].mean(0)
+    return ids
+
+
+def _images_tensor(images: np.ndarray, size: int) -> torch.Tensor:
+    """uint8 (N, H, W, 3) -> float (N, 3, size, size) in [-1, 1] (centre crop, bicubic)."""
+    from PIL import Image
+    out = []
+    for img in images:
+        im = Image.fromarray(img).convert("RGB")
+        s = min(im.size)
+        left, top = (im.size[0] - s) // 2, (im.size[1] - s) // 2
+        im = im.crop((left, top, left + s, top + s)).resize((size, size), Image.BICUBIC)
+        out.append(torch.from_numpy(np.array(im)).permute(2, 0, 1).float() / 127.5 - 1)
+    return torch.stack(out)
+
+
+@torch.no_grad()
+def encode_latents(vae, images: torch.Tensor, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, std) of the VAE posterior of each image, times the latent scale (flips included:
+    the second half of the returned batch are the mirrored images)."""
+    x = torch.cat([images, images.flip(-1)])
+    dist = vae.encode(x.to(vae.dtype)).latent_dist
+    return dist.mean.float() * scale, dist.std.float() * scale
+
+
+def text_embeddings(tokenizer, text_encoder, prompts) -> torch.Tensor:
+    ids = tokenizer(list(prompts), padding="max_length", max_length=tokenizer.model_max_length,
+                    truncation=True, return_tensors="pt").input_ids
+    return text_encoder(ids.to(text_encoder.device))[0]
+
+
+def install(components: dict, concepts, *, latent_scale: float = 0.18215,
+            resolution: int | None = None):
+    """Freeze the model, add the concepts' tokens and wrap the embedding table; returns
+    (PlaceholderEmbedding, per-concept VAE latent (mean, std) of the training images)."""
+    unet, vae, te, tok = (components[k] for k in ("unet", "vae", "text_encoder", "tokenizer"))
+    for m in (unet, vae, te):
+        m.requires_grad_(False).eval()
+    ids = add_placeholder_tokens(tok, te, concepts)
+    emb = PlaceholderEmbedding(te.get_input_embeddings(), ids)
+    te.set_input_embeddings(emb)
+    size = resolution or unet.config.sample_size * 2 ** (len(vae.config.block_out_channels) - 1)
+    stats = [encode_latents(vae, _images_tensor(c.images, size), latent_scale) for c in concepts]
+    return emb, stats
+
+
+def uninstall(components: dict, emb: PlaceholderEmbedding) -> None:
+    """Write the learned rows into the plain table and put the table back."""
+    emb.write_back()
+    components["text_encoder"].set_input_embeddings(emb.base)
+
+
+def make_batch_loss(components: dict, concepts, stats, *, batch_size: int, schedule=None):
+    """``batch_loss(model, g)`` for :func:`hw2lib.train.fit`: a batch of (concept image latent,
+    templated prompt with the concept's token), eps loss (Ho et al. eq. 14) on the latents."""
+    from ..diffusion import q_sample, scaled_linear_schedule
+    schedule = schedule or scaled_linear_schedule()
+    unet, te, tok = (components[k] for k in ("unet", "text_encoder", "tokenizer"))
+
+    def batch_loss(model, g):
+        which = torch.randint(0, len(concepts), (batch_size,), generator=g).tolist()
+        latents, prompts = [], []
+        for k in which:
+            mean, std = stats[k]
+            i = int(torch.randint(0, len(mean), (1,), generator=g))
+            latents.append(mean[i] + std[i] * torch.randn(mean[i].shape, generator=g))
+            temps = concepts[k].templates()
+            prompts.append(temps[int(torch.randint(0, len(temps), (1,), generator=g))]
+                           .format(concepts[k].token))
+        x0 = torch.stack(latents)
+        t = torch.randint(0, schedule.T, (batch_size,), generator=g)
+        noise = torch.randn(x0.shape, generator=g)
+        ctx = text_embeddings(tok, te, prompts)
+        pred = unet(q_sample(schedule, x0, t, noise), t, encoder_hidden_states=ctx).sample
+        return F.mse_loss(pred.float(), noise)
+
+    return batch_loss
+
+
+def train(components: dict, concepts, cfg, out_dir, *, schedule=None, latent_scale: float = 0.18215,
+          resolution: int | None = None, progress: bool = True, command: str = "") -> Path:
+    """Learn one embedding per concept, everything else frozen; resumable (:func:`fit`).
+    Writes ``<out>/learned_embeds/<name>.safetensors`` (diffusers' format, one token per file,
+    loadable with ``pipe.load_textual_inversion``), ``loss.json`` and ``manifest.json``; the
+    learned rows stay in ``components``' text encoder, ready for generation."""
+    from ..train import fit, thin_history, write_manifest
+    emb, stats = install(components, concepts, latent_scale=latent_scale, resolution=resolution)
+    loss = make_batch_loss(components, concepts, stats, batch_size=cfg.batch_size,
+                           schedule=schedule)
+    res = fit(emb, loss, cfg, Path(out_dir) / "state", progress=progress, desc="textual inversion")
+    uninstall(components, emb)
+    out = Path(out_dir)
+    paths = save_embeddings(out / "learned_embeds", {c.token: emb.rows[i].detach()
+                                                     for i, c in enumerate(concepts)})
+    (out / "loss.json").write_text(json.dumps(thin_history(res.history)))
+    write_manifest(out / "manifest.json", command=command, train_config=asdict(cfg),
+                   concepts=[{"token": c.token, "init_word": c.init_word, "kind": c.kind,
+                              "n_images": len(c.images)} for c in concepts],
+                   steps_done=len(res.history["step"]), wall_seconds=round(res.wall, 1),
+                   files=[p.name for p in paths], made=time.strftime("%Y-%m-%d %H:%M:%S"))
+    return out
+
+
+def token_file_name(token: str) -> str:
+    return "".join(ch for ch in token if ch.isalnum() or ch in "-_") or "token"
+
+
+def save_embeddings(folder, rows: dict) -> list[Path]:
+    """One ``{token: (D,) tensor}`` safetensors file per token (diffusers' format)."""
+    from safetensors.torch import save_file
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for token, row in rows.items():
+        p = folder / f"{token_file_name(token)}.safetensors"
+        save_file({token: row.detach().float().cpu().contiguous()}, str(p))
+        paths.append(p)
+    return paths
+
+
+def load_embeddings(pipe, folder) -> list[str]:
+    """Load every learned token of ``folder`` into a diffusers pipeline; returns the tokens."""
+    from safetensors.torch import load_file
+    tokens = []
+    for p in sorted(Path(folder).glob("*.safetensors")):
+        (token, row), = load_file(str(p)).items()
+        pipe.load_textual_inversion({token: row}, token=token)
+        tokens.append(token)
+    return tokens
