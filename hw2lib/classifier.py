@@ -75,10 +75,17 @@ def load_course_classifier(path) -> CourseLeNet:
 
 
 def _augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """Shifts of up to 2 px, random channel order and occasional colour inversion."""
+    """Per image: a small random affine map (rotation up to 12 degrees, scale 0.9-1.1, shift up to
+    2 px), random channel order per batch, and occasional colour inversion."""
     n = len(x)
-    dx, dy = torch.randint(-2, 3, (2,), generator=g).tolist()
-    x = torch.roll(x, shifts=(dy, dx), dims=(2, 3))
+    ang = (torch.rand(n, generator=g) * 2 - 1) * (12 * torch.pi / 180)
+    scale = 0.9 + 0.2 * torch.rand(n, generator=g)
+    shift = (torch.rand(n, 2, generator=g) * 2 - 1) * (2 / 14)  # 2 px in [-1, 1] coordinates
+    cos, sin = torch.cos(ang) / scale, torch.sin(ang) / scale
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1),
+                         torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, padding_mode="border", align_corners=False)
     perm = torch.randperm(3, generator=g)
     x = x[:, perm]
     flip = (torch.rand(n, generator=g) < 0.2).view(-1, 1, 1, 1)

@@ -13,17 +13,19 @@ CKPT = ROOT / "checkpoints"
 TINY = {
     "p1_ddpm.ipynb": dict(steps=2, n_cols=2, sweep_w=[0.0, 2.0], sweep_per_digit=1),
     "p2_ddim.ipynb": dict(etas=[0.0, 1.0], n_grid=2, n_alpha=3),
+    "p3_clip.ipynb": dict(n_cases=2),
 }
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(TINY))
 def test_notebook_runs_on_tiny_parameters(name, tmp_path):
-    needed = {"p1_ddpm.ipynb": ["p1_ddpm", "digit_classifier"], "p2_ddim.ipynb": ["p2_faces"]}
+    needed = {"p1_ddpm.ipynb": ["p1_ddpm", "digit_classifier"], "p2_ddim.ipynb": ["p2_faces"],
+              "p3_clip.ipynb": ["p3_clip"]}
     for d in needed[name]:
         assert (CKPT / d / "model.safetensors").exists(), f"committed checkpoint {d} is missing"
     figs = tmp_path / "figs"
-    params = {**TINY[name], "fig_dir": str(figs)}
+    params = {**TINY[name], "fig_dir": str(figs), "cache_dir": str(ROOT / "data_cache")}
     if name == "p2_ddim.ipynb":
         params["noise_dir"] = str(tmp_path / "noise")
     run_notebook(ROOT / "notebooks" / name, tmp_path / name, params)
@@ -32,8 +34,12 @@ def test_notebook_runs_on_tiny_parameters(name, tmp_path):
     if name == "p1_ddpm.ipynb":
         assert {"grid_mnistm.png", "grid_svhn.png", "reverse_mnistm.png", "guidance_sweep.png"} <= pngs
         assert 0 <= metrics["accuracy"]["project CNN"]["average"] <= 1
-    else:
+    elif name == "p2_ddim.ipynb":
         assert {"eta_grid.png", "interpolation.png", "interpolation_norm.png"} <= pngs
         assert metrics["mse_mean"] < 1e-3, "our DDIM must reproduce the diffusers ground truth"
+    else:
+        assert {"successes.png", "failures.png", "per_class.png"} <= pngs
+        assert metrics["n_images"] == 2000
+        assert metrics["accuracy"]["ensemble"]["top1"] > 0.5, "the committed CLIP has regressed"
     html = build_html([tmp_path / name], tmp_path / "index.html").read_text()
     assert off_machine_urls(html) == []
