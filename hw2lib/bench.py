@@ -156,7 +156,7 @@ def quality_vs_cost(ckpt, classifier_ckpt, *, per_digit: int, ddim_steps, ddpm: 
     settings = [("ddim", s) for s in ddim_steps] + ([("ddpm", 1000)] if ddpm else [])
     rows = []
     for sampler, steps in settings:
-        for w in (0.0, 2.0):
+        for w in (0.0, 4.0):
             t0, accs = time.perf_counter(), []
             for k, name in enumerate(cfg["sets"]):
                 imgs, _ = p1.sample(unet, schedule, name, digits, sampler=sampler, steps=steps,

@@ -129,9 +129,11 @@ def run_all(notebooks, build_dir, params: dict, *, force: bool = False) -> dict[
     return timings
 
 
-def run_notebook(src, dst, params: dict, *, kernel_name: str = "python3") -> float:
+def run_notebook(src, dst, params: dict, *, kernel_name: str = "python3",
+                 cell_timeout: float | None = None) -> float:
     """Execute ``src`` into ``dst`` with papermill; only the parameters the notebook declares are
     passed (the Makefile passes one common set to every notebook). Returns the wall time in s.
+    ``cell_timeout`` (s) turns a cell that hangs into an error naming that cell.
 
     The notebook runs with its own folder as working directory, as it does in JupyterLab.
     """
@@ -142,7 +144,8 @@ def run_notebook(src, dst, params: dict, *, kernel_name: str = "python3") -> flo
     dst.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     pm.execute_notebook(str(src), str(dst), parameters=use, cwd=str(src.parent),
-                        kernel_name=kernel_name, progress_bar=False)
+                        kernel_name=kernel_name, progress_bar=False,
+                        execution_timeout=cell_timeout)
     return time.perf_counter() - t0
 
 

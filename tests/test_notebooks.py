@@ -28,7 +28,7 @@ def test_notebook_runs_on_tiny_parameters(name, tmp_path):
     params = {**TINY[name], "fig_dir": str(figs), "cache_dir": str(ROOT / "data_cache")}
     if name == "p2_ddim.ipynb":
         params["noise_dir"] = str(tmp_path / "noise")
-    run_notebook(ROOT / "notebooks" / name, tmp_path / name, params)
+    run_notebook(ROOT / "notebooks" / name, tmp_path / name, params, cell_timeout=600)
     metrics = json.loads((figs / "metrics.json").read_text())
     pngs = {p.name for p in figs.glob("*.png")}
     if name == "p1_ddpm.ipynb":
