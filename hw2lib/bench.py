@@ -27,6 +27,18 @@ PROFILES = {
 }
 
 
+def _best_of_interleaved(fns: dict, repeats: int) -> dict:
+    """Minimum wall time per entry of ``fns``, the calls taken round-robin (A B C, A B C, ...)
+    so that a slow phase of a shared machine falls on every variant alike."""
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return best
+
+
 def _best_of(fn, repeats: int) -> float:
     """Minimum wall time of ``repeats`` calls (the least disturbed run)."""
     best = float("inf")
@@ -102,17 +114,19 @@ def sampler_overhead(unet, *, batch: int, steps: int, repeats: int, label_fn=Non
                 eps(x, torch.full((batch,), 500, dtype=torch.long), **cond)
 
     unet_only()  # warm-up
-    t_unet = _best_of(unet_only, repeats) / steps
-    rows = [Row("sampler", "UNet forward", t_unet * 1e3, "ms/step", f"batch {batch}, fp32")]
     loops = {"ours DDPM": (ours_ddpm(eps), ours_ddpm(free)),
              "diffusers DDPMScheduler": (diffusers_loop(ddpm_ref, eps, steps),
                                          diffusers_loop(ddpm_ref, free, steps)),
              "ours DDIM": (ours_ddim(eps), ours_ddim(free)),
              "diffusers DDIMScheduler": (diffusers_loop(ddim_ref, eps, steps),
                                          diffusers_loop(ddim_ref, free, steps))}
-    for name, (full, bare) in loops.items():
-        t_full = _best_of(full, repeats) / steps
-        t_bare = _best_of(bare, max(repeats, 3)) / steps
+    full = _best_of_interleaved({"UNet": unet_only, **{n: f for n, (f, _) in loops.items()}},
+                                repeats)
+    bare = _best_of_interleaved({n: b for n, (_, b) in loops.items()}, max(repeats, 3))
+    t_unet = full["UNet"] / steps
+    rows = [Row("sampler", "UNet forward", t_unet * 1e3, "ms/step", f"batch {batch}, fp32")]
+    for name in loops:
+        t_full, t_bare = full[name] / steps, bare[name] / steps
         rows.append(Row("sampler", f"{name}: loop with UNet", t_full * 1e3, "ms/step",
                         f"{t_full / t_unet:.3f} x UNet"))
         rows.append(Row("sampler", f"{name}: loop alone", t_bare * 1e3, "ms/step",
@@ -307,8 +321,19 @@ def run(profile: str = "quick", *, p1_ckpt="checkpoints/p1_ddpm",
     section("training", lambda: training_speed(embedded_training_models(p["batch"]),
                                                steps=p["train_steps"], batch=p["batch"]))
     section("report", lambda: report_cost(timings, checkpoints_dir))
+    rows = _merge_previous(rows, out, sections)
     write(rows, out, profile)
     return rows
+
+
+def _merge_previous(rows: list[Row], out, sections) -> list[Row]:
+    """A run of some sections keeps the other sections' rows of the previous table."""
+    prev = Path(out) / "bench.json"
+    if not prev.exists():
+        return rows
+    old = [Row(**r) for r in json.loads(prev.read_text())["rows"] if r["section"] not in sections]
+    order = ["sampler", "flops", "quality", "training", "report"]
+    return sorted(old + rows, key=lambda r: order.index(r.section) if r.section in order else 99)
 
 
 def to_markdown(rows: list[Row]) -> str:
