@@ -18,6 +18,8 @@ COURSE_CLASSIFIER ?=
 P1_CKPT ?=
 # course mode, problem 3: OpenAI's ViT-B/32 weights file (ViT-B-32.pt or open_clip_pytorch_model.bin)
 CLIP_WEIGHTS ?=
+# course mode, problem 3b: the output folder of hw2_3.sh, scored by the p3_personalize notebook
+TI_OUT ?=
 PYTEST_ARGS ?=
 PROFILE ?= quick# make bench: tiny | quick | full
 
@@ -33,7 +35,8 @@ PARAMS    := -p mode=$(MODE) -p data_dir=$(DATA_ABS) -p device=$(DEVICE) -p seed
              $(call opt_param,unet_module,$(UNET_MODULE)) \
              $(call opt_param,course_classifier,$(COURSE_CLASSIFIER)) \
              $(call opt_param,ckpt,$(P1_CKPT)) \
-             $(call opt_param,clip_weights,$(CLIP_WEIGHTS))
+             $(call opt_param,clip_weights,$(CLIP_WEIGHTS)) \
+             $(call opt_param,ti_out,$(TI_OUT))
 
 .PHONY: report test lab checkpoints bench clean venv
 

@@ -20,6 +20,8 @@ window.addEventListener('load', function () {
       resources: performance.getEntriesByType('resource').map(function (e) { return e.name; }),
       math: document.querySelectorAll('.MathJax, .MathJax_SVG, .MathJax_CHTML, .MathJax_Display').length,
       math_errors: document.querySelectorAll('.MathJax_Error, merror').length,
+      math_error_text: Array.prototype.slice.call(document.querySelectorAll('.MathJax_Error, merror'))
+                  .map(function (e) { return (e.getAttribute('data-mjx-error') || e.textContent).slice(0, 120); }),
       code_hidden: document.body.classList.contains('hide-code'),
       mathjax: !!(window.MathJax && window.MathJax.Hub)
     };

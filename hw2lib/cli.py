@@ -100,7 +100,7 @@ def cmd_report_check(args) -> int:
     seen = browser.check_page(args.page)
     print(f"images {seen['images']} (broken {len(seen['broken'])}), math elements {seen['math']} "
           f"(errors {seen['math_errors']}), off-machine requests {len(seen['off_machine'])}")
-    for u in seen["broken"] + seen["off_machine"]:
+    for u in seen["broken"] + seen["off_machine"] + seen.get("math_error_text", []):
         print("  ", u)
     if args.screenshot:
         print(browser.screenshot(args.page, args.screenshot))
@@ -195,6 +195,31 @@ def register_train(sub) -> None:
     k.add_argument("--max-minutes", type=float, default=None)
     _data_args(k)
     k.set_defaults(func=cmd_train_clip)
+    e = s.add_parser("t2i", help="the embedded text-to-image scene model of P3b")
+    e.add_argument("--out", default="checkpoints/p3_t2i")
+    e.add_argument("--clip", default="checkpoints/p3_clip", help="the embedded CLIP (text tower)")
+    e.add_argument("--steps", type=int, default=3000)
+    e.add_argument("--batch-size", type=int, default=64)
+    e.add_argument("--lr", type=float, default=1e-3)
+    e.add_argument("--max-minutes", type=float, default=None)
+    _data_args(e)
+    e.set_defaults(func=cmd_train_t2i)
+    v = s.add_parser("ti", help="textual inversion of the two new concepts on the embedded "
+                                "scene model (course SD: python -m hw2lib ti train)")
+    v.add_argument("--out", default="checkpoints/p3_ti")
+    v.add_argument("--t2i", default="checkpoints/p3_t2i", help="the embedded scene model")
+    v.add_argument("--steps", type=int, default=300)
+    v.add_argument("--batch-size", type=int, default=64)
+    v.add_argument("--lr", type=float, default=2e-3)
+    v.add_argument("--snr-gamma", type=float, default=0.0,
+                   help="Min-SNR loss weighting with this gamma (0: the plain eps loss)")
+    v.add_argument("--guidance", type=float, default=0.0,
+                   help="fit the guided prediction with this w (0: the conditional one)")
+    v.add_argument("--t-min", type=int, default=600,
+                   help="draw training timesteps from [t_min, 1000) only (0: all)")
+    v.add_argument("--max-minutes", type=float, default=None)
+    _data_args(v)
+    v.set_defaults(func=cmd_train_ti)
 
 
 def cmd_train_classifier(args) -> int:
@@ -376,6 +401,33 @@ def cmd_train_clip(args) -> int:
     return 0
 
 
+def cmd_train_t2i(args) -> int:
+    from .data import load_digit_sets
+    from .personalize.embedded import train
+    from .train import TrainConfig
+    sets = load_digit_sets("embedded", seed=args.data_seed, cache_dir=args.cache_dir)
+    cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                      p_uncond=0.1, max_minutes=args.max_minutes)
+    print(f"embedded text-to-image model written to "
+          f"{train(sets, args.clip, args.out, cfg, command=_command())}")
+    return 0
+
+
+def cmd_train_ti(args) -> int:
+    from .data import load_digit_sets
+    from .personalize.embedded import train_concepts
+    from .train import TrainConfig
+    sets = load_digit_sets("embedded", seed=args.data_seed, cache_dir=args.cache_dir)
+    cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                      warmup=20, ema_decay=0.0, p_uncond=0.0, channels_last=False, save_every=100,
+                      max_minutes=args.max_minutes)
+    out = train_concepts(args.t2i, sets, args.out, cfg, command=_command(),
+                         snr_gamma=args.snr_gamma or None, guidance=args.guidance,
+                         t_min=args.t_min)
+    print(f"learned concepts written to {out}")
+    return 0
+
+
 def register_p3(sub) -> None:
     p = sub.add_parser("p3", help="problem 3: CLIP zero-shot")
     s = p.add_subparsers(dest="action", required=True)
@@ -399,7 +451,10 @@ def cmd_checkpoints(args) -> int:
     jobs = [["train", "classifier", "--out", f"{args.out}/digit_classifier", *common],
             ["train", "p1", "--out", f"{args.out}/p1_ddpm", *common],  # 5,235 steps, lr 1e-3
             ["train", "faces", "--out", f"{args.out}/p2_faces", *common],
-            ["train", "clip", "--out", f"{args.out}/p3_clip", *common]]
+            ["train", "clip", "--out", f"{args.out}/p3_clip", *common],
+            ["train", "t2i", "--out", f"{args.out}/p3_t2i", "--clip", f"{args.out}/p3_clip",
+             *common],
+            ["train", "ti", "--out", f"{args.out}/p3_ti", "--t2i", f"{args.out}/p3_t2i", *common]]
     for argv in jobs:
         print("==>", "python -m hw2lib", " ".join(argv), flush=True)
         sub = parser.parse_args(argv)

@@ -14,16 +14,20 @@ TINY = {
     "p1_ddpm.ipynb": dict(steps=2, n_cols=2, sweep_w=[0.0, 2.0], sweep_per_digit=1),
     "p2_ddim.ipynb": dict(etas=[0.0, 1.0], n_grid=2, n_alpha=3),
     "p3_clip.ipynb": dict(n_cases=2),
+    "p3_personalize.ipynb": dict(n_images=2, steps=3),
 }
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(TINY))
 def test_notebook_runs_on_tiny_parameters(name, tmp_path):
-    needed = {"p1_ddpm.ipynb": ["p1_ddpm", "digit_classifier"], "p2_ddim.ipynb": ["p2_faces"],
-              "p3_clip.ipynb": ["p3_clip"]}
-    for d in needed[name]:
-        assert (CKPT / d / "model.safetensors").exists(), f"committed checkpoint {d} is missing"
+    needed = {"p1_ddpm.ipynb": ["p1_ddpm/model.safetensors", "digit_classifier/model.safetensors"],
+              "p2_ddim.ipynb": ["p2_faces/model.safetensors"],
+              "p3_clip.ipynb": ["p3_clip/model.safetensors"],
+              "p3_personalize.ipynb": ["p3_t2i/model.safetensors", "p3_ti/references.safetensors",
+                                       "p3_clip/model.safetensors"]}
+    for f in needed[name]:
+        assert (CKPT / f).exists(), f"committed checkpoint file {f} is missing"
     figs = tmp_path / "figs"
     params = {**TINY[name], "fig_dir": str(figs), "cache_dir": str(ROOT / "data_cache")}
     if name == "p2_ddim.ipynb":
@@ -37,6 +41,9 @@ def test_notebook_runs_on_tiny_parameters(name, tmp_path):
     elif name == "p2_ddim.ipynb":
         assert {"eta_grid.png", "interpolation.png", "interpolation_norm.png"} <= pngs
         assert metrics["mse_mean"] < 1e-3, "our DDIM must reproduce the diffusers ground truth"
+    elif name == "p3_personalize.ipynb":
+        assert {"references.png", "loss_curves.png", "concepts.png", "composition.png"} <= pngs
+        assert len(metrics["composition"]) == 2 and len(metrics["concepts"]) == 4
     else:
         assert {"successes.png", "failures.png", "per_class.png"} <= pngs
         assert metrics["n_images"] == 2000

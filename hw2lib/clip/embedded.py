@@ -62,7 +62,11 @@ FILLERS = ("neat", "old", "clear", "simple", "tiny", "large", "sharp", "faded", 
 def colour_name(img: np.ndarray) -> str:
     """A colour word for a uint8 (H, W, 3) image: from the mean colour's hue, or grey/black/white
     when it is unsaturated."""
-    r, g, b = img.reshape(-1, 3).mean(0) / 255
+    return colour_word(*(img.reshape(-1, 3).mean(0) / 255))
+
+
+def colour_word(r: float, g: float, b: float) -> str:
+    """A colour word for an RGB colour in [0, 1]: its hue, or grey/black/white when unsaturated."""
     h, s, v = colorsys.rgb_to_hsv(r, g, b)
     if v < 0.25:
         return "black"

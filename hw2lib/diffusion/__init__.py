@@ -5,11 +5,11 @@ Nothing here knows about digits, faces or a particular network: samplers take an
 """
 from .guidance import classifier_free_guidance
 from .interp import lerp, slerp
-from .loss import eps_loss
+from .loss import eps_loss, min_snr_weight
 from .sampling import SampleResult, ddim_sample, ddim_sigma, ddim_timesteps, ddpm_sample
 from .schedule import (Schedule, gather, linear_schedule, posterior_mean, predict_x0, q_sample,
                        scaled_linear_schedule)
 
 __all__ = ["Schedule", "SampleResult", "classifier_free_guidance", "ddim_sample", "ddim_sigma",
            "ddim_timesteps", "ddpm_sample", "eps_loss", "gather", "lerp", "linear_schedule",
-           "posterior_mean", "predict_x0", "q_sample", "scaled_linear_schedule", "slerp"]
+           "min_snr_weight",           "posterior_mean", "predict_x0", "q_sample", "scaled_linear_schedule", "slerp"]

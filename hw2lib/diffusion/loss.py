@@ -11,3 +11,12 @@ def eps_loss(eps_model, schedule: Schedule, x0: torch.Tensor, *, t: torch.Tensor
              noise: torch.Tensor, **cond) -> torch.Tensor:
     """L_simple = E || eps - eps_theta(x_t, t) ||^2   (Ho et al. eq. 14)."""
     return F.mse_loss(eps_model(q_sample(schedule, x0, t, noise), t, **cond).float(), noise)
+
+
+def min_snr_weight(schedule: Schedule, t: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Per-sample weight min(SNR_t, gamma) / SNR_t of the eps loss, SNR_t = alpha_bar / (1 -
+    alpha_bar) (Min-SNR weighting, Hang et al. 2023, eq. 4 for eps prediction): low-noise steps,
+    where the image is already decided and the loss is mostly a noise floor, weigh less."""
+    ab = schedule.alpha_bar.to(t.device)[t]
+    snr = ab / (1 - ab)
+    return (snr.clamp(max=gamma) / snr).float()

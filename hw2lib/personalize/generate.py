@@ -21,12 +21,14 @@ def unet_eps(unet):
 @torch.inference_mode()
 def generate(components: dict, prompts, *, noise: torch.Tensor, steps: int = 50, w: float = 6.5,
              eta: float = 0.0, generator=None, latent_scale: float = 0.18215, schedule=None,
-             steps_offset: int = 1, final_alpha_bar: str = "alpha_bar0") -> np.ndarray:
+             steps_offset: int = 1, final_alpha_bar: str = "alpha_bar0",
+             clip_x0: bool = False) -> np.ndarray:
     """uint8 (N, H, W, 3) images for ``prompts`` (one per row of ``noise``, the initial latents).
 
     Stable Diffusion's DDIM setup: scaled-linear betas, grid 981, 961, ..., 1 (leading spacing,
     ``steps_offset`` 1), the step after the last one at alpha_bar[0] (``set_alpha_to_one`` off),
     guidance eps = (1 + w) eps(c) - w eps("") (diffusers' guidance_scale = 1 + w).
+    A pixel-space model (``vae`` None, the embedded one) returns its samples directly.
     """
     unet, vae, te, tok = (components[k] for k in ("unet", "vae", "text_encoder", "tokenizer"))
     schedule = schedule or scaled_linear_schedule()
@@ -37,14 +39,16 @@ def generate(components: dict, prompts, *, noise: torch.Tensor, steps: int = 50,
     final = float(ab[0]) if final_alpha_bar == "alpha_bar0" else 1.0
     lat = ddim_sample(eps, schedule, timesteps=ddim_timesteps(schedule.T, steps, offset=steps_offset),
                       eta=eta, noise=noise, generator=generator, cond={"ctx": ctx},
-                      final_alpha_bar=final).sample
-    img = vae.decode((lat / latent_scale).to(vae.dtype)).sample.float()
+                      final_alpha_bar=final, clip_x0=clip_x0).sample
+    img = lat if vae is None else vae.decode((lat / latent_scale).to(vae.dtype)).sample.float()
     return ((img.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
 
 
 def latent_shape(components: dict) -> tuple[int, int, int]:
     unet = components["unet"]
-    return (unet.config.in_channels, unet.config.sample_size, unet.config.sample_size)
+    size = unet.config.sample_size
+    h, w = (size, size) if isinstance(size, int) else tuple(size)
+    return (unet.config.in_channels, h, w)
 
 
 def generate_folder(components: dict, prompts, out_dir, *, n_per_prompt: int = 25, seed: int = 0,

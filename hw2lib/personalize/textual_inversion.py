@@ -38,10 +38,18 @@ STYLE_TEMPLATES = (
 class ConceptSpec:
     token: str  # e.g. "<new1>"
     init_word: str  # e.g. "dog": the new row starts as this word's embedding
-    images: object  # uint8 (N, H, W, 3) or a list of uint8 (H, W, 3): centre-cropped, resized
+    # uint8 (N, H, W, 3) or a list of uint8 (H, W, 3): centre-cropped, resized; or, for a
+    # pixel-space model (vae None), a float tensor (N, 3, H, W) in [-1, 1] used as it is
+    images: object
     kind: str = "object"  # "object" | "style": which prompt templates
+    prompts: tuple = ()  # templates to use instead of the object/style ones
+    # per image, the templates that describe it (e.g. where the concept is); overrides the
+    # above. Index i % N, so a VAE model's mirrored copies share their original's templates.
+    image_prompts: tuple = ()
 
     def templates(self):
+        if self.prompts:
+            return self.prompts
         return STYLE_TEMPLATES if self.kind == "style" else OBJECT_TEMPLATES
 
 
@@ -131,10 +139,15 @@ def install(components: dict, concepts, *, latent_scale: float = 0.18215,
     (PlaceholderEmbedding, per-concept VAE latent (mean, std) of the training images)."""
     unet, vae, te, tok = (components[k] for k in ("unet", "vae", "text_encoder", "tokenizer"))
     for m in (unet, vae, te):
-        m.requires_grad_(False).eval()
+        if m is not None:
+            m.requires_grad_(False).eval()
     ids = add_placeholder_tokens(tok, te, concepts)
     emb = PlaceholderEmbedding(te.get_input_embeddings(), ids)
     te.set_input_embeddings(emb)
+    if vae is None:  # pixel space (the embedded model): the images are the model's input
+        stats = [(torch.as_tensor(c.images).float(), torch.zeros_like(torch.as_tensor(c.images)))
+                 for c in concepts]
+        return emb, stats
     size = resolution or unet.config.sample_size * 2 ** (len(vae.config.block_out_channels) - 1)
     stats = [encode_latents(vae, _images_tensor(c.images, size), latent_scale) for c in concepts]
     return emb, stats
@@ -146,10 +159,14 @@ def uninstall(components: dict, emb: PlaceholderEmbedding) -> None:
     components["text_encoder"].set_input_embeddings(emb.base)
 
 
-def make_batch_loss(components: dict, concepts, stats, *, batch_size: int, schedule=None):
+def make_batch_loss(components: dict, concepts, stats, *, batch_size: int, schedule=None,
+                    snr_gamma: float | None = None, guidance: float = 0.0, t_min: int = 0):
     """``batch_loss(model, g)`` for :func:`hw2lib.train.fit`: a batch of (concept image latent,
-    templated prompt with the concept's token), eps loss (Ho et al. eq. 14) on the latents."""
-    from ..diffusion import q_sample, scaled_linear_schedule
+    templated prompt with the concept's token), eps loss (Ho et al. eq. 14) on the latents,
+    Min-SNR weighted when ``snr_gamma`` is given. With ``guidance`` w > 0 the loss is taken on
+    the guided prediction (1 + w) eps(x_t, c) - w eps(x_t, null) that sampling uses. ``t_min``
+    > 0 draws t from [t_min, T) only: the noisy steps, where colour and layout are decided."""
+    from ..diffusion import min_snr_weight, q_sample, scaled_linear_schedule
     schedule = schedule or scaled_linear_schedule()
     unet, te, tok = (components[k] for k in ("unet", "text_encoder", "tokenizer"))
 
@@ -160,21 +177,33 @@ def make_batch_loss(components: dict, concepts, stats, *, batch_size: int, sched
             mean, std = stats[k]
             i = int(torch.randint(0, len(mean), (1,), generator=g))
             latents.append(mean[i] + std[i] * torch.randn(mean[i].shape, generator=g))
-            temps = concepts[k].templates()
+            c = concepts[k]
+            temps = c.image_prompts[i % len(c.image_prompts)] if c.image_prompts else c.templates()
             prompts.append(temps[int(torch.randint(0, len(temps), (1,), generator=g))]
                            .format(concepts[k].token))
         x0 = torch.stack(latents)
-        t = torch.randint(0, schedule.T, (batch_size,), generator=g)
+        t = torch.randint(t_min, schedule.T, (batch_size,), generator=g)
         noise = torch.randn(x0.shape, generator=g)
         ctx = text_embeddings(tok, te, prompts)
-        pred = unet(q_sample(schedule, x0, t, noise), t, encoder_hidden_states=ctx).sample
-        return F.mse_loss(pred.float(), noise)
+        x_t = q_sample(schedule, x0, t, noise)
+        pred = unet(x_t, t, encoder_hidden_states=ctx).sample
+        if guidance:
+            with torch.no_grad():  # the null prompt does not depend on the learned rows
+                null = text_embeddings(tok, te, [""]).expand_as(ctx)
+                pred_null = unet(x_t, t, encoder_hidden_states=null).sample
+            # classifier-free guidance (Ho & Salimans 2022, eq. 6)
+            pred = (1 + guidance) * pred - guidance * pred_null
+        if snr_gamma is None:
+            return F.mse_loss(pred.float(), noise)
+        per_sample = F.mse_loss(pred.float(), noise, reduction="none").mean(tuple(range(1, x0.ndim)))
+        return (min_snr_weight(schedule, t, snr_gamma) * per_sample).mean()
 
     return batch_loss
 
 
 def train(components: dict, concepts, cfg, out_dir, *, schedule=None, latent_scale: float = 0.18215,
-          resolution: int | None = None, progress: bool = True, command: str = "") -> Path:
+          resolution: int | None = None, progress: bool = True, command: str = "",
+          snr_gamma: float | None = None, guidance: float = 0.0, t_min: int = 0) -> Path:
     """Learn one embedding per concept, everything else frozen; resumable (:func:`fit`).
     Writes ``<out>/learned_embeds/<name>.safetensors`` (diffusers' format, one token per file,
     loadable with ``pipe.load_textual_inversion``), ``loss.json`` and ``manifest.json``; the
@@ -182,7 +211,8 @@ def train(components: dict, concepts, cfg, out_dir, *, schedule=None, latent_sca
     from ..train import fit, thin_history, write_manifest
     emb, stats = install(components, concepts, latent_scale=latent_scale, resolution=resolution)
     loss = make_batch_loss(components, concepts, stats, batch_size=cfg.batch_size,
-                           schedule=schedule)
+                           schedule=schedule, snr_gamma=snr_gamma, guidance=guidance,
+                           t_min=t_min)
     res = fit(emb, loss, cfg, Path(out_dir) / "state", progress=progress, desc="textual inversion")
     uninstall(components, emb)
     out = Path(out_dir)
@@ -190,7 +220,7 @@ def train(components: dict, concepts, cfg, out_dir, *, schedule=None, latent_sca
                                                      for i, c in enumerate(concepts)})
     (out / "loss.json").write_text(json.dumps(thin_history(res.history)))
     write_manifest(out / "manifest.json", command=command, train_config=asdict(cfg),
-                   concepts=[{"token": c.token, "init_word": c.init_word, "kind": c.kind,
+                   snr_gamma=snr_gamma, guidance=guidance, t_min=t_min, concepts=[{"token": c.token, "init_word": c.init_word, "kind": c.kind,
                               "n_images": len(c.images)} for c in concepts],
                    steps_done=len(res.history["step"]), wall_seconds=round(res.wall, 1),
                    files=[p.name for p in paths], made=time.strftime("%Y-%m-%d %H:%M:%S"))
@@ -212,6 +242,24 @@ def save_embeddings(folder, rows: dict) -> list[Path]:
         save_file({token: row.detach().float().cpu().contiguous()}, str(p))
         paths.append(p)
     return paths
+
+
+def load_embeddings_into(components: dict, folder) -> list[str]:
+    """Add every learned token of ``folder`` to a component dict's tokenizer and text encoder
+    (what ``pipe.load_textual_inversion`` does for a pipeline); returns the tokens."""
+    from safetensors.torch import load_file
+    tok, te = components["tokenizer"], components["text_encoder"]
+    files = sorted(Path(folder).glob("*.safetensors"))
+    if not files:
+        raise FileNotFoundError(f"no learned embeddings (*.safetensors) in {folder}")
+    rows = dict(kv for p in files for kv in load_file(str(p)).items())
+    tok.add_tokens([t for t in rows if t not in tok.get_vocab()])
+    te.resize_token_embeddings(len(tok))
+    table = te.get_input_embeddings().weight
+    with torch.no_grad():
+        for token, row in rows.items():
+            table[tok.convert_tokens_to_ids(token)] = row.to(table.dtype)
+    return list(rows)
 
 
 def load_embeddings(pipe, folder) -> list[str]:

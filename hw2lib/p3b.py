@@ -1,0 +1,82 @@
+"""Problem 3b for the notebook: the embedded scene model with its two learned concepts, their
+generations against the initialisation words, and naive against region-masked composition.
+
+The math lives in :mod:`hw2lib.personalize` (textual inversion, sampling, region masks,
+scores); this module draws the samples and tabulates what the report shows.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .personalize import embedded as E
+
+INIT_PROMPT = {"<new1>": "a four", "<new2>": "a digit"}  # the concepts' initialisation words
+
+
+def load(t2i_ckpt, ti_ckpt, clip_ckpt):
+    """(components with the learned tokens, embedded CLIP, reference cells per token)."""
+    from .clip import embedded as clip_embedded
+    comps = E.load(t2i_ckpt, clip_ckpt=clip_ckpt)
+    refs = E.load_concepts(comps, ti_ckpt)
+    return comps, clip_embedded.load(clip_ckpt), refs
+
+
+def noises(n: int, seed: int) -> torch.Tensor:
+    return torch.randn(n, 3, E.CELL, 2 * E.CELL, generator=torch.Generator().manual_seed(seed))
+
+
+def draw(comps, prompts, *, n: int, seed: int, w: float, steps: int) -> dict:
+    """``{prompt: uint8 (n, CELL, 2 CELL, 3)}``; every prompt starts from the same n noises."""
+    z = noises(n, seed)
+    return {p: E.generate(comps, [p] * n, noise=z, w=w, steps=steps) for p in prompts}
+
+
+def concept_table(clip, images: dict, refs: dict):
+    """Image score (100 x cosine with the concept's mean reference embedding) of each prompt's
+    generations, for the learned token and for its initialisation word."""
+    import pandas as pd
+    rows = []
+    for token, ref in refs.items():
+        for label, prompt in (("learned token", f"a {token}"), ("init word", INIT_PROMPT[token])):
+            s = E.concept_scores(clip, images[prompt], ref)
+            rows.append({"concept": token, "prompt": prompt, "which": label,
+                         "image score": float(s.mean()), "std": float(s.std())})
+    return pd.DataFrame(rows)
+
+
+def compose(comps, clip, refs, *, n: int, seed: int, w: float, steps: int):
+    """Naive prompt vs region-masked composition, same noises. Returns (images per method,
+    table of per-region scores and the both-present rate)."""
+    import pandas as pd
+    t1, t2 = list(refs)
+    z = noises(n, seed)
+    images = {
+        f'naive: "a {t1} next to a {t2}"': E.generate(comps, [f"a {t1} next to a {t2}"] * n,
+                                                     noise=z, w=w, steps=steps),
+        "region-masked": E.generate_regions(comps, f"a {t1} on the left", f"a {t2} on the right",
+                                            noise=z, w=w, steps=steps),
+    }
+    rows = []
+    for method, imgs in images.items():
+        s = E.region_scores(clip, imgs, refs)
+        rows.append({"method": method, f"left vs {t1}": float(s[f"left_vs_{t1}"].mean()),
+                     f"right vs {t2}": float(s[f"right_vs_{t2}"].mean()),
+                     "both present": float(s["both_present"].mean())})
+    return images, pd.DataFrame(rows)
+
+
+def loss_curves(*ckpt_dirs) -> dict:
+    """``{folder name: (steps, losses)}`` from each checkpoint's ``loss.json``."""
+    out = {}
+    for d in ckpt_dirs:
+        h = json.loads((Path(d) / "loss.json").read_text())
+        out[Path(d).name] = (np.asarray(h["step"]), np.asarray(h["loss"]))
+    return out
+
+
+def cells_to_uint8(cells: torch.Tensor) -> np.ndarray:
+    return ((cells.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()

@@ -1,0 +1,200 @@
+"""P3b embedded mode: the scene model's text tower, scenes and captions, and the whole path
+(train -> textual inversion -> generation -> region composition -> scores) on a tiny UNet."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hw2lib.data.embedded import DigitSet
+from hw2lib.personalize import embedded as E
+from hw2lib.train import TrainConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+CLIP = ROOT / "checkpoints" / "p3_clip"
+TINY_UNET = dict(block_out_channels=(16, 16, 16), norm_num_groups=8)
+
+
+def _sets(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name in ("mnistm", "svhn"):
+        x = rng.integers(0, 256, (n, 28, 28, 3), dtype=np.uint8)
+        y = np.arange(n) % 10
+        out[name] = DigitSet(name, x, y, x[:20], y[:20], f"fp-{name}")
+    return out
+
+
+def test_text_tower_equals_open_clip():
+    import open_clip
+
+    from hw2lib.clip import embedded as CE
+    m = CE.load(CLIP).model
+    te = E.hf_text_encoder(m)
+    ids = open_clip.get_tokenizer(CE.MODEL_NAME)(["a 3 next to a seven", "", "a four on the left"])
+    with torch.no_grad():
+        x = m.transformer(m.token_embedding(ids) + m.positional_embedding, attn_mask=m.attn_mask)
+        ref = m.ln_final(x)
+        out = te(ids).last_hidden_state
+    assert torch.allclose(out, ref, atol=1e-5), (out - ref).abs().max()
+
+
+def test_scenes_match_their_captions():
+    cells = torch.rand(10, 3, E.CELL, E.CELL) * 2 - 1
+    labels = np.arange(10)
+    x, caps = E.draw_scenes(cells, labels, 200, torch.Generator().manual_seed(0), p_single=0.5)
+    assert x.shape == (200, 3, E.CELL, 2 * E.CELL)
+    flat = lambda c: bool((c.std((-2, -1)) < 1e-6).all())  # noqa: E731
+    singles = 0
+    for img, cap in zip(x, caps):
+        left_blank, right_blank = flat(img[..., :E.CELL]), flat(img[..., E.CELL:])
+        assert not (left_blank and right_blank)
+        if left_blank or right_blank:
+            singles += 1
+            assert "next to" not in cap and " and " not in cap
+            if "on the left" in cap:
+                assert right_blank
+            if "on the right" in cap:
+                assert left_blank
+        else:
+            assert "next to" in cap or " and " in cap or "to the right of" in cap
+    assert 60 < singles < 140
+    assert any(c.startswith("an eight") for c in caps) or any(c.startswith("an 8") for c in caps)
+
+
+def test_cell_attributes_name_ink_and_paper(tmp_path):
+    cells = torch.empty(2, 3, E.CELL, E.CELL)
+    cells[0] = torch.tensor([0.8, 0.05, 0.1]).view(3, 1, 1)  # red paper
+    cells[0, :, 4:12, 7:9] = torch.tensor([0.95, 0.9, 0.1]).view(3, 1, 1)  # a yellow "1"
+    cells[1] = torch.tensor([0.1, 0.6, 0.2]).view(3, 1, 1)  # green paper
+    cells[1, :, 3:13, 5:11] = torch.tensor([0.15, 0.2, 0.9]).view(3, 1, 1)  # a blue blob
+    a = E.cell_attributes(cells * 2 - 1, ["mnistm", "svhn"])
+    assert a == [dict(domain="handwritten", ink="yellow", paper="red"),
+                 dict(domain="printed", ink="blue", paper="green")]
+    rng = np.random.default_rng(0)
+    caps = [E.scene_caption(1, 4, rng, tuple(a)) for _ in range(200)]
+    assert any("yellow 1" in c or "yellow one" in c for c in caps)
+    assert any("on green" in c for c in caps) and any("handwritten" in c for c in caps)
+    # the left cell (the 1) is never described by the right cell's colours, and vice versa
+    assert not any("green" in c.split(" next to ")[0] for c in caps if " next to " in c)
+    assert not any("red" in c.split(" to the right of ")[0] for c in caps if "right of" in c)
+    longest = "a printed orange eight on purple to the right of a handwritten orange eight on purple"
+    tok = E.text_components(CLIP, tmp_path / "tok")["tokenizer"]
+    assert len(tok(longest).input_ids) <= tok.model_max_length
+
+
+def test_concepts_are_held_out_and_styled():
+    sets = _sets()
+    c = E.new_concepts(sets, n_images=4)
+    assert set(c) == {"<new1>", "<new2>"}
+    assert c["<new1>"]["cells"].shape == (4, 3, E.CELL, E.CELL)
+    # the style concept has two colours only: every pixel is a mix of ink and paper
+    s = c["<new2>"]["cells"]
+    assert s.shape == (4, 3, E.CELL, E.CELL)
+    assert s.min() >= -1 and s.max() <= 1
+
+
+def test_concept_captions_say_the_side_the_concept_is_on():
+    for spec in E.concept_specs(E.new_concepts(_sets(), n_images=3)):
+        assert len(spec.image_prompts) == len(spec.images) == 6
+        for canvas, temps in zip(spec.images, spec.image_prompts):
+            left_busy = canvas[..., : E.CELL].std() > canvas[..., E.CELL:].std()
+            side = [t for t in temps if " on the " in t]
+            assert side == ["a {} on the left" if left_busy else "a {} on the right"]
+
+
+@pytest.mark.slow
+def test_tiny_scene_model_end_to_end(tmp_path):
+    sets = _sets()
+    cfg = TrainConfig(steps=2, batch_size=4, lr=1e-3, save_every=100, channels_last=False)
+    out = E.train(sets, CLIP, tmp_path / "t2i", cfg, unet_kw=TINY_UNET, progress=False)
+    comps = E.load(out)
+    assert comps["vae"] is None
+    base = comps["text_encoder"].get_input_embeddings().weight.detach().clone()
+
+    ti_cfg = TrainConfig(steps=3, batch_size=4, lr=1e-2, warmup=1, ema_decay=0.0,
+                         channels_last=False, save_every=100)
+    ti = E.train_concepts(out, sets, tmp_path / "ti", ti_cfg, progress=False, snr_gamma=1.0,
+                          t_min=500)
+    comps = E.load(out)
+    refs = E.load_concepts(comps, ti)
+    table = comps["text_encoder"].get_input_embeddings().weight.detach()
+    assert torch.equal(table[: len(base)], base), "textual inversion changed existing rows"
+    tok = comps["tokenizer"]
+    new_ids = tok.convert_tokens_to_ids(["<new1>", "<new2>"])
+    four = tok("four", add_special_tokens=False).input_ids
+    assert not torch.allclose(table[new_ids[0]], base[four].mean(0)), "the new row did not move"
+
+    noise = torch.randn(2, 3, E.CELL, 2 * E.CELL, generator=torch.Generator().manual_seed(0))
+    imgs = E.generate(comps, ["a <new1>", "a <new2>"], noise=noise, steps=3)
+    assert imgs.shape == (2, E.CELL, 2 * E.CELL, 3) and imgs.dtype == np.uint8
+    reg = E.generate_regions(comps, "a <new1> on the left", "a <new2> on the right", noise=noise,
+                             steps=3)
+    assert reg.shape == imgs.shape
+    from hw2lib.clip import embedded as CE
+    clip = CE.load(CLIP)
+    scores = E.region_scores(clip, reg, refs)
+    assert scores["both_present"].shape == (2,)
+    assert E.concept_scores(clip, imgs, refs["<new1>"]).shape == (2,)
+
+
+def test_region_mask_uses_each_prompt_only_on_its_side():
+    """With a model whose eps is the context's mean, the left half must follow the left prompt's
+    context and the right half the right prompt's."""
+    class Ctx:
+        def __call__(self, x, t, encoder_hidden_states):
+            class R:
+                pass
+            r = R()
+            r.sample = torch.ones_like(x) * encoder_hidden_states.mean((1, 2)).view(-1, 1, 1, 1)
+            return r
+    unet = Ctx()
+    unet.dtype = torch.float32
+
+    class Tok:
+        model_max_length = 4
+
+        def __call__(self, prompts, **kw):
+            class R:
+                pass
+            r = R()
+            r.input_ids = torch.tensor([[len(p)] * 4 for p in prompts])
+            return r
+
+    class TE:
+        device = "cpu"
+
+        def __call__(self, ids):
+            return (ids.float()[..., None].expand(-1, -1, 2),)
+    comps = dict(unet=unet, text_encoder=TE(), tokenizer=Tok())
+    captured = {}
+    import hw2lib.diffusion as D
+
+    real = D.ddim_sample
+
+    def spy(eps, schedule, **kw):
+        x = kw["noise"]
+        captured["eps"] = eps(x, torch.tensor(500))
+        return real(eps, schedule, **kw)
+    D.ddim_sample = spy
+    try:
+        E.generate_regions(comps, "ab", "abcd", noise=torch.zeros(1, 3, 4, 8), w=1.0, steps=2)
+    finally:
+        D.ddim_sample = real
+    e = captured["eps"]
+    # guided = 2 * eps(c) - eps(null): left 2*2 - 0 = 4, right 2*4 - 0 = 8
+    assert torch.allclose(e[..., :4], torch.full_like(e[..., :4], 4.0))
+    assert torch.allclose(e[..., 4:], torch.full_like(e[..., 4:], 8.0))
+
+
+@pytest.mark.slow
+def test_notebook_course_mode_without_outputs_says_what_to_run(tmp_path):
+    import nbformat
+
+    from hw2lib.report import run_notebook
+    out = tmp_path / "p3b.ipynb"
+    run_notebook(ROOT / "notebooks" / "p3_personalize.ipynb", out,
+                 {"mode": "course", "fig_dir": str(tmp_path / "figs")}, cell_timeout=300)
+    text = "".join(o.get("text", "") for c in nbformat.read(out, 4).cells if c.cell_type == "code"
+                   for o in c.get("outputs", []))
+    assert "hw2_3.sh" in text and "ti_out=" in text
