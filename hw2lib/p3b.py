@@ -79,4 +79,5 @@ def loss_curves(*ckpt_dirs) -> dict:
 
 
 def cells_to_uint8(cells: torch.Tensor) -> np.ndarray:
-    return ((cells.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
+    from .viz import to_uint8
+    return to_uint8(cells)

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ..clip.templates import DIGIT_WORDS
+from ..viz import to_model_range, to_uint8
 
 CELL = 16  # a digit cell is CELL x CELL; a scene is two cells side by side
 SIZE = (CELL, 2 * CELL)
@@ -381,7 +382,7 @@ def generate_regions(components: dict, left_prompt: str, right_prompt: str, *, n
 
     x = ddim_sample(eps, schedule, timesteps=ddim_timesteps(schedule.T, steps), noise=noise,
                     clip_x0=True).sample
-    return ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+    return to_uint8(x)
 
 
 # --------------------------------------------------------------------------- scoring
@@ -390,7 +391,7 @@ def cell_embeddings(clip, cells: torch.Tensor) -> torch.Tensor:
     """Normalised embedded-CLIP image embeddings of cells (float (N, 3, CELL, CELL) in [-1, 1])."""
     from ..clip.embedded import to_clip_tensor
     x = F.interpolate(cells, size=(28, 28), mode="bilinear", align_corners=False)
-    u8 = ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
+    u8 = to_uint8(x)
     pcfg = clip.model.visual.preprocess_cfg
     feats = clip.model.encode_image(to_clip_tensor(u8, pcfg["mean"], pcfg["std"]))
     return F.normalize(feats.float(), dim=-1)
@@ -398,7 +399,7 @@ def cell_embeddings(clip, cells: torch.Tensor) -> torch.Tensor:
 
 def scenes_to_cells(scenes_u8: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 scenes (N, CELL, 2 CELL, 3) -> (left cells, right cells), float in [-1, 1]."""
-    x = torch.from_numpy(np.ascontiguousarray(scenes_u8)).permute(0, 3, 1, 2).float() / 127.5 - 1
+    x = to_model_range(scenes_u8)
     return x[..., :CELL], x[..., CELL:]
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from ..diffusion import classifier_free_guidance, ddim_sample, ddim_timesteps, scaled_linear_schedule
+from ..viz import to_uint8
 from .textual_inversion import text_embeddings
 
 
@@ -41,7 +42,7 @@ def generate(components: dict, prompts, *, noise: torch.Tensor, steps: int = 50,
                       eta=eta, noise=noise, generator=generator, cond={"ctx": ctx},
                       final_alpha_bar=final, clip_x0=clip_x0).sample
     img = lat if vae is None else vae.decode((lat / latent_scale).to(vae.dtype)).sample.float()
-    return ((img.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+    return to_uint8(img)
 
 
 def latent_shape(components: dict) -> tuple[int, int, int]:
