@@ -215,8 +215,13 @@ def register_train(sub) -> None:
                    help="Min-SNR loss weighting with this gamma (0: the plain eps loss)")
     v.add_argument("--guidance", type=float, default=0.0,
                    help="fit the guided prediction with this w (0: the conditional one)")
-    v.add_argument("--t-min", type=int, default=600,
+    v.add_argument("--t-min", type=int, default=0,
                    help="draw training timesteps from [t_min, 1000) only (0: all)")
+    v.add_argument("--relative", action=argparse.BooleanOptionalAction, default=True,
+                   help="divide each sample's loss by the unconditional prediction's "
+                        "(default; --no-relative: the plain eps loss)")
+    v.add_argument("--num-vectors", type=int, default=4,
+                   help="embedding vectors per token (diffusers' multi-vector format)")
     v.add_argument("--max-minutes", type=float, default=None)
     _data_args(v)
     v.set_defaults(func=cmd_train_ti)
@@ -423,7 +428,8 @@ def cmd_train_ti(args) -> int:
                       max_minutes=args.max_minutes)
     out = train_concepts(args.t2i, sets, args.out, cfg, command=_command(),
                          snr_gamma=args.snr_gamma or None, guidance=args.guidance,
-                         t_min=args.t_min)
+                         t_min=args.t_min, num_vectors=args.num_vectors,
+                         relative=args.relative)
     print(f"learned concepts written to {out}")
     return 0
 

@@ -37,14 +37,20 @@ def draw(comps, prompts, *, n: int, seed: int, w: float, steps: int) -> dict:
 
 def concept_table(clip, images: dict, refs: dict):
     """Image score (100 x cosine with the concept's mean reference embedding) of each prompt's
-    generations, for the learned token and for its initialisation word."""
+    generations, for the learned token and for its initialisation word; on the learned token's
+    row, the mean paired difference to the init word (same noises) and its standard error."""
     import pandas as pd
     rows = []
     for token, ref in refs.items():
+        s = {label: E.concept_scores(clip, images[prompt], ref)
+             for label, prompt in (("learned token", f"a {token}"), ("init word", INIT_PROMPT[token]))}
+        d = s["learned token"] - s["init word"]
         for label, prompt in (("learned token", f"a {token}"), ("init word", INIT_PROMPT[token])):
-            s = E.concept_scores(clip, images[prompt], ref)
             rows.append({"concept": token, "prompt": prompt, "which": label,
-                         "image score": float(s.mean()), "std": float(s.std())})
+                         "image score": float(s[label].mean()), "std": float(s[label].std()),
+                         "minus init word": float(d.mean()) if label == "learned token" else np.nan,
+                         "SE": float(d.std(ddof=1) / np.sqrt(len(d))) if label == "learned token"
+                         else np.nan})
     return pd.DataFrame(rows)
 
 
@@ -70,11 +76,15 @@ def compose(comps, clip, refs, *, n: int, seed: int, w: float, steps: int):
 
 
 def loss_curves(*ckpt_dirs) -> dict:
-    """``{folder name: (steps, losses)}`` from each checkpoint's ``loss.json``."""
+    """``{folder name: (steps, losses, what the loss is)}`` from each checkpoint's ``loss.json``
+    (and ``manifest.json``: a relative textual-inversion loss is labelled as such)."""
     out = {}
     for d in ckpt_dirs:
         h = json.loads((Path(d) / "loss.json").read_text())
-        out[Path(d).name] = (np.asarray(h["step"]), np.asarray(h["loss"]))
+        man = Path(d) / "manifest.json"
+        relative = man.exists() and json.loads(man.read_text()).get("relative", False)
+        out[Path(d).name] = (np.asarray(h["step"]), np.asarray(h["loss"]),
+                             "eps MSE / unconditional eps MSE" if relative else "eps MSE")
     return out
 
 

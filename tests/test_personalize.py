@@ -160,3 +160,61 @@ def test_missing_model_is_named(tmp_path, capsys):
     rc = cli.main(["ti", "generate", "--sd", str(tmp_path / "sd-v1-4.ckpt"), "--json", "x.json",
                    "--embeds", "e", "--out", str(tmp_path / "o")])
     assert rc == 2 and "sd-v1-4.ckpt" in capsys.readouterr().err
+
+
+def test_multi_vector_token_trains_saves_and_loads_as_diffusers_does(comps, tok_dir, tmp_path):
+    """``num_vectors=3``: "<new1>" stands for three trained rows; the saved (3, D) file loads
+    into diffusers (tokens <new1>, <new1>_1, <new1>_2) and our prompt expansion gives the same
+    text states as the pipeline's own ``encode_prompt``."""
+    from dataclasses import replace
+
+    from diffusers import StableDiffusionPipeline
+    spec = replace(_concepts()[0], num_vectors=3)
+    cfg = TrainConfig(steps=2, batch_size=2, lr=5e-2, warmup=1, ema_decay=0.0,
+                      channels_last=False, save_every=100)
+    TI.train(comps, [spec], cfg, tmp_path / "ti", progress=False)
+    tok, te = comps["tokenizer"], comps["text_encoder"]
+    assert TI.expand_prompt(tok, "a <new1> dog") == "a <new1> <new1>_1 <new1>_2 dog"
+    rows = te.get_input_embeddings().weight[tok.convert_tokens_to_ids(spec.vector_tokens())]
+    assert not torch.equal(rows[0], rows[1])  # each vector has its own gradient
+    pipe = StableDiffusionPipeline.from_pretrained(str(tiny_sd_pipeline(tmp_path / "sd")),
+                                                   local_files_only=True)
+    assert TI.load_embeddings(pipe, tmp_path / "ti" / "learned_embeds") == ["<new1>"]
+    ref, _ = pipe.encode_prompt("a photo of a <new1>", "cpu", 1, False)
+    ours = TI.text_embeddings(tok, te, ["a photo of a <new1>"])
+    assert torch.allclose(ours, ref, atol=1e-5)
+    fresh = tiny_sd_components(tok_dir)  # our loader puts the same rows back
+    TI.load_embeddings_into(fresh, tmp_path / "ti" / "learned_embeds")
+    assert torch.allclose(TI.text_embeddings(fresh["tokenizer"], fresh["text_encoder"],
+                                             ["a photo of a <new1>"]), ours)
+
+
+def test_relative_loss_divides_by_the_unconditional_loss(comps):
+    """With a stand-in UNet that predicts a constant a(ctx) everywhere, each loss is a quadratic
+    in that constant, L(a) = E[eps^2] - 2 a E[eps] + a^2: the plain loss (a = a_c) and the
+    guided one (a = 2 a_c - a_null, w = 1) fix E[eps] and E[eps^2], which predict the relative
+    loss L(a_c) / L(a_null)."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+    spec = [replace(_concepts()[0], prompts=("a photo of a {}",))]
+    emb, stats = TI.install(comps, spec)
+    null = TI.text_embeddings(comps["tokenizer"], comps["text_encoder"], [""])
+    const = lambda ctx: ctx.float()[:, :6, 0].sum(1)  # noqa: E731  (not the mean: LayerNorm fixes it)
+    fake = dict(comps, unet=lambda x, t, encoder_hidden_states: SimpleNamespace(
+        sample=const(encoder_hidden_states)[:, None, None, None].expand_as(x)))
+    g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    kw = dict(batch_size=1, t_min=500)
+    with torch.no_grad():
+        plain = float(TI.make_batch_loss(fake, spec, stats, **kw)(emb, g()))
+        guided = float(TI.make_batch_loss(fake, spec, stats, guidance=1.0, **kw)(emb, g()))
+        rel = float(TI.make_batch_loss(fake, spec, stats, relative=True, **kw)(emb, g()))
+        ctx = TI.text_embeddings(comps["tokenizer"], comps["text_encoder"],
+                                 ["a photo of a <new1>"])
+    a_c, a_0 = float(const(ctx)), float(const(null))
+    assert abs(a_c - a_0) > 0.1, (a_c, a_0)
+    a_g = 2 * a_c - a_0
+    # L(a_c) - L(a_g) = -2 m1 (a_c - a_g) + a_c^2 - a_g^2
+    m1 = (a_c ** 2 - a_g ** 2 - (plain - guided)) / (2 * (a_c - a_g))
+    m2 = plain + 2 * a_c * m1 - a_c ** 2
+    assert rel == pytest.approx(plain / (m2 - 2 * a_0 * m1 + a_0 ** 2), rel=1e-3)
+    assert abs(rel - 1) > 0.05, rel  # the constants differ enough for the ratio to show

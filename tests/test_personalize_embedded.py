@@ -115,7 +115,7 @@ def test_tiny_scene_model_end_to_end(tmp_path):
     ti_cfg = TrainConfig(steps=3, batch_size=4, lr=1e-2, warmup=1, ema_decay=0.0,
                          channels_last=False, save_every=100)
     ti = E.train_concepts(out, sets, tmp_path / "ti", ti_cfg, progress=False, snr_gamma=1.0,
-                          t_min=500)
+                          relative=True)
     comps = E.load(out)
     refs = E.load_concepts(comps, ti)
     table = comps["text_encoder"].get_input_embeddings().weight.detach()
@@ -136,6 +136,13 @@ def test_tiny_scene_model_end_to_end(tmp_path):
     scores = E.region_scores(clip, reg, refs)
     assert scores["both_present"].shape == (2,)
     assert E.concept_scores(clip, imgs, refs["<new1>"]).shape == (2,)
+    from hw2lib import p3b
+    drawn = p3b.draw(comps, ["a <new1>", "a four", "a <new2>", "a digit"], n=3, seed=0, w=3.0,
+                     steps=3)
+    t = p3b.concept_table(clip, drawn, refs).set_index("prompt")
+    for token, init in p3b.INIT_PROMPT.items():  # paired difference = difference of the means
+        assert t.loc[f"a {token}", "minus init word"] == pytest.approx(
+            t.loc[f"a {token}", "image score"] - t.loc[init, "image score"], abs=1e-4)
 
 
 def test_region_mask_uses_each_prompt_only_on_its_side():

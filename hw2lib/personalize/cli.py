@@ -31,12 +31,12 @@ def cmd_train(args) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     inits = dict(kv.split("=", 1) for kv in args.init)
-    specs = sd.course_specs(concepts, inits)
+    specs = sd.course_specs(concepts, inits, num_vectors=args.num_vectors)
     cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
                       ema_decay=0.0, channels_last=False, seed=args.seed, save_every=args.save_every,
                       max_minutes=args.max_minutes)
     out = TI.train(sd.components(pipe), specs, cfg, args.out, resolution=args.resolution,
-                   command=" ".join(sys.argv))
+                   command=" ".join(sys.argv), relative=args.relative)
     print(f"learned embeddings in {out / 'learned_embeds'}")
     return 0
 
@@ -99,6 +99,11 @@ def register(sub) -> None:
     t.add_argument("--resolution", type=int, default=None, help="default: the model's (512)")
     t.add_argument("--init", action="append", default=[], metavar="TOKEN=WORD",
                    help="init word of a token (default: the source name / 'painting')")
+    t.add_argument("--num-vectors", type=int, default=1,
+                   help="embedding vectors per token (diffusers' multi-vector format)")
+    t.add_argument("--relative", action="store_true",
+                   help="divide each sample's loss by the unconditional prediction's (one more "
+                        "UNet forward per step; the embedded model's default)")
     t.add_argument("--save-every", type=int, default=250)
     t.add_argument("--max-minutes", type=float, default=None)
     t.add_argument("--seed", type=int, default=0)

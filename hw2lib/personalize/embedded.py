@@ -323,7 +323,7 @@ def new_concepts(sets: dict, *, n_images: int = 6, seed: int = 0) -> dict:
                            cells=_restyle(to_cells(s.x_test[pick])))}
 
 
-def concept_specs(concepts: dict):
+def concept_specs(concepts: dict, num_vectors: int = 1):
     """:class:`ConceptSpec` per concept: the cells placed left and right in blank scenes, each
     captioned as the scene model's one-digit scenes are ("a {}" or "a {} on the left" for a
     concept in the left cell), so the token need not encode where the concept stands."""
@@ -333,7 +333,7 @@ def concept_specs(concepts: dict):
         n = len(c["cells"])
         side = [("a {}", "a {} on the left")] * n + [("a {}", "a {} on the right")] * n
         specs.append(ConceptSpec(token, c["init_word"], concept_canvases_from_cells(c["cells"]),
-                                 c["kind"], image_prompts=tuple(side)))
+                                 c["kind"], image_prompts=tuple(side), num_vectors=num_vectors))
     return specs
 
 
@@ -430,7 +430,8 @@ def concept_scores(clip, images_u8: np.ndarray, ref_cells: torch.Tensor) -> np.n
 # --------------------------------------------------------------------------- textual inversion
 def train_concepts(t2i_ckpt, sets: dict, out_dir, cfg, *, command: str = "",
                    progress: bool = True, snr_gamma: float | None = None,
-                   guidance: float = 0.0, t_min: int = 0) -> Path:
+                   guidance: float = 0.0, t_min: int = 0, num_vectors: int = 1,
+                   relative: bool = False) -> Path:
     """Textual inversion of :func:`new_concepts` on the frozen scene model (both tokens in one
     run, each batch mixing them). Writes ``learned_embeds/``, ``references.safetensors`` (the
     concepts' reference cells), ``loss.json`` and ``manifest.json`` to ``out_dir``."""
@@ -440,9 +441,9 @@ def train_concepts(t2i_ckpt, sets: dict, out_dir, cfg, *, command: str = "",
     from .textual_inversion import train as ti_train
     comps = load(t2i_ckpt)
     concepts = new_concepts(sets)
-    out = ti_train(comps, concept_specs(concepts), cfg, out_dir, schedule=linear_schedule(),
+    out = ti_train(comps, concept_specs(concepts, num_vectors), cfg, out_dir, schedule=linear_schedule(),
                    progress=progress, command=command, snr_gamma=snr_gamma,
-                   guidance=guidance, t_min=t_min)
+                   guidance=guidance, t_min=t_min, relative=relative)
     save_file({t: c["cells"].contiguous() for t, c in concepts.items()},
               str(Path(out) / "references.safetensors"))
     return out

@@ -51,7 +51,7 @@ def concept_kind(concept) -> str:
     return "style" if any(f"style of {concept.token_name}" in p for p in concept.prompts) else "object"
 
 
-def course_specs(concepts, init_words: dict | None = None):
+def course_specs(concepts, init_words: dict | None = None, num_vectors: int = 1):
     """ConceptSpecs from the course's concepts: init word = the override, else the source name's
     last word for objects ("dog") and "painting" for styles."""
     from PIL import Image
@@ -62,5 +62,5 @@ def course_specs(concepts, init_words: dict | None = None):
         init = (init_words or {}).get(c.token_name) or (
             "painting" if kind == "style" else c.src_image.split()[-1].lower())
         imgs = [np.asarray(Image.open(p).convert("RGB")) for p in c.image_paths]
-        specs.append(ConceptSpec(c.token_name, init, imgs, kind))
+        specs.append(ConceptSpec(c.token_name, init, imgs, kind, num_vectors=num_vectors))
     return specs

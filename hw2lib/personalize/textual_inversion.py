@@ -46,6 +46,12 @@ class ConceptSpec:
     # per image, the templates that describe it (e.g. where the concept is); overrides the
     # above. Index i % N, so a VAE model's mirrored copies share their original's templates.
     image_prompts: tuple = ()
+    # vectors per token (diffusers' multi-vector format): the token stands for itself and
+    # ``<new1>_1`` ... ``<new1>_{n-1}``, all initialised from the init word
+    num_vectors: int = 1
+
+    def vector_tokens(self) -> list[str]:
+        return [self.token] + [f"{self.token}_{i}" for i in range(1, self.num_vectors)]
 
     def templates(self):
         if self.prompts:
@@ -88,20 +94,22 @@ class PlaceholderEmbedding(torch.nn.Module):
 
 
 def add_placeholder_tokens(tokenizer, text_encoder, concepts) -> list[int]:
-    """Add each concept's token to the tokenizer, grow the embedding table, and initialise the
-    new row from the concept's init word (mean of its sub-word embeddings)."""
-    tokens = [c.token for c in concepts]
+    """Add each concept's token(s) to the tokenizer, grow the embedding table, and initialise
+    every new row from the concept's init word (mean of its sub-word embeddings). Returns the
+    new rows' ids, concept by concept (``num_vectors`` each)."""
+    tokens = [t for c in concepts for t in c.vector_tokens()]
     if tokenizer.add_tokens(tokens) != len(tokens):
         raise ValueError(f"some of {tokens} already exist in the tokenizer")
     text_encoder.resize_token_embeddings(len(tokenizer))
     ids = tokenizer.convert_tokens_to_ids(tokens)
     table = text_encoder.get_input_embeddings().weight
     with torch.no_grad():
-        for c, i in zip(concepts, ids):
+        for c in concepts:
             init = tokenizer(c.init_word, add_special_tokens=False).input_ids
             if not init:
                 raise ValueError(f"init word {c.init_word!r} has no tokens")
-            table[i] = table[init].mean(0)
+            for t in c.vector_tokens():
+                table[tokenizer.convert_tokens_to_ids(t)] = table[init].mean(0)
     return ids
 
 
@@ -127,8 +135,25 @@ def encode_latents(vae, images: torch.Tensor, scale: float) -> tuple[torch.Tenso
     return dist.mean.float() * scale, dist.std.float() * scale
 
 
+def expand_prompt(tokenizer, prompt: str) -> str:
+    """Spell out multi-vector tokens: "a <new1>" -> "a <new1> <new1>_1 <new1>_2" when the
+    tokenizer holds ``<new1>_1`` and ``<new1>_2`` (diffusers' ``maybe_convert_prompt``)."""
+    added = getattr(tokenizer, "added_tokens_encoder", None)
+    if not added:  # nothing added (or a stand-in tokenizer): nothing to spell out
+        return prompt
+    for token in dict.fromkeys(tokenizer.tokenize(prompt)):
+        if token in added and f"{token}_1" in added:
+            i, replacement = 1, token
+            while f"{token}_{i}" in added:
+                replacement += f" {token}_{i}"
+                i += 1
+            prompt = prompt.replace(token, replacement)
+    return prompt
+
+
 def text_embeddings(tokenizer, text_encoder, prompts) -> torch.Tensor:
-    ids = tokenizer(list(prompts), padding="max_length", max_length=tokenizer.model_max_length,
+    prompts = [expand_prompt(tokenizer, p) for p in prompts]
+    ids = tokenizer(prompts, padding="max_length", max_length=tokenizer.model_max_length,
                     truncation=True, return_tensors="pt").input_ids
     return text_encoder(ids.to(text_encoder.device))[0]
 
@@ -160,12 +185,16 @@ def uninstall(components: dict, emb: PlaceholderEmbedding) -> None:
 
 
 def make_batch_loss(components: dict, concepts, stats, *, batch_size: int, schedule=None,
-                    snr_gamma: float | None = None, guidance: float = 0.0, t_min: int = 0):
+                    snr_gamma: float | None = None, guidance: float = 0.0, t_min: int = 0,
+                    relative: bool = False):
     """``batch_loss(model, g)`` for :func:`hw2lib.train.fit`: a batch of (concept image latent,
     templated prompt with the concept's token), eps loss (Ho et al. eq. 14) on the latents,
     Min-SNR weighted when ``snr_gamma`` is given. With ``guidance`` w > 0 the loss is taken on
     the guided prediction (1 + w) eps(x_t, c) - w eps(x_t, null) that sampling uses. ``t_min``
-    > 0 draws t from [t_min, T) only: the noisy steps, where colour and layout are decided."""
+    > 0 draws t from [t_min, T) only: the noisy steps, where colour and layout are decided.
+    ``relative``: each sample's loss is divided by that of the unconditional prediction on the
+    same x_t (no gradient), so every t counts by how much the caption helps there rather than
+    by the size of its loss (the eps loss at t < 100 is ~70 times that at t > 700)."""
     from ..diffusion import min_snr_weight, q_sample, scaled_linear_schedule
     schedule = schedule or scaled_linear_schedule()
     unet, te, tok = (components[k] for k in ("unet", "text_encoder", "tokenizer"))
@@ -187,23 +216,29 @@ def make_batch_loss(components: dict, concepts, stats, *, batch_size: int, sched
         ctx = text_embeddings(tok, te, prompts)
         x_t = q_sample(schedule, x0, t, noise)
         pred = unet(x_t, t, encoder_hidden_states=ctx).sample
-        if guidance:
+        if guidance or relative:
             with torch.no_grad():  # the null prompt does not depend on the learned rows
                 null = text_embeddings(tok, te, [""]).expand_as(ctx)
                 pred_null = unet(x_t, t, encoder_hidden_states=null).sample
-            # classifier-free guidance (Ho & Salimans 2022, eq. 6)
+        if guidance:  # classifier-free guidance (Ho & Salimans 2022, eq. 6)
             pred = (1 + guidance) * pred - guidance * pred_null
-        if snr_gamma is None:
+        if snr_gamma is None and not relative:
             return F.mse_loss(pred.float(), noise)
-        per_sample = F.mse_loss(pred.float(), noise, reduction="none").mean(tuple(range(1, x0.ndim)))
-        return (min_snr_weight(schedule, t, snr_gamma) * per_sample).mean()
+        dims = tuple(range(1, x0.ndim))
+        per_sample = F.mse_loss(pred.float(), noise, reduction="none").mean(dims)
+        if relative:
+            per_sample = per_sample / F.mse_loss(pred_null.float(), noise, reduction="none").mean(dims)
+        if snr_gamma is not None:
+            per_sample = min_snr_weight(schedule, t, snr_gamma) * per_sample
+        return per_sample.mean()
 
     return batch_loss
 
 
 def train(components: dict, concepts, cfg, out_dir, *, schedule=None, latent_scale: float = 0.18215,
           resolution: int | None = None, progress: bool = True, command: str = "",
-          snr_gamma: float | None = None, guidance: float = 0.0, t_min: int = 0) -> Path:
+          snr_gamma: float | None = None, guidance: float = 0.0, t_min: int = 0,
+          relative: bool = False) -> Path:
     """Learn one embedding per concept, everything else frozen; resumable (:func:`fit`).
     Writes ``<out>/learned_embeds/<name>.safetensors`` (diffusers' format, one token per file,
     loadable with ``pipe.load_textual_inversion``), ``loss.json`` and ``manifest.json``; the
@@ -212,16 +247,20 @@ def train(components: dict, concepts, cfg, out_dir, *, schedule=None, latent_sca
     emb, stats = install(components, concepts, latent_scale=latent_scale, resolution=resolution)
     loss = make_batch_loss(components, concepts, stats, batch_size=cfg.batch_size,
                            schedule=schedule, snr_gamma=snr_gamma, guidance=guidance,
-                           t_min=t_min)
+                           t_min=t_min, relative=relative)
     res = fit(emb, loss, cfg, Path(out_dir) / "state", progress=progress, desc="textual inversion")
     uninstall(components, emb)
     out = Path(out_dir)
-    paths = save_embeddings(out / "learned_embeds", {c.token: emb.rows[i].detach()
-                                                     for i, c in enumerate(concepts)})
+    rows, k = {}, 0
+    for c in concepts:
+        rows[c.token] = emb.rows[k:k + c.num_vectors].detach()
+        k += c.num_vectors
+    paths = save_embeddings(out / "learned_embeds", rows)
     (out / "loss.json").write_text(json.dumps(thin_history(res.history)))
     write_manifest(out / "manifest.json", command=command, train_config=asdict(cfg),
-                   snr_gamma=snr_gamma, guidance=guidance, t_min=t_min, concepts=[{"token": c.token, "init_word": c.init_word, "kind": c.kind,
-                              "n_images": len(c.images)} for c in concepts],
+                   snr_gamma=snr_gamma, guidance=guidance, t_min=t_min, relative=relative,
+                   concepts=[{"token": c.token, "init_word": c.init_word, "kind": c.kind,
+                              "num_vectors": c.num_vectors, "n_images": len(c.images)} for c in concepts],
                    steps_done=len(res.history["step"]), wall_seconds=round(res.wall, 1),
                    files=[p.name for p in paths], made=time.strftime("%Y-%m-%d %H:%M:%S"))
     return out
@@ -232,14 +271,16 @@ def token_file_name(token: str) -> str:
 
 
 def save_embeddings(folder, rows: dict) -> list[Path]:
-    """One ``{token: (D,) tensor}`` safetensors file per token (diffusers' format)."""
+    """One ``{token: tensor}`` safetensors file per token (diffusers' format): (D,) for one
+    vector, (n, D) for a multi-vector token."""
     from safetensors.torch import save_file
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for token, row in rows.items():
         p = folder / f"{token_file_name(token)}.safetensors"
-        save_file({token: row.detach().float().cpu().contiguous()}, str(p))
+        row = row.detach().float().cpu()
+        save_file({token: (row[0] if row.ndim == 2 and len(row) == 1 else row).contiguous()}, str(p))
         paths.append(p)
     return paths
 
@@ -253,11 +294,15 @@ def load_embeddings_into(components: dict, folder) -> list[str]:
     if not files:
         raise FileNotFoundError(f"no learned embeddings (*.safetensors) in {folder}")
     rows = dict(kv for p in files for kv in load_file(str(p)).items())
-    tok.add_tokens([t for t in rows if t not in tok.get_vocab()])
+    vectors = {}  # multi-vector tokens as diffusers names them: <new1>, <new1>_1, ...
+    for token, row in rows.items():
+        row = row.reshape(-1, row.shape[-1])
+        vectors.update({token if i == 0 else f"{token}_{i}": r for i, r in enumerate(row)})
+    tok.add_tokens([t for t in vectors if t not in tok.get_vocab()])
     te.resize_token_embeddings(len(tok))
     table = te.get_input_embeddings().weight
     with torch.no_grad():
-        for token, row in rows.items():
+        for token, row in vectors.items():
             table[tok.convert_tokens_to_ids(token)] = row.to(table.dtype)
     return list(rows)
 
