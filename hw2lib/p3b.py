@@ -75,6 +75,38 @@ def compose(comps, clip, refs, *, n: int, seed: int, w: float, steps: int):
     return images, pd.DataFrame(rows)
 
 
+@torch.no_grad()
+def loss_by_band(comps, images: torch.Tensor, prompts, *, bands=((0, 100), (100, 300), (300, 500),
+                 (500, 700), (700, 1000)), n_batches: int = 3, batch_size: int = 64, seed: int = 0):
+    """Mean eps MSE of each prompt on noisy versions of ``images`` (float (N, 3, H, W) in
+    [-1, 1]) per band of t, every prompt on the same (image, t, noise) draws; the last column
+    pair of the table is each band's loss divided by the empty prompt's, which is what the
+    relative textual-inversion loss sees. Returns (absolute, relative) DataFrames."""
+    import pandas as pd
+
+    from .diffusion import linear_schedule, q_sample
+    from .personalize.textual_inversion import text_embeddings
+    unet, te, tok = (comps[k] for k in ("unet", "text_encoder", "tokenizer"))
+    prompts = list(dict.fromkeys([*prompts, ""]))
+    ctx = {p: text_embeddings(tok, te, [p]) for p in prompts}
+    schedule, g = linear_schedule(), torch.Generator().manual_seed(seed)
+    loss = {p: {} for p in prompts}
+    for lo, hi in bands:
+        sums = dict.fromkeys(prompts, 0.0)
+        for _ in range(n_batches):
+            i = torch.randint(0, len(images), (batch_size,), generator=g)
+            t = torch.randint(lo, hi, (batch_size,), generator=g)
+            noise = torch.randn((batch_size, *images.shape[1:]), generator=g)
+            x_t = q_sample(schedule, images[i], t, noise)
+            for p in prompts:
+                pred = unet(x_t, t, encoder_hidden_states=ctx[p].expand(batch_size, -1, -1)).sample
+                sums[p] += float(torch.nn.functional.mse_loss(pred.float(), noise)) / n_batches
+        for p in prompts:
+            loss[p][f"t in [{lo}, {hi})"] = sums[p]
+    absolute = pd.DataFrame(loss).T.rename(index={"": '"" (unconditional)'})
+    return absolute, absolute / absolute.loc['"" (unconditional)']
+
+
 def loss_curves(*ckpt_dirs) -> dict:
     """``{folder name: (steps, losses, what the loss is)}`` from each checkpoint's ``loss.json``
     (and ``manifest.json``: a relative textual-inversion loss is labelled as such)."""

@@ -218,3 +218,21 @@ def test_relative_loss_divides_by_the_unconditional_loss(comps):
     m2 = plain + 2 * a_c * m1 - a_c ** 2
     assert rel == pytest.approx(plain / (m2 - 2 * a_0 * m1 + a_0 ** 2), rel=1e-3)
     assert abs(rel - 1) > 0.05, rel  # the constants differ enough for the ratio to show
+
+
+def test_loss_by_band_scores_every_prompt_on_the_same_draws(comps):
+    """With a UNet that predicts zeros, every prompt's loss is the noise's mean square on the
+    same draws: the tables must then be identical across prompts (relative = 1 exactly), with
+    one column per band and the empty prompt added once."""
+    from types import SimpleNamespace
+
+    from hw2lib import p3b
+    fake = dict(comps, unet=lambda x, t, encoder_hidden_states: SimpleNamespace(
+        sample=torch.zeros_like(x)))
+    images = torch.rand(5, 4, 8, 8) * 2 - 1
+    absolute, relative = p3b.loss_by_band(fake, images, ["a dog", "", "a cat"],
+                                          bands=((0, 500), (500, 1000)), n_batches=2, batch_size=8)
+    assert list(absolute.index) == ["a dog", '"" (unconditional)', "a cat"]
+    assert list(absolute.columns) == ["t in [0, 500)", "t in [500, 1000)"]
+    assert (relative.to_numpy() == 1.0).all()
+    assert np.allclose(absolute.to_numpy(), 1.0, atol=0.15)  # E[eps^2] = 1
