@@ -15,7 +15,9 @@ _IN_SCRIPT = re.compile(r"https?://[^\s\"'<>]+", re.I)
 
 
 # Cells the static report leaves out: parameters, and widgets that only live in a kernel.
-REPORT_SKIP_TAGS = {"parameters", "injected-parameters", "interactive"}
+INTERACTIVE_TAG = "interactive"
+REPORT_SKIP_TAGS = {"parameters", "injected-parameters", INTERACTIVE_TAG}
+SKIP_EXECUTION_TAG = "skip-execution"  # nbclient's default skip_cells_with_tag
 
 
 def save_metrics(fig_dir, metrics: dict) -> Path:
@@ -135,15 +137,26 @@ def run_notebook(src, dst, params: dict, *, kernel_name: str = "python3",
     passed (the Makefile passes one common set to every notebook). Returns the wall time in s.
     ``cell_timeout`` (s) turns a cell that hangs into an error naming that cell.
 
+    Cells tagged ``interactive`` (ipywidgets explorers, which only live in a kernel and which the
+    static report leaves out) are not executed: nbclient sometimes waits for a widget cell's
+    messages until the cell timeout although the kernel finished it in a second (nbclient
+    issue 312; measured here: 600 s in one CI run out of three).
+
     The notebook runs with its own folder as working directory, as it does in JupyterLab.
     """
+    import nbformat
     import papermill as pm
     src, dst = Path(src), Path(dst)
     declared = pm.inspect_notebook(str(src))
     use = {k: v for k, v in params.items() if k in declared}
+    nb = nbformat.read(str(src), as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if INTERACTIVE_TAG in tags and SKIP_EXECUTION_TAG not in tags:
+            cell.metadata["tags"] = [*tags, SKIP_EXECUTION_TAG]
     dst.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    pm.execute_notebook(str(src), str(dst), parameters=use, cwd=str(src.parent),
+    pm.execute_notebook(nb, str(dst), parameters=use, cwd=str(src.parent),
                         kernel_name=kernel_name, progress_bar=False,
                         execution_timeout=cell_timeout)
     return time.perf_counter() - t0

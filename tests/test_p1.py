@@ -160,3 +160,14 @@ def test_interrupted_training_saves_the_step_it_finished(tmp_path, monkeypatch):
                            tmp_path, null_label=20, progress=False).history
     assert len(hist["loss"]) == 1
     assert torch.load(tmp_path / "train_state.pt", weights_only=False)["step"] == 1
+
+
+def test_explorer_draws_for_any_setting(tiny_ckpt):
+    """The JupyterLab explorer (not executed by papermill runs): four controls, and its drawing
+    function works for a setting other than the default."""
+    import matplotlib
+    matplotlib.use("Agg")
+    unet, schedule, cfg = p1.load(tiny_ckpt)
+    w = p1.explorer(unet, schedule, cfg["sets"], n=2)
+    assert [c.description for c in w.kwargs_widgets] == ["w", "digit", "set_name", "steps"]
+    w.f(w=1.0, digit=7, set_name="svhn", steps=2)

@@ -142,3 +142,13 @@ def test_course_setup_and_cli_end_to_end(hw2_data_pristine, course_module, tmp_p
     mse = subprocess.run([sys.executable, "-m", "hw2lib", "p2", "mse", "--pred", str(out),
                           "--gt", str(face / "GT")], capture_output=True, text=True)
     assert mse.returncode == 0 and "mean:" in mse.stdout and "09.png:" in mse.stdout
+
+
+def test_explorer_draws_for_any_setting():
+    """The JupyterLab explorer (not executed by papermill runs) draws lerp and slerp."""
+    import matplotlib
+    matplotlib.use("Agg")
+    noises = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    w = p2.explorer(gaussian_eps, noises)
+    assert [c.description for c in w.kwargs_widgets] == ["eta", "alpha", "how"]
+    w.f(eta=0.5, alpha=0.25, how="lerp")

@@ -111,3 +111,21 @@ def test_report_page_structure(tmp_path):
     assert 'src="mathjax/MathJax.js' in page
     assert (out.parent / "mathjax" / "MathJax.js").exists()
     assert "scale = 2" not in page.split("</head>")[1].split("jp-CodeCell")[0]  # params cell dropped
+
+
+def test_interactive_cells_are_not_executed(tmp_path):
+    """A widget cell (tag "interactive") is skipped by papermill runs: here it would raise."""
+    import nbformat
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("raise RuntimeError('widget ran')",
+                                          metadata={"tags": ["interactive"]}),
+                nbformat.v4.new_code_cell("print(x + 1)")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    src = tmp_path / "w.ipynb"
+    nbformat.write(nb, str(src))
+    run_notebook(src, tmp_path / "out.ipynb", {"x": 41}, cell_timeout=60)
+    out = nbformat.read(str(tmp_path / "out.ipynb"), as_version=4)
+    assert out.cells[-1].outputs[0]["text"].strip() == "42"
+    assert not [c for c in out.cells if "interactive" in c.metadata.get("tags", [])][0].outputs
+    assert "skip-execution" not in nbformat.read(str(src), as_version=4).cells[1].metadata["tags"]
