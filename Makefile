@@ -8,9 +8,10 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
 MODE   ?= embedded# embedded | course
-DATA   ?=# course mode: the hw2_data folder
+DATA   ?=# course mode: the hw2_data folder (a path with spaces is fine)
 DEVICE ?= cpu# cpu | cuda
-SEED   ?= 0
+SEED   ?= 0# draws every noise (samples, grids); never changes the data
+DATA_SEED ?= 0# builds the embedded data sets and their splits; never changes the noise
 # course mode extras (optional): the course's UNet.py, its MNIST-M Classifier.pth, and a P1
 # checkpoint folder trained on the course data (make checkpoints MODE=course DATA=...)
 UNET_MODULE ?=
@@ -29,9 +30,10 @@ export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
-DATA_ABS  := $(if $(DATA),$(abspath $(DATA)),)
-opt_param  = $(if $(2),-p $(1)=$(abspath $(2)),)
-PARAMS    := -p mode=$(MODE) -p data_dir=$(DATA_ABS) -p device=$(DEVICE) -p seed=$(SEED) \
+# Paths are passed as given (quoted: spaces survive); `report all` makes them absolute.
+opt_param  = $(if $(2),-p '$(1)=$(2)',)
+PARAMS    := -p 'mode=$(MODE)' -p 'data_dir=$(DATA)' -p 'device=$(DEVICE)' -p 'seed=$(SEED)' \
+             -p 'data_seed=$(DATA_SEED)' \
              $(call opt_param,unet_module,$(UNET_MODULE)) \
              $(call opt_param,course_classifier,$(COURSE_CLASSIFIER)) \
              $(call opt_param,ckpt,$(P1_CKPT)) \

@@ -244,6 +244,24 @@ def embedded_training_models(batch: int) -> dict:
             "P3 CLIP": (clip_build, clip_loss)}
 
 
+# ------------------------------------------------------------------------------------ machine
+def machine() -> dict:
+    """The CPU and software every timing here was measured with: model name, the vector
+    instruction sets that decide fp32 against bf16 speed, threads, torch version."""
+    import platform
+    flags, model = set(), platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and ":" in line:
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags") and ":" in line:
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    isa = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
+    return {"cpu": model, "isa": isa, "threads": torch.get_num_threads(), "torch": torch.__version__}
+
+
 # ------------------------------------------------------------------------------------ report
 def report_cost(timings_file, checkpoints_dir) -> list[Row]:
     """Per-notebook times of the last ``make report`` and each committed model's training time."""
@@ -347,8 +365,10 @@ def to_markdown(rows: list[Row]) -> str:
 def write(rows: list[Row], out, profile: str) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    m = machine()
     meta = {"profile": profile, "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "made": time.strftime("%Y-%m-%d %H:%M:%S")}
+            "made": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "cpu": f"{m['cpu']} ({', '.join(m['isa']) or 'no AVX2'})"}
     (out / "bench.json").write_text(json.dumps({"meta": meta, "rows": [r.__dict__ for r in rows]},
                                                indent=2) + "\n")
     (out / "bench.md").write_text(to_markdown(rows) + "\n")

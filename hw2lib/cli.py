@@ -84,27 +84,51 @@ def cmd_report_build(args) -> int:
 
 
 def cmd_report_all(args) -> int:
+    """Run the notebooks that changed, then build the page whatever happened: a skipped or
+    failed section shows on the page as a notice. Exit 1 only when a section failed."""
     import time
-    from .report import build_html, parse_param, run_all
+    from .report import build_html, check_params, parse_param, run_all
     t0 = time.perf_counter()
     params = dict(parse_param(p) for p in args.param)
-    run_all(args.notebooks, args.build, params, force=args.force)
+    try:
+        check_params(params)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    status = run_all(args.notebooks, args.build, params, force=args.force)
     executed = [Path(args.build) / "executed" / Path(n).name for n in args.notebooks]
-    print(build_html(executed, args.out))
-    print(f"report: {time.perf_counter() - t0:.1f} s")
-    return 0
+    out = Path(args.out)
+    try:
+        print(build_html([e for e in executed if e.exists()], out, status=status))
+    except Exception:
+        out.unlink(missing_ok=True)  # never leave a page from an earlier build in its place
+        print(f"error: the page could not be built; {out} removed", file=sys.stderr)
+        raise
+    counts = {k: [n for n, s in status.items() if s["status"] == k]
+              for k in ("ran", "up to date", "skipped", "failed")}
+    print("report: " + ", ".join(f"{len(v)} {k}" + (f" ({', '.join(v)})" if v and k in
+                                                     ("skipped", "failed") else "")
+                                 for k, v in counts.items() if v)
+          + f"; {time.perf_counter() - t0:.1f} s")
+    return 1 if counts["failed"] else 0
 
 
 def cmd_report_check(args) -> int:
-    from . import browser
-    seen = browser.check_page(args.page)
-    print(f"images {seen['images']} (broken {len(seen['broken'])}), math elements {seen['math']} "
-          f"(errors {seen['math_errors']}), off-machine requests {len(seen['off_machine'])}")
-    for u in seen["broken"] + seen["off_machine"] + seen.get("math_error_text", []):
-        print("  ", u)
-    if args.screenshot:
-        print(browser.screenshot(args.page, args.screenshot))
-    return 0 if not (seen["broken"] or seen["off_machine"] or seen["math_errors"]) else 1
+    from .report import check
+    page = Path(args.page)
+    if not page.exists():
+        print(f"error: {page} not found: run make report first", file=sys.stderr)
+        return 2
+    seen = check.check_page(page)
+    found = check.problems(seen, fig_root=args.figures)
+    print(f"{seen['images']} images, {seen['math']} formulas, {len(seen['sections'])} sections; "
+          f"{len(found)} problem(s)")
+    for p in found:
+        print("  -", p)
+    if args.screens:
+        shots = check.section_screenshots(page, args.screens, seen)
+        print(f"{len(shots)} section screenshots in {args.screens}/")
+    return 1 if found else 0
 
 
 def register_report(sub) -> None:
@@ -127,9 +151,11 @@ def register_report(sub) -> None:
     a.add_argument("--force", action="store_true", help="run every notebook")
     a.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
     a.set_defaults(func=cmd_report_all)
-    c = s.add_parser("check", help="open the page in headless chromium: images, math, network")
+    c = s.add_parser("check", help="read the page in headless chromium as a reader would")
     c.add_argument("page", nargs="?", default="report/index.html")
-    c.add_argument("--screenshot", default=None, help="also save a PNG screenshot here")
+    c.add_argument("--figures", default="figures", help="where the notebooks wrote metrics.json")
+    c.add_argument("--screens", default="build/screens",
+                   help="one screenshot per section goes here ('' for none)")
     c.set_defaults(func=cmd_report_check)
 
 

@@ -50,51 +50,172 @@ def train(sets: dict[str, DigitSet], out_dir, cfg: TrainConfig, *, unet_cfg: UNe
                             export=export, progress=progress)
 
 
-def load(ckpt_dir):
-    """(unet in eval mode, schedule, config dict) from a directory written by :func:`train`."""
-    return load_checkpoint(ckpt_dir)
+def load(ckpt_dir, device="cpu"):
+    """(unet in eval mode on ``device``, schedule, config dict) from a directory written by
+    :func:`train`."""
+    from .device import resolve
+    unet, schedule, cfg = load_checkpoint(ckpt_dir)
+    return unet.to(resolve(device)), schedule, cfg
+
+
+def grid_noise(n: int, *, seed: int, size: int = 28) -> torch.Tensor:
+    """The starting noises x_T of ``n`` samples: (n, 3, size, size) from a CPU generator seeded
+    by ``seed`` (the same numbers on every device)."""
+    return torch.randn((n, 3, size, size), generator=torch.Generator().manual_seed(seed))
+
+
+def sampler_steps(schedule, sampler: str, steps: int) -> list[int]:
+    """The time steps the sampler visits, from noisiest to cleanest."""
+    return list(range(schedule.T - 1, -1, -1)) if sampler == "ddpm" else ddim_timesteps(schedule.T, steps)
+
+
+def reverse_steps(schedule, sampler: str, steps: int, n_frames: int = 6) -> list[int]:
+    """``n_frames - 1`` evenly spaced time steps of the sampler's path, starting at its first
+    (pure noise); the last frame of the reverse process is the sample itself."""
+    ts = sampler_steps(schedule, sampler, steps)
+    return [ts[round(i * len(ts) / (n_frames - 1))] for i in range(n_frames - 1)]
 
 
 def sample(unet, schedule, set_name: str, digits, *, sampler: str = "ddim", steps: int = 50,
-           w: float = 2.0, seed: int = 0, eta: float = 0.0, clip_x0: bool = True, record=(),
-           batch_size: int = 250, progress: bool = False):
+           w: float = 2.0, seed: int = 0, noise: torch.Tensor | None = None, eta: float = 0.0,
+           clip_x0: bool = True, record=(), batch_size: int = 250, progress: bool = False):
     """Draw one image per entry of ``digits`` from ``set_name``. Returns (uint8 (N, 28, 28, 3),
-    trajectory {t: x_t} of the first batch). Noise comes from one generator seeded by ``seed``;
-    images are drawn in batches of ``batch_size``. ``clip_x0`` clamps x0-hat to the data range
-    [-1, 1] at every step (diffusers' default ``clip_sample=True``): at large t an eps error is
-    multiplied by 1/sqrt(alpha_bar_t) (~160 at t = 980) in x0-hat, and without the clamp a
-    small model's trajectories drift out of range."""
+    trajectory {t: x_t (B, 3, 28, 28) on the CPU} of the first batch). The starting noises are
+    ``noise`` or :func:`grid_noise` (``seed``); the DDPM and eta > 0 noise comes from a generator
+    seeded by ``seed`` as well. Images are drawn in batches of ``batch_size`` on the UNet's
+    device. ``clip_x0`` clamps x0-hat to the data range [-1, 1] at every step (diffusers'
+    default ``clip_sample=True``): at large t an eps error is multiplied by 1/sqrt(alpha_bar_t)
+    (~160 at t = 980) in x0-hat, and without the clamp a small model's trajectories drift out
+    of range."""
+    from .device import of
     if sampler not in ("ddpm", "ddim"):
         raise ValueError(f"sampler must be 'ddpm' or 'ddim', got {sampler!r}")
     digits = torch.as_tensor(np.asarray(digits), dtype=torch.long)
-    eps = classifier_free_guidance(eps_fn(unet), w, cond_key="y", null_value=NULL_LABEL)
+    # one stream: x_T first (= grid_noise(seed)), then the DDPM / eta > 0 noise after it
     g = torch.Generator().manual_seed(seed)
-    shape = (3, unet.config.sample_size, unet.config.sample_size)
+    size = unet.config.sample_size
+    drawn = torch.randn((len(digits), 3, size, size), generator=g)  # = grid_noise(n, seed=seed)
+    noise = drawn if noise is None else noise
+    if len(noise) != len(digits):
+        raise ValueError(f"{len(noise)} noises for {len(digits)} digits")
+    dev = of(unet)
+    eps = classifier_free_guidance(eps_fn(unet, device_type=dev.type), w, cond_key="y",
+                                   null_value=NULL_LABEL)
     out, traj = [], {}
     for i in range(0, len(digits), batch_size):
-        y = class_label(set_name, digits[i:i + batch_size])
-        noise = torch.randn((len(y), *shape), generator=g)
-        kw = dict(noise=noise, generator=g, cond={"y": y}, clip_x0=clip_x0,
-                  record=record if i == 0 else (), progress=progress)
+        y = class_label(set_name, digits[i:i + batch_size]).to(dev)
+        kw = dict(noise=noise[i:i + batch_size].to(dev), generator=g, cond={"y": y},
+                  clip_x0=clip_x0, record=record if i == 0 else (), progress=progress)
         if sampler == "ddpm":
             res = ddpm_sample(eps, schedule, **kw)
         else:
             res = ddim_sample(eps, schedule, timesteps=ddim_timesteps(schedule.T, steps),
                               eta=eta, **kw)
         out.append(to_uint8(res.sample))
-        traj = traj or res.trajectory
+        traj = traj or {t: x.cpu() for t, x in res.trajectory.items()}
     return np.concatenate(out), traj
 
 
-def reverse_process(unet, schedule, set_name: str, digit: int = 0, *,
-                    steps_shown=(999, 800, 600, 400, 200), seed: int = 0, w: float = 2.0):
-    """One digit drawn by DDPM-1000: x_t at ``steps_shown`` and the final x_0.
+def reverse_frames(trajectory: dict, final: np.ndarray, index: int = 0):
+    """The reverse process of sample ``index``: x_t at each recorded step (noisiest first),
+    then the sample itself. Returns (uint8 (len(trajectory) + 1, H, W, 3), column labels)."""
+    ts = sorted(trajectory, reverse=True)
+    frames = [to_uint8(trajectory[t][index]) for t in ts] + [final[index]]
+    return np.stack(frames), [f"t = {t}" for t in ts] + ["x_0 (in the grid)"]
 
-    Returns (uint8 (len(steps_shown) + 1, 28, 28, 3), column labels)."""
-    x0, traj = sample(unet, schedule, set_name, [digit], sampler="ddpm", w=w, seed=seed,
-                      record=steps_shown)
-    frames = [to_uint8(traj[t])[0] for t in steps_shown] + [x0[0]]
-    return np.stack(frames), [f"t={t}" for t in steps_shown] + ["x0"]
+
+def describe(unet, ckpt_dir) -> dict:
+    """What P1.1 says of the network and its training, read from the model and its manifest."""
+    import json
+    man = json.loads((Path(ckpt_dir) / "manifest.json").read_text())
+    cfg = man.get("train_config", {})
+    c = unet.config
+    return {"params": sum(p.numel() for p in unet.parameters()),
+            "channels": tuple(c.block_out_channels), "layers_per_block": c.layers_per_block,
+            "attention": [b for b in c.down_block_types if "Attn" in b],
+            "n_classes": c.num_class_embeds, "steps": man.get("steps_done"),
+            "batch_size": cfg.get("batch_size"), "lr": cfg.get("lr"),
+            "p_uncond": cfg.get("p_uncond"), "ema_decay": cfg.get("ema_decay"),
+            "warmup": cfg.get("warmup"), "wall_minutes": man.get("wall_seconds", 0) / 60,
+            "weights": man.get("weights", "ema"), "n_train_images": man.get("n_train_images"),
+            "attention_sizes": [c.sample_size // 2 ** i for i, b in enumerate(c.down_block_types)
+                                if "Attn" in b]}
+
+
+def sampler_label(sampler: str, steps: int) -> str:
+    return "DDPM-1000 (ancestral)" if sampler == "ddpm" else f"DDIM-{steps}, eta = 0"
+
+
+def network_text(d: dict) -> str:
+    """P1.1's network and training paragraph, from :func:`describe`."""
+    sizes = ", ".join(f"{s}x{s}" for s in d["attention_sizes"]) or "no level"
+    return (f"**Network.** A diffusers `UNet2DModel` with {d['params'] / 1e6:.2f}M parameters: "
+            f"channels {', '.join(map(str, d['channels']))} at 28x28, 14x14 and 7x7, "
+            f"{d['layers_per_block']} residual block(s) per level, self-attention at {sizes}; the "
+            f"time step enters through a sinusoidal embedding, the class through a learned "
+            f"embedding of {d['n_classes']} labels (10 digits x 2 sets, and the null label) added "
+            f"to it. Trained for {d['steps']:,} steps at batch {d['batch_size']}, AdamW at "
+            f"learning rate {d['lr']:g} after {d['warmup']} warm-up steps, guidance dropout "
+            f"p_uncond = {d['p_uncond']:g}, EMA decay {d['ema_decay']:g} (the exported weights: "
+            f"{d['weights']}), on {d['n_train_images']:,} images of both sets in "
+            f"{d['wall_minutes']:.0f} minutes of CPU time.")
+
+
+def reverse_text(schedule, shown: list[int]) -> str:
+    """What the reverse-process strips show, with the noise level of each frame computed."""
+    ab = schedule.alpha_bar
+    lv = ", ".join(f"{float((1 - ab[t]).sqrt()):.2f} at t = {t}" for t in shown)
+    return (f"Each strip starts from the grid image's own starting noise x_T and ends at the "
+            f"image in the grid. The frames in between are x_t as the sampler enters step t; the "
+            f"standard deviation of the noise still in x_t is sqrt(1 - alpha_bar_t): {lv}. "
+            f"While it is near 1 the frame is noise to the eye; as it falls the digit's coarse "
+            f"shape appears first, and the last steps, where little noise is left, settle the "
+            f"colours, the background texture and the stroke's edges.")
+
+
+def accuracy_text(table, test_accuracy: dict, mode: str) -> str:
+    """The accuracy paragraph, from :func:`score_table` and the CNN's held-out accuracy."""
+    from .modes import set_label
+    from .report.show import pct
+    cnn = table[table.classifier == "project CNN"]
+    parts = [f"{pct(r.accuracy, r.images)} of the {r['digit set']} samples"
+             for _, r in cnn.iterrows()]
+    held = ", ".join(f"{pct(v)} on {set_label(k, mode)}" for k, v in test_accuracy.items())
+    text = (f"The project's digit CNN reads {' and '.join(parts)} as the digit they were drawn "
+            f"for (± one standard error).")
+    if held:
+        text += (f" The CNN itself scores {held} on the held-out real test images, so it cannot "
+                 f"certify more than that: part of any remaining error is the judge's.")
+    lenet = table[table.classifier == "course LeNet"]
+    if len(lenet):
+        r = lenet.iloc[0]
+        text += f" The course's MNIST-M classifier reads {pct(r.accuracy, r.images)} of them."
+    return text
+
+
+def sweep_text(table, guidance: float, per_point: int, names: dict) -> str:
+    """The guidance paragraph, from :func:`guidance_sweep`'s table."""
+    from .report.show import pct
+    ws = list(table.index)
+    bits = []
+    for name in table.columns:
+        acc = table[name]
+        best = acc.idxmax()
+        bits.append(f"{names.get(name, name)}: {pct(acc.iloc[0])} at w = {ws[0]:g}, best "
+                    f"{pct(acc[best])} at w = {best:g}, {pct(acc.iloc[-1])} at w = {ws[-1]:g}")
+    return (f"Accuracy of the project CNN against the guidance weight ({per_point} samples per "
+            f"point, the same starting noises at every w; {'; '.join(bits)}). Guidance trades "
+            f"diversity for fidelity: it pushes each sample away from the unconditional "
+            f"prediction and towards features that say \"this digit\", so the digits become "
+            f"easier to read as w grows, until the samples over-saturate into high-contrast "
+            f"blotches that no longer look like the data. The grids use w = {guidance:g}.")
+
+
+def classifier_test_accuracy(classifier_ckpt) -> dict:
+    """The project CNN's accuracy on the held-out real test splits, from its ``info.json``."""
+    import json
+    info = Path(classifier_ckpt) / "info.json"
+    return json.loads(info.read_text()).get("test_accuracy", {}) if info.exists() else {}
 
 
 def write_grading_folder(out_dir, set_name: str, images: np.ndarray, digits) -> Path:
@@ -130,33 +251,53 @@ def scorers(classifier_ckpt, course_classifier=None) -> dict:
     return out
 
 
-def score_table(samples: dict, digits, scorers: dict):
-    """Accuracy per set (rows, plus their average) and classifier (columns). The course's LeNet
-    was trained on MNIST-M only, so it scores only that set."""
+def score_table(samples: dict, digits, scorers: dict, *, mode: str = "embedded"):
+    """One row per (digit set, classifier): images, correct, accuracy and its standard error.
+    The course's LeNet was trained on MNIST-M only, so it scores only that set."""
     import pandas as pd
-    from .classifier import accuracy
-    table = {name: {s: (accuracy(m, imgs, digits) if s != "course LeNet" or name == "mnistm"
-                        else np.nan) for s, m in scorers.items()}
-             for name, imgs in samples.items()}
-    df = pd.DataFrame.from_dict(table, orient="index")
-    df.loc["average"] = df.mean()
-    return df
+
+    from .classifier import predict
+    from .modes import set_label
+    from .report.show import se
+    rows = []
+    for name, imgs in samples.items():
+        for s, m in scorers.items():
+            if s == "course LeNet" and name != "mnistm":
+                continue
+            correct = int(np.sum(predict(m, imgs) == np.asarray(digits)))
+            p = correct / len(imgs)
+            rows.append({"digit set": set_label(name, mode), "classifier": s, "images": len(imgs),
+                         "correct": correct, "accuracy": p, "SE": se(p, len(imgs))})
+    return pd.DataFrame(rows)
 
 
-def guidance_sweep(unet, schedule, set_names, ws, scorers: dict, *, per_digit: int = 5,
-                   sampler: str = "ddim", steps: int = 50, seed: int = 0):
-    """Project-CNN accuracy for each guidance weight w and set, on ``per_digit`` images per
-    digit drawn from the same noises for every w. Returns (DataFrame rows w, {(w, set): images})."""
+def sweep_columns(n_cols: int, per_digit: int) -> list[int]:
+    """Indices of the first ``per_digit`` columns of each digit's row in a grid of ``n_cols``."""
+    return [d * n_cols + c for d in range(10) for c in range(per_digit)]
+
+
+def guidance_sweep(unet, schedule, set_names, ws, classifier, *, per_digit: int, n_cols: int,
+                   sampler: str = "ddim", steps: int = 50, seed: int = 0, known: dict | None = None):
+    """Project-CNN accuracy for each guidance weight w and set, on the first ``per_digit``
+    columns of each set's grid noises (:func:`grid_noise` with ``seed + k`` for the k-th set), so
+    every w starts from the same noises and the grid's own w needs no new samples: ``known``
+    ``{(w, set): grid images}`` are reused. Returns (DataFrame rows w, columns sets;
+    {(w, set): uint8 images, digit-major})."""
     import pandas as pd
+
     from .classifier import accuracy
     digits = np.repeat(np.arange(10), per_digit)
-    model = scorers["project CNN"]
+    cols = sweep_columns(n_cols, per_digit)
     rows, images = {}, {}
-    for w in ws:
-        for k, name in enumerate(set_names):
-            images[(w, name)], _ = sample(unet, schedule, name, digits, sampler=sampler,
-                                          steps=steps, w=w, seed=seed + k)
-            rows.setdefault(w, {})[name] = accuracy(model, images[(w, name)], digits)
+    for k, name in enumerate(set_names):
+        noise = grid_noise(10 * n_cols, seed=seed + k, size=unet.config.sample_size)[cols]
+        for w in ws:
+            if known and (w, name) in known:
+                images[(w, name)] = known[(w, name)][cols]
+            else:
+                images[(w, name)], _ = sample(unet, schedule, name, digits, sampler=sampler,
+                                              steps=steps, w=w, seed=seed + k, noise=noise)
+            rows.setdefault(w, {})[name] = accuracy(classifier, images[(w, name)], digits)
     df = pd.DataFrame.from_dict(rows, orient="index")
     df.index.name = "w"
     return df, images

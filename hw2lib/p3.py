@@ -39,28 +39,139 @@ def zeroshot_set(mode: str = "embedded", *, data_dir=None, seed: int = 0,
 
 
 def load_model(mode: str = "embedded", *, pretrained=None, ckpt="checkpoints/p3_clip",
-               model_name: str = COURSE_MODEL, quick_gelu: bool = True) -> ClipModel:
+               model_name: str = COURSE_MODEL, quick_gelu: bool = True,
+               device="cpu") -> ClipModel:
     """Course: ``model_name`` with the weights file ``pretrained`` (QuickGELU for OpenAI's
-    weights); embedded: the project's CLIP from ``ckpt``."""
+    weights); embedded: the project's CLIP from ``ckpt``. On ``device``."""
+    from .clip import load_clip
+    from .device import resolve
+    dev = str(resolve(device))
     if mode == "course":
-        from .clip import load_clip
-        return load_clip(model_name, pretrained, quick_gelu=quick_gelu)
-    from .clip.embedded import load
-    return load(ckpt)
+        return load_clip(model_name, pretrained, quick_gelu=quick_gelu, device=dev)
+    from .clip.embedded import MODEL_NAME
+    return load_clip(MODEL_NAME, Path(ckpt) / "model.safetensors", device=dev)
 
 
 def evaluate(clip: ClipModel, data: ZeroShotSet, kinds=("single", "ensemble"), *,
              progress: bool = True) -> dict[str, ZeroShotResult]:
     """One :class:`ZeroShotResult` per template set, from one pass of the image encoder."""
-    feats = encode_images(clip, data.images, progress=progress)
+    from .device import of
+    dev = str(of(clip.model))
+    feats = encode_images(clip, data.images, progress=progress, device=dev)
     return {k: zero_shot(clip, feats, data.labels, data.classnames, template_set(k))
             for k in kinds}
 
 
+TEMPLATE_NAMES = {"single": 'one template, "A photo of {}."',
+                  "ensemble": "18 CIFAR-100 templates (prompt ensemble)"}
+
+
 def accuracy_table(results: dict[str, ZeroShotResult]):
+    """Per template set: images, top-1 and its standard error, top-5."""
     import pandas as pd
-    return pd.DataFrame({k: {"templates": len(template_set(k)), "top-1": r.top1, "top-5": r.topk(5)}
-                         for k, r in results.items()}).T
+
+    from .report.show import se
+    return pd.DataFrame([{"templates": TEMPLATE_NAMES.get(k, k), "images": len(r.labels),
+                          "top-1": r.top1, "SE": se(r.top1, len(r.labels)), "top-5": r.topk(5)}
+                         for k, r in results.items()])
+
+
+def failure_table(result: ZeroShotResult, idx):
+    """Why each shown failure failed, from the numbers: the true and predicted classes, the
+    probability of each, the true class's rank, and how often the whole set confuses the
+    same pair. ``reason`` names the kind of failure those numbers point to."""
+    import pandas as pd
+    c = len(result.classnames)
+    m = np.zeros((c, c), dtype=int)
+    np.add.at(m, (result.labels, result.preds), 1)
+    rows = []
+    for i in idx:
+        y, p = int(result.labels[i]), int(result.preds[i])
+        rank = int((result.probs[i] > result.probs[i, y]).sum()) + 1
+        pair = int(m[y, p])
+        n_true = int((result.labels == y).sum())
+        if result.probs[i, p] > 0.9 and rank > 3:
+            reason = "confidently wrong: the image looks like the other class to CLIP"
+        elif rank == 2:
+            reason = "near miss: the true class is the runner-up"
+        else:
+            reason = "the true class is far down the ranking"
+        if pair >= max(2, 0.1 * n_true):
+            reason += f"; a systematic confusion ({pair} of {n_true} {result.classnames[y]} images)"
+        rows.append({"true": result.classnames[y], "predicted": result.classnames[p],
+                     "p(predicted)": float(result.probs[i, p]), "p(true)": float(result.probs[i, y]),
+                     "rank of true": rank, "reason": reason})
+    return pd.DataFrame(rows)
+
+
+CASE_CAPTIONS = {
+    "successes": "{n} correctly classified images, the most confident first (at most one per "
+                 "class): the true class and the three most probable classes with their "
+                 "probabilities.",
+    "failures": "{n} misclassified images, the most confident mistakes first (at most one per "
+                "true class): the true class and the three most probable classes.",
+}
+
+
+def case_titles(result: ZeroShotResult, idx) -> list[str]:
+    """Panel titles: the true class, then the top-3 classes with their probabilities."""
+    return [f"true: {result.classnames[result.labels[i]]}\n" +
+            "\n".join(f"{name}: {p:.0%}" for name, p in result.top(i, 3)) for i in idx]
+
+
+def setup_text(clip: ClipModel, data: ZeroShotSet, mode: str) -> str:
+    n_params = sum(p.numel() for p in clip.model.parameters())
+    what = ("the project's embedded CLIP, classifying the ten digit words on the held-out test "
+            "digits of both digit sets (images it never saw in training, whose captions never "
+            "contain the word \"photo\")" if mode == "embedded" else
+            "CLIP ViT-B/32 with OpenAI's weights, on the course's clip_zeroshot/val")
+    return (f"Model: {what}: `{clip.name}`, {n_params / 1e6:.1f}M parameters; "
+            f"{len(data.labels):,} images, {len(data.classnames)} classes.")
+
+
+def accuracy_text(results: dict[str, ZeroShotResult], mode: str) -> str:
+    from .report.show import pct
+    s, e = results["single"], results["ensemble"]
+    n = len(e.labels)
+    gain = 100 * (e.top1 - s.top1)
+    text = (f"Top-1 accuracy {pct(s.top1, n)} with one template and {pct(e.top1, n)} with the "
+            f"18-template ensemble ({gain:+.1f} points; chance is {pct(1 / len(e.classnames))}). "
+            f"Averaging the templates averages out the quirks of any one prompt.")
+    if mode == "embedded":
+        text += (" Ten digit words are far easier than the course's fifty CIFAR-100 classes: "
+                 "this number is not comparable to the course's (56-59% with one template for "
+                 "ViT-B/32 in public solutions; see the title page).")
+    return text
+
+
+def failure_text(reasons, mode: str) -> str:
+    """Why the failures fail: what the table says, and the kinds of cause behind it."""
+    near = int((reasons["rank of true"] == 2).sum())
+    conf = int((reasons["p(predicted)"] > 0.9).sum())
+    syst = int(reasons["reason"].str.contains("systematic").sum())
+    domain = ("the digits are ambiguous or broken strokes (a 6 with a short stem, an 8 with an "
+              "open loop), and on the MNIST-M-like images a bright edge of the background photo "
+              "can add or cut a stroke: the image encoder sees the whole crop, not a segmented "
+              "digit" if mode == "embedded" else
+              "the images are CIFAR-100's 32x32 photos upsampled to 224 pixels, so fine detail "
+              "is gone, and many classes are visually or semantically close (trees, vehicles, "
+              "small mammals), so a blurry photo matches the neighbouring class's text as well")
+    return (f"**Why they fail.** Of the {len(reasons)} failures shown, {near} have the true class "
+            f"as the runner-up (near misses), {conf} are confident mistakes (p > 90%), and {syst} "
+            f"belong to a confusion the whole set makes repeatedly. The causes: {domain}. A "
+            f"confident mistake is as confident as a right answer because the learned logit "
+            f"scale s is large: the softmax turns small cosine differences into near-certain "
+            f"probabilities.")
+
+
+def confusion_table(result: ZeroShotResult, k: int = 5):
+    """The k most frequent (true -> predicted) mistakes, with their share of the true class."""
+    import pandas as pd
+    rows = []
+    for true, pred, n in result.confusions(k):
+        n_true = int((result.labels == result.classnames.index(true)).sum())
+        rows.append({"true": true, "predicted": pred, "images": n, "share of true class": n / n_true})
+    return pd.DataFrame(rows)
 
 
 def case_images(data: ZeroShotSet, idx) -> np.ndarray | list:

@@ -17,12 +17,80 @@ from .personalize import embedded as E
 INIT_PROMPT = {"<new1>": "a four", "<new2>": "a digit"}  # the concepts' initialisation words
 
 
-def load(t2i_ckpt, ti_ckpt, clip_ckpt):
-    """(components with the learned tokens, embedded CLIP, reference cells per token)."""
+def load(t2i_ckpt, ti_ckpt, clip_ckpt, device="cpu"):
+    """(components with the learned tokens, the scene model and its text encoder on
+    ``device``; embedded CLIP; reference cells per token)."""
     from .clip import embedded as clip_embedded
+    from .device import resolve
     comps = E.load(t2i_ckpt, clip_ckpt=clip_ckpt)
     refs = E.load_concepts(comps, ti_ckpt)
+    dev = resolve(device)
+    comps["unet"].to(dev)
+    comps["text_encoder"].to(dev)
     return comps, clip_embedded.load(clip_ckpt), refs
+
+
+def require_embedded(mode: str, *, data_dir="", ti_out="", clip_weights="") -> None:
+    """P3.2's figures are drawn by the embedded scene model; in course mode the section says
+    how to score the course's Stable Diffusion generations instead."""
+    from .errors import MissingInput
+    if mode == "embedded":
+        return
+    data = Path(data_dir) / "textual_inversion" if data_dir else Path("hw2_data/textual_inversion")
+    raise MissingInput(
+        "P3.2's figures and findings are drawn by the embedded scene model; Stable Diffusion "
+        "does not run inside the report. Generate with `bash hw2_3.sh "
+        f"{data / 'input.json'} {ti_out or 'OUT'} sd-v1-4/` and score with `python -m hw2lib ti "
+        f"score --json {data / 'input.json'} --out {ti_out or 'OUT'} --refs {data} "
+        f"--clip-weights {clip_weights or 'ViT-B-32.pt'}`.")
+
+
+def setup_text(t2i_ckpt, ti_ckpt) -> str:
+    """How the embedded stand-in of P3.2 is built and how its tokens were trained, from the
+    checkpoints' manifests."""
+    t2i = json.loads((Path(t2i_ckpt) / "manifest.json").read_text())
+    ti = json.loads((Path(ti_ckpt) / "manifest.json").read_text())
+    tc, cs = ti["train_config"], ti["concepts"]
+    desc = {"object": "one particular handwritten-on-photo 4, in views shifted by a pixel and "
+                      "with changed brightness (the analogue of the course's dog)",
+            "style": "different house-number digits recoloured yellow on navy blue, a colour "
+                     "scheme whatever the digit (the analogue of a painting style)"}
+    concepts = "\n".join(f"* `{c['token']}` ({c['kind']}, initialised from \"{c['init_word']}\", "
+                         f"{c['num_vectors']} vectors, {c['n_images']} training images): "
+                         f"{desc.get(c['kind'], '')}." for c in cs)
+    loss = ("each sample's eps loss divided by the unconditional prediction's on the same x_t "
+            "(the relative loss: every t counts by how much the caption helps there, not by the "
+            "size of its loss, which at small t is mostly an unpredictable noise floor)"
+            if ti.get("relative") else "the plain eps loss")
+    return (f"**The embedded stand-in.** Stable Diffusion does not fit a CPU report, so the "
+            f"scene model is a pixel-space diffusers `UNet2DConditionModel` "
+            f"({t2i['unet_params'] / 1e6:.2f}M parameters, {t2i['steps_done']:,} training steps) "
+            f"on 16x32 scenes of one or two digits, conditioned on the token states of the "
+            f"embedded CLIP's frozen text tower. Its captions say where things are (\"a 3 on "
+            f"the left\", \"a seven next to a 2\") and often what they look like (\"a "
+            f"handwritten teal 4 on red\"). Two concepts it never saw:\n\n{concepts}\n\n"
+            f"Each concept image is placed in the left or right cell of a blank scene and "
+            f"captioned as the scene model's one-digit scenes are; {tc['steps']:,} Adam steps at "
+            f"learning rate {tc['lr']:g} with batches of {tc['batch_size']}, t over "
+            f"[{ti.get('t_min', 0)}, 1000), with {loss}.")
+
+
+def concept_canvases(cells: torch.Tensor) -> torch.Tensor:
+    """A concept's cells placed in the left and in the right half of blank scenes."""
+    return E.concept_canvases_from_cells(cells)
+
+
+def band_text(absolute, relative, token: str) -> str:
+    """What the loss-by-band tables say, read from them."""
+    uncond = '"" (unconditional)'
+    learned = relative.loc[f"a {token}"]
+    helps = [c for c in relative.columns if learned[c] < 1]
+    low, high = absolute.loc[uncond].iloc[0], absolute.loc[uncond].iloc[-1]
+    return (f"The plain eps loss is {low / high:.0f} times larger in the lowest band of t than in "
+            f"the highest, and there no caption does much better than none: a plain loss over all "
+            f"t is dominated by a term the token cannot change. Relative to the unconditional "
+            f"prediction, the learned `{token}` helps in {len(helps)} of {len(relative.columns)} "
+            f"bands (ratio below 1), most in {learned.idxmin()} ({learned.min():.3f}).")
 
 
 def noises(n: int, seed: int) -> torch.Tensor:
@@ -108,16 +176,58 @@ def loss_by_band(comps, images: torch.Tensor, prompts, *, bands=((0, 100), (100,
 
 
 def loss_curves(*ckpt_dirs) -> dict:
-    """``{folder name: (steps, losses, what the loss is)}`` from each checkpoint's ``loss.json``
-    (and ``manifest.json``: a relative textual-inversion loss is labelled as such)."""
+    """``{title: (steps, losses, what the loss is)}`` from each checkpoint's ``loss.json`` and
+    ``manifest.json`` (a textual-inversion run names its tokens; a relative loss is labelled)."""
     out = {}
     for d in ckpt_dirs:
         h = json.loads((Path(d) / "loss.json").read_text())
         man = Path(d) / "manifest.json"
-        relative = man.exists() and json.loads(man.read_text()).get("relative", False)
-        out[Path(d).name] = (np.asarray(h["step"]), np.asarray(h["loss"]),
-                             "eps MSE / unconditional eps MSE" if relative else "eps MSE")
+        m = json.loads(man.read_text()) if man.exists() else {}
+        tokens = [c["token"] for c in m.get("concepts", [])]
+        title = (f"textual inversion of {', '.join(tokens)}" if tokens
+                 else "scene model (text-to-image) training")
+        out[title] = (np.asarray(h["step"]), np.asarray(h["loss"]),
+                      "eps MSE / unconditional eps MSE" if m.get("relative") else "eps MSE")
     return out
+
+
+def findings(scores, comp, n: int) -> str:
+    """The findings of P3.2 as Markdown, every number read from :func:`concept_table` and
+    :func:`compose`'s tables (``n`` images per prompt)."""
+    def concept(token):
+        r = scores[(scores.concept == token) & (scores.which == "learned token")].iloc[0]
+        i = scores[(scores.concept == token) & (scores.which == "init word")].iloc[0]
+        d, e = r["minus init word"], r["SE"]
+        verdict = ("clearly above" if d > 2 * e else "clearly below" if d < -2 * e
+                   else "within two standard errors of")
+        return (f"`{token}` scores {r['image score']:.1f} against its references where "
+                f"\"{i['prompt']}\" scores {i['image score']:.1f}: a paired difference of "
+                f"{d:+.1f} (SE {e:.1f}, n = {n}), {verdict} its initialisation word")
+    t1, t2 = scores.concept.unique()[:2]
+    naive, masked = comp.iloc[0], comp.iloc[1]
+    cols = list(comp.columns)
+    left, right = cols[1], cols[2]
+    k_naive, k_masked = round(naive["both present"] * n), round(masked["both present"] * n)
+    better = "raises" if k_masked > k_naive else "does not raise" if k_masked == k_naive else "lowers"
+    return "\n".join([
+        "**Findings.**",
+        "",
+        f"* **Each concept alone.** {concept(t1)}. {concept(t2)}. The learned tokens pull the "
+        "generations towards their references: a word learned from a few images works in "
+        "the frozen model as if it had been in its vocabulary.",
+        f"* **Both concepts in one prompt.** The naive prompt puts each concept where the "
+        f"prompt says in {k_naive} of {n} images (`{t1}` left and `{t2}` right, judged by which "
+        f"reference set each cell is nearer to in CLIP space); its right cells score "
+        f"{naive[right]:.1f} against `{t2}`. Two learned tokens in one prompt compete for the "
+        "same cross-attention maps: each token was fitted alone, on images where it was the "
+        "only subject, so in the combined prompt the stronger token tends to take over both "
+        "places, and the other concept, or the relation \"next to\", is lost.",
+        f"* **Region-masked composition** {better} this to {k_masked} of {n} "
+        f"(right cells {masked[right]:.1f} against `{t2}`, left cells {masked[left]:.1f} against "
+        f"`{t1}`, naive {naive[left]:.1f}): each prompt's guided noise prediction acts only on "
+        "its own half, so the concepts cannot bleed into each other, at the price of needing "
+        "the layout in advance.",
+    ])
 
 
 def cells_to_uint8(cells: torch.Tensor) -> np.ndarray:

@@ -84,33 +84,6 @@ def save_figure(fig, path) -> Path:
     return path
 
 
-def sweep_figure(table, images: dict, *, per_digit: int):
-    """Accuracy against guidance weight (left) and, per set and w, the samples (10 x per_digit)."""
-    import matplotlib.pyplot as plt
-    ws, sets = list(table.index), list(table.columns)
-    fig = plt.figure(figsize=(3.2 + 1.3 * len(ws), 1.6 * len(sets) + 0.6))
-    gs = fig.add_gridspec(len(sets), len(ws) + 1, width_ratios=[2.2] + [1] * len(ws))
-    ax = fig.add_subplot(gs[:, 0])
-    for s in sets:
-        ax.plot(ws, table[s] * 100, marker="o", label=s)
-    ax.set_xlabel("guidance weight w")
-    ax.set_ylabel("classifier accuracy (%)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    for r, s in enumerate(sets):
-        for c, w in enumerate(ws):
-            a = fig.add_subplot(gs[r, c + 1])
-            a.imshow(mosaic(images[(w, s)].reshape(10, per_digit, *images[(w, s)].shape[1:])))
-            a.set_xticks([])
-            a.set_yticks([])
-            if r == 0:
-                a.set_title(f"w={w:g}", fontsize=9)
-            if c == 0:
-                a.set_ylabel(s, fontsize=9)
-    fig.tight_layout()
-    return fig
-
-
 def line_figure(x, series: dict, *, xlabel: str = "", ylabel: str = "", title: str = ""):
     """One line per entry of ``series`` ({label: y values}) against ``x``."""
     import matplotlib.pyplot as plt
@@ -122,6 +95,21 @@ def line_figure(x, series: dict, *, xlabel: str = "", ylabel: str = "", title: s
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def curves_figure(curves: dict):
+    """One panel per entry of ``curves`` ({title: (steps, values, y label)}); a plain eps MSE is
+    drawn on a log axis, a ratio on a linear one."""
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(curves), figsize=(4.6 * len(curves), 3), squeeze=False)
+    for ax, (title, (x, y, what)) in zip(axes[0], curves.items()):
+        ax.plot(x, y)
+        ax.set(xlabel="training step", ylabel=what, title=title,
+               yscale="log" if what == "eps MSE" else "linear")
+        ax.title.set_fontsize(10)
+        ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
 
@@ -141,20 +129,28 @@ def case_panel(images, titles, *, suptitle: str = "", cell_inches: float = 1.9):
     return fig
 
 
-def bar_figure(labels, values: dict, *, ylabel: str = "", title: str = "", width: float = 9.0):
-    """Grouped bars: one group per label, one bar per entry of ``values`` ({name: array})."""
+def bar_figure(labels, values: dict, *, ylabel: str = "", title: str = "", width: float = 9.0,
+               percent: bool = False):
+    """Grouped bars: one group per label, one bar per entry of ``values`` ({name: array}).
+    ``percent``: values are fractions, drawn in % on an axis that starts a little below the
+    smallest bar (so that differences near 100% show); the legend sits outside the axes."""
     import matplotlib.pyplot as plt
     x = np.arange(len(labels))
     k = len(values)
-    fig, ax = plt.subplots(figsize=(width, 3.0))
+    scale = 100 if percent else 1
+    fig, ax = plt.subplots(figsize=(width, 3.2))
     for i, (name, v) in enumerate(values.items()):
-        ax.bar(x + (i - (k - 1) / 2) * 0.8 / k, np.asarray(v), 0.8 / k, label=name)
+        ax.bar(x + (i - (k - 1) / 2) * 0.8 / k, scale * np.asarray(v, dtype=float), 0.8 / k,
+               label=name)
+    if percent:
+        lo = np.nanmin([np.nanmin(np.asarray(v, dtype=float)) for v in values.values()])
+        ax.set_ylim(max(0.0, np.floor(scale * lo / 5) * 5 - 5), 100.5)
     ax.set_xticks(x, labels, rotation=60 if len(labels) > 12 else 0, fontsize=8, ha="right"
                   if len(labels) > 12 else "center")
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.grid(axis="y", alpha=0.3)
     if k > 1:
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
     return fig

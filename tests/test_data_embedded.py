@@ -81,4 +81,6 @@ def test_cache_reads_back_without_rebuilding(tmp_path):
 
 def test_count_table(mnistm):
     t = count_table({"mnistm": mnistm})
-    assert t.loc["mnistm/test", "total"] == 200 and t.loc["mnistm/train", "3"] == 480
+    assert t.loc["mnistm, test", "total"] == 200 and t.loc["mnistm, train", "3"] == 480
+    named = count_table({"mnistm": mnistm}, {"mnistm": "MNIST-M-like"})
+    assert named.loc["MNIST-M-like, train", "total"] == t.loc["mnistm, train", "total"]

@@ -57,8 +57,40 @@ def test_load_and_sample_both_samplers(tiny_ckpt):
     assert imgs.shape == (3, 28, 28, 3) and imgs.dtype == np.uint8 and sorted(traj) == [0, 666]
     again, _ = p1.sample(unet, schedule, "svhn", [0, 1, 2], steps=3, w=1.0, seed=0)
     np.testing.assert_array_equal(imgs, again)
-    frames, labels = p1.reverse_process(unet, schedule, "mnistm", steps_shown=(999, 500))
-    assert frames.shape == (3, 28, 28, 3) and labels == ["t=999", "t=500", "x0"]
+
+
+
+def test_reverse_process_ends_in_the_grids_first_zero(tiny_ckpt):
+    """P1.3: the strip is the trajectory of the grid's own first 0, not a fresh sample: its
+    last frame is that grid image, its first the grid's starting noise."""
+    unet, schedule, _ = p1.load(tiny_ckpt)
+    shown = p1.reverse_steps(schedule, "ddim", 10)
+    assert shown == [900, 700, 500, 300, 100] and len(shown) + 1 == 6
+    assert p1.reverse_steps(schedule, "ddpm", 1000) == [999, 799, 599, 399, 199]
+    digits = np.repeat(np.arange(10), 2)
+    grid, traj = p1.sample(unet, schedule, "mnistm", digits, steps=10, w=1.0, seed=3, record=shown)
+    frames, labels = p1.reverse_frames(traj, grid, index=0)
+    assert frames.shape == (6, 28, 28, 3) and labels[0] == "t = 900" and "grid" in labels[-1]
+    np.testing.assert_array_equal(frames[-1], grid[0])
+    x_T = p1.grid_noise(20, seed=3)[0:1]
+    np.testing.assert_array_equal(frames[0], p1.to_uint8(x_T)[0])
+    # the grid's first column is the same image when drawn alone from its own noise
+    alone, _ = p1.sample(unet, schedule, "mnistm", [0], steps=10, w=1.0, seed=3, noise=x_T)
+    np.testing.assert_allclose(alone[0].astype(int), grid[0].astype(int), atol=1)
+
+
+def test_guidance_sweep_reuses_the_grid_at_its_w(tiny_ckpt):
+    unet, schedule, _ = p1.load(tiny_ckpt)
+    digits = np.repeat(np.arange(10), 3)
+    grid, _ = p1.sample(unet, schedule, "svhn", digits, steps=2, w=2.0, seed=5)
+    clf = DigitCNN().eval()
+    table, images = p1.guidance_sweep(unet, schedule, ["svhn"], [0.0, 2.0], clf, per_digit=2,
+                                      n_cols=3, steps=2, seed=5, known={(2.0, "svhn"): grid})
+    assert list(table.index) == [0.0, 2.0] and images[(0.0, "svhn")].shape == (20, 28, 28, 3)
+    np.testing.assert_array_equal(images[(2.0, "svhn")], grid[p1.sweep_columns(3, 2)])
+    redrawn, _ = p1.guidance_sweep(unet, schedule, ["svhn"], [2.0], clf, per_digit=2, n_cols=3,
+                                   steps=2, seed=5)
+    np.testing.assert_allclose(redrawn.loc[2.0, "svhn"], table.loc[2.0, "svhn"])
 
 
 def test_missing_checkpoint_is_a_clear_error(tmp_path):

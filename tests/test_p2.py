@@ -104,10 +104,28 @@ def test_noise_files_written_once_and_deterministic(tmp_path):
 
 def test_interpolation_norms(tiny_face):
     unet, noises = tiny_face
-    rows, norms = p2.interpolation_rows(eps_fn(unet), noises[0:1], noises[1:2], [0, 0.5, 1])
-    assert rows["slerp"].shape == (3, 8, 8, 3)
-    assert norms["lerp"][1] < norms["slerp"][1]
-    np.testing.assert_allclose(norms["slerp"][0], 1.0, rtol=1e-6)
+    rows, table = p2.interpolation_rows(eps_fn(unet), noises[0:1], noises[1:2], [0, 0.5, 1])
+    assert rows["slerp"].shape == (3, 8, 8, 3) and list(table["alpha"]) == [0, 0.5, 1]
+    assert table["lerp: |z| / |x0|"][1] < table["slerp: |z| / |x0|"][1]
+    np.testing.assert_allclose(table["slerp: |z| / |x0|"][0], 1.0, rtol=1e-6)
+    # the end points are the real noises: both paths draw the same faces there
+    np.testing.assert_array_equal(rows["slerp"][[0, 2]], rows["lerp"][[0, 2]])
+    assert (table["lerp: face std"] > 0).all()
+    assert "norm of only" in p2.interpolation_observation(table)
+
+
+def test_eta_stats_and_observation():
+    import pandas as pd
+    grid = np.zeros((3, 2, 4, 4, 3), np.uint8)
+    grid[1] += 10
+    grid[2] += 30
+    stats = p2.eta_stats(grid, [0.0, 0.5, 1.0])
+    assert list(stats["mean |x - x(eta=0)|"]) == [0, 10, 30]
+    text = p2.eta_observation(stats)
+    assert "grows steadily with eta" in text and "30.0 at eta = 1" in text
+    falling = pd.DataFrame({"eta": [0, 0.5, 1], "mean |x - x(eta=0)|": [0, 30, 10],
+                            "largest over the noises": [0, 30, 10]})
+    assert "not steadily" in p2.eta_observation(falling)
 
 
 @pytest.fixture

@@ -4,24 +4,47 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from hw2lib.report import build_html, off_machine_urls, parse_param, run_notebook, save_metrics
+from hw2lib.report import (build_html, check_params, off_machine_urls, parse_param, run_all,
+                           run_notebook, save_metrics)
+from hw2lib.report.mathml import MathError, markdown_to_mathml, tex_to_mathml
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+# The notebooks that draw noise or run networks; those that build data take data_seed instead.
+COMPUTING = {"p1_ddpm.ipynb", "p2_ddim.ipynb", "p3_clip.ipynb", "p3_personalize.ipynb"}
+DATA_BUILDING = {"00_data.ipynb", "p3_clip.ipynb"}
 
 
 def test_parse_param():
     assert parse_param("seed=3") == ("seed", 3)
     assert parse_param("data_dir=") == ("data_dir", "")
     assert parse_param("mode=course") == ("mode", "course")
+    assert parse_param("data_dir=/tmp/my data") == ("data_dir", "/tmp/my data")
     with pytest.raises(ValueError):
         parse_param("oops")
 
 
-def test_save_metrics_merges(tmp_path):
+def test_save_metrics_merges_and_stays_strict_json(tmp_path):
     save_metrics(tmp_path, {"a": 1})
-    save_metrics(tmp_path, {"b": [1, 2]})
-    assert json.loads((tmp_path / "metrics.json").read_text()) == {"a": 1, "b": [1, 2]}
+    save_metrics(tmp_path, {"b": [1, float("nan")], "c": {"d": float("inf")}})
+    text = (tmp_path / "metrics.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"a": 1, "b": [1, None], "c": {"d": None}}
+
+
+def test_params_are_validated_once_at_the_entry():
+    check_params({"mode": "embedded"})
+    with pytest.raises(ValueError, match="mode must be one of"):
+        check_params({"mode": "coarse"})
+    with pytest.raises(ValueError, match="DATA"):
+        check_params({"mode": "course", "data_dir": ""})
+
+
+def test_user_paths_become_absolute(tmp_path, monkeypatch):
+    from hw2lib.report.run import absolute_paths
+    monkeypatch.chdir(tmp_path)
+    out = absolute_paths({"data_dir": "my data", "mode": "course", "seed": 0, "ti_out": ""})
+    assert out == {"data_dir": str(tmp_path / "my data"), "mode": "course", "seed": 0, "ti_out": ""}
 
 
 def test_off_machine_detection():
@@ -30,15 +53,39 @@ def test_off_machine_detection():
     assert off_machine_urls('<img src="data:image/png;base64,AA"><a name="x">') == []
 
 
+def test_math_becomes_mathml():
+    out = markdown_to_mathml(r"a $x_t$ b `$code$` c $$\hat\epsilon = (1 + w)\,\epsilon$$ d \$5")
+    assert out.count("<math") == 2 and 'display="block"' in out and "`$code$`" in out
+    assert "\\$5" in out and "$x_t$" not in out
+    assert "\n" not in tex_to_mathml(r"\frac{a}{b}", display=True)
+    with pytest.raises(MathError, match=r"\\arg"):
+        tex_to_mathml(r"\arg\min_v f(v)")
+
+
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_notebooks_committed_clean(nb):
-    """Notebooks are committed without outputs, with a tagged parameters cell of literals."""
+    """Notebooks are committed without outputs, with a tagged parameters cell of literals; one
+    name, one meaning: seed draws noise, data_seed builds data, device is honoured."""
+    from hw2lib.report import declared_params
     book = nbformat.read(str(nb), as_version=4)
     assert all(not c.get("outputs") and not c.get("execution_count")
                for c in book.cells if c.cell_type == "code")
     params = [c for c in book.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(params) == 1
     assert "def " not in "".join(c.source for c in book.cells if c.cell_type == "code")
+    assert "print(" not in "".join(c.source for c in book.cells if c.cell_type == "code")
+    declared = declared_params(nb)
+    if nb.name in COMPUTING:
+        assert "device" in declared
+    if nb.name in DATA_BUILDING:
+        assert "data_seed" in declared and "seed" not in declared
+
+
+def test_every_formula_of_the_notebooks_converts():
+    for nb in NOTEBOOKS:
+        for c in nbformat.read(str(nb), as_version=4).cells:
+            if c.cell_type == "markdown":
+                markdown_to_mathml(c.source)
 
 
 def test_data_notebook_course_mode_and_html(hw2_data_pristine, tmp_path):
@@ -52,22 +99,31 @@ def test_data_notebook_course_mode_and_html(hw2_data_pristine, tmp_path):
     assert {p.name for p in figs.iterdir()} >= {"mnistm_samples.png", "svhn_samples.png",
                                                 "faces.png", "metrics.json"}
     metrics = json.loads((figs / "metrics.json").read_text())
-    assert metrics["mode"] == "course" and metrics["counts"]["svhn/train"]["total"] == 130
+    assert metrics["mode"] == "course" and metrics["counts"]["SVHN, train"]["total"] == 130
     html = build_html([tmp_path / "00.ipynb"], tmp_path / "index.html").read_text()
     assert off_machine_urls(html) == [] and html.count("data:image/png;base64") >= 3
+    assert 'class="mode-banner course"' in html and "<figcaption" in html
 
 
-def _tiny_notebook(folder: Path, name: str = "p9_tiny.ipynb") -> Path:
-    """A two-parameter notebook that draws one figure from a 'checkpoint' file it names."""
+def _tiny_notebook(folder: Path, name: str = "p9_tiny.ipynb", extra: str = "") -> Path:
+    """A notebook with one formula, one captioned figure drawn from a 'checkpoint' it names,
+    and ``extra`` code appended as a last cell."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "ckpt").mkdir(exist_ok=True)
     (folder / "ckpt" / "manifest.json").write_text(json.dumps({"steps_done": 7, "commit": "abc1234def"}))
-    cells = [nbformat.v4.new_markdown_cell("## 9. Tiny\n\nMath: $\\alpha_t$\n\n### Part a"),
-             nbformat.v4.new_code_cell('scale = 2  # a number\nckpt = "ckpt"  # a checkpoint\nseed = 0'),
+    cells = [nbformat.v4.new_markdown_cell("## 9. Tiny\n\nMath: $\\alpha_t$ and\n\n"
+                                           "$$x_s = \\sqrt{\\bar\\alpha_s}\\,\\hat x_0$$\n\n### Part a"),
+             nbformat.v4.new_code_cell('scale = 2  # a number\nckpt = "ckpt"  # a checkpoint\n'
+                                       'seed = 0\nmode = "embedded"'),
              nbformat.v4.new_code_cell(
                  "import matplotlib.pyplot as plt\n"
+                 "from hw2lib.report import show\n"
                  "fig = plt.figure(figsize=(1, 1))\n"
-                 "plt.plot([0, scale])\nplt.show()")]
+                 "plt.plot([0, scale])\n"
+                 "show.figure(fig, 'fig.png', 'A line up to the scale.', scale=scale, seed=seed,"
+                 " checkpoint=ckpt)")]
+    if extra:
+        cells.append(nbformat.v4.new_code_cell(extra))
     cells[1].metadata["tags"] = ["parameters"]
     path = folder / name
     book = nbformat.v4.new_notebook(cells=cells)
@@ -77,16 +133,16 @@ def _tiny_notebook(folder: Path, name: str = "p9_tiny.ipynb") -> Path:
 
 
 def test_run_all_is_incremental(tmp_path, capsys):
-    from hw2lib.report import fingerprint, run_all
+    from hw2lib.report import fingerprint
     nb = _tiny_notebook(tmp_path / "notebooks")
     build = tmp_path / "build"
-    t1 = run_all([nb], build, {"scale": 2, "not_declared": 1})
-    assert "p9_tiny" in t1 and (build / "executed" / nb.name).exists()
+    status = run_all([nb], build, {"scale": 2, "not_declared": 1})
+    assert status["p9_tiny"]["status"] == "ran" and (build / "executed" / nb.name).exists()
     first = fingerprint(nb, {"scale": 2})
     assert fingerprint(nb, {"scale": 2, "not_declared": 5}) == first  # undeclared: ignored
     assert fingerprint(nb, {"scale": 3}) != first  # a parameter changed
     capsys.readouterr()
-    run_all([nb], build, {"scale": 2})
+    assert run_all([nb], build, {"scale": 2})["p9_tiny"]["status"] == "up to date"
     assert "up to date" in capsys.readouterr().out
     (nb.parent / "ckpt" / "model.bin").write_bytes(b"new weights")  # the checkpoint changed
     assert fingerprint(nb, {"scale": 2}) != first
@@ -96,36 +152,72 @@ def test_run_all_is_incremental(tmp_path, capsys):
 
 
 def test_report_page_structure(tmp_path):
-    from hw2lib.report import run_all
     nb = _tiny_notebook(tmp_path / "notebooks")
     run_all([nb], tmp_path / "build", {"scale": 2})
     out = build_html([tmp_path / "build" / "executed" / nb.name], tmp_path / "report" / "index.html",
-                     commit="c0ffee", param_base=tmp_path / "notebooks")
+                     commit="c0ffee")
     page = out.read_text()
-    assert off_machine_urls(page) == []
+    assert off_machine_urls(page) == [] and "<script src" not in page and "MathJax" not in page
     assert 'href="#p9_tiny-9-tiny"' in page and 'id="p9_tiny-9-tiny"' in page  # TOC -> section
     assert 'href="#p9_tiny-part-a"' in page
-    assert "Figure 1" in page and "scale=2" in page and "report commit c0ffee" in page
-    assert "ckpt (7 steps, trained at commit abc1234)" in page
-    assert "code-toggle" in page and "hide-code" in page
-    assert 'src="mathjax/MathJax.js' in page
-    assert (out.parent / "mathjax" / "MathJax.js").exists()
+    assert page.count("<math") == 2 and 'display="block"' in page
+    caption = page.split("<figcaption", 1)[1].split("</figcaption>", 1)[0]
+    assert "Figure 1." in caption and "A line up to the scale." in caption
+    assert "scale=2" in caption and "seed=0" in caption and "report commit c0ffee" in caption
+    assert "ckpt (7 steps, trained at commit abc1234)" in caption
+    assert "code-toggle" in page and 'class="jp-Notebook hide-code"' in page
+    assert 'class="mode-banner embedded"' in page and "The stand-ins" in page
     assert "scale = 2" not in page.split("</head>")[1].split("jp-CodeCell")[0]  # params cell dropped
 
 
-def test_interactive_cells_are_not_executed(tmp_path):
-    """A widget cell (tag "interactive") is skipped by papermill runs: here it would raise."""
-    import nbformat
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
-                nbformat.v4.new_code_cell("raise RuntimeError('widget ran')",
-                                          metadata={"tags": ["interactive"]}),
-                nbformat.v4.new_code_cell("print(x + 1)")]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    src = tmp_path / "w.ipynb"
-    nbformat.write(nb, str(src))
-    run_notebook(src, tmp_path / "out.ipynb", {"x": 41}, cell_timeout=60)
-    out = nbformat.read(str(tmp_path / "out.ipynb"), as_version=4)
-    assert out.cells[-1].outputs[0]["text"].strip() == "42"
-    assert not [c for c in out.cells if "interactive" in c.metadata.get("tags", [])][0].outputs
-    assert "skip-execution" not in nbformat.read(str(src), as_version=4).cells[1].metadata["tags"]
+def test_sections_that_cannot_run_are_skipped_or_failed_and_the_rest_is_built(tmp_path, capsys):
+    """A notebook raising MissingInput is skipped, any other error fails it; the next notebook
+    still runs, and the page shows each section's heading with a notice saying why."""
+    nbs = tmp_path / "notebooks"
+    skip = _tiny_notebook(nbs, "p7_skip.ipynb", extra="from hw2lib.errors import MissingInput\n"
+                          "raise MissingInput('give UNET_MODULE=/path/to/UNet.py')")
+    fail = _tiny_notebook(nbs, "p8_fail.ipynb", extra="raise ValueError('a real bug')")
+    good = _tiny_notebook(nbs, "p9_good.ipynb")
+    status = run_all([skip, fail, good], tmp_path / "build", {"scale": 2})
+    assert [status[k]["status"] for k in ("p7_skip", "p8_fail", "p9_good")] == [
+        "skipped", "failed", "ran"]
+    assert status["p7_skip"]["error"] == "MissingInput: give UNET_MODULE=/path/to/UNet.py"
+    assert "p8_fail.ipynb: failed: ValueError: a real bug" in capsys.readouterr().out
+    executed = [tmp_path / "build" / "executed" / p.name for p in (skip, fail, good)]
+    page = build_html(executed, tmp_path / "index.html", status=status).read_text()
+    assert page.count('class="section-notice"') == 2 and "This section was skipped" in page
+    assert "give UNET_MODULE=/path/to/UNet.py" in page and "This section failed" in page
+    assert "Traceback" not in page and page.count("<figcaption") == 1  # only p9 drew its figure
+    # a failed notebook has no stamp: the next run tries it again
+    again = run_all([skip, fail, good], tmp_path / "build", {"scale": 2})
+    assert again["p9_good"]["status"] == "up to date" and again["p8_fail"]["status"] == "failed"
+
+
+def test_cli_report_all_exit_codes(tmp_path, monkeypatch):
+    from hw2lib.cli import main
+    nbs = tmp_path / "notebooks"
+    good = _tiny_notebook(nbs, "p9_good.ipynb")
+    out = tmp_path / "report" / "index.html"
+    args = ["report", "all", str(good), "--build", str(tmp_path / "build"), "--out", str(out),
+            "-p", "scale=2"]
+    assert main(args) == 0 and out.exists()
+    assert main([*args, "-p", "mode=nope"]) == 2
+    fail = _tiny_notebook(nbs, "p8_fail.ipynb", extra="raise ValueError('bug')")
+    assert main([*args[:2], str(fail), *args[3:]]) == 1 and "This section failed" in out.read_text()
+
+
+def test_table_escapes_and_formats():
+    import pandas as pd
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from hw2lib.report import show
+    shell = InteractiveShell.instance()
+    captured = []
+    shell.display_pub.publish = lambda data, metadata=None, **kw: captured.append(data)
+    df = pd.DataFrame({"concept": ["<new1>", "<new2>"], "score": [10.468385, float("nan")]})
+    show.table(df, formats={"score": "{:.1f}"}, caption="a <b> caption")
+    html = captured[-1]["text/html"]
+    assert "&lt;new1&gt;" in html and "<new1>" not in html and "10.5" in html
+    assert "10.468" not in html and "nan" not in html.lower()
+    assert "a &lt;b&gt; caption" in html
+    assert show.pct(0.98, 100) == "98.0% ± 1.4 (n = 100)"

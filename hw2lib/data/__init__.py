@@ -11,8 +11,7 @@ from .cache import cached_arrays, fingerprint
 from .course import (CourseDataError, check_tree, load_images, read_clip_zeroshot, read_digits,
                      read_face, read_textual_inversion)
 from .embedded import DIGIT_SETS, DigitSet, build_digits, build_faces, build_mnistm, build_svhn
-
-MODES = ("embedded", "course")
+from ..modes import MODES
 
 
 def _check_mode(mode: str, data_dir) -> None:
@@ -52,14 +51,24 @@ def load_digit_sets(mode: str = "embedded", *, data_dir=None, seed: int = 0,
     return {n: course_digit_set(data_dir, n, seed=seed, cache_dir=cache_dir) for n in DIGIT_SETS}
 
 
-def count_table(sets: dict[str, DigitSet]):
-    """A pandas DataFrame: one row per (set, split), a column per class 0-9, and the total."""
+def count_table(sets: dict[str, DigitSet], names: dict | None = None):
+    """A pandas DataFrame: one row per (set, split), a column per class 0-9, and the total.
+    ``names``: what to call each set in the row labels (default: its key)."""
     import pandas as pd
-    rows = {f"{name}/{split}": counts for name, ds in sets.items()
+    names = names or {}
+    rows = {f"{names.get(name, name)}, {split}": counts for name, ds in sets.items()
             for split, counts in ds.counts().items()}
     df = pd.DataFrame.from_dict(rows, orient="index", columns=[str(c) for c in range(10)])
     df["total"] = df.sum(axis=1)
     return df
+
+
+FACES_CAPTION = {
+    "embedded": "The first 40 of the 100 LFW face crops (scikit-image) that the embedded face "
+                "model was trained on, at their original 25 x 25 pixels.",
+    "course": "The course's ground-truth faces face/GT/00-09.png: DDIM outputs (eta = 0) of the "
+              "course's face UNet.",
+}
 
 
 def face_images(mode: str = "embedded", *, data_dir=None) -> np.ndarray:

@@ -26,11 +26,21 @@ class SampleResult:
 
 
 def _start(shape, noise, generator, device):
+    """x_T: ``noise`` (on ``device``, default its own), or drawn from ``generator``."""
     if noise is not None:
-        return noise.to(device=device, dtype=torch.float32).clone()
+        return noise.to(device=device or noise.device, dtype=torch.float32).clone()
     if shape is None:
         raise ValueError("give either noise= (x_T) or shape=")
-    return torch.randn(shape, generator=generator, device=device, dtype=torch.float32)
+    gen_device = generator.device if generator is not None else device or "cpu"
+    return torch.randn(shape, generator=generator, device=gen_device,
+                       dtype=torch.float32).to(device or gen_device)
+
+
+def _fresh_noise(x: torch.Tensor, generator) -> torch.Tensor:
+    """z ~ N(0, I) like ``x``, drawn on the generator's device and moved to x's: a seeded CPU
+    generator gives the same numbers whichever device the model runs on."""
+    gen_device = generator.device if generator is not None else x.device
+    return torch.randn(x.shape, generator=generator, device=gen_device, dtype=x.dtype).to(x.device)
 
 
 def _steps(ts, progress: bool, desc: str):
@@ -43,7 +53,7 @@ def _steps(ts, progress: bool, desc: str):
 def ddpm_sample(eps_model: EpsModel, schedule: Schedule, *, shape=None, noise=None,
                 generator: torch.Generator | None = None, cond: dict | None = None,
                 clip_x0: bool = False, record: Iterable[int] = (), progress: bool = False,
-                device="cpu") -> SampleResult:
+                device=None) -> SampleResult:
     """Ancestral sampling over all T steps with sigma_t^2 = beta_tilde_t (Ho et al. Alg. 2)."""
     cond, keep = cond or {}, set(record)
     beta_tilde = schedule.posterior_variance()
@@ -61,8 +71,7 @@ def ddpm_sample(eps_model: EpsModel, schedule: Schedule, *, shape=None, noise=No
             # x_{t-1} = mu_tilde_t(x_t, x0_hat) + sigma_t z   (Ho et al. eq. 7 and Alg. 2)
             x = posterior_mean(schedule, x0, x, tt)
             if t > 0:
-                z = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-                x = x + beta_tilde[t].sqrt().to(x.dtype) * z
+                x = x + beta_tilde[t].sqrt().to(x.dtype) * _fresh_noise(x, generator)
         return SampleResult(x, traj)
 
 
@@ -85,7 +94,7 @@ def ddim_sample(eps_model: EpsModel, schedule: Schedule, *, timesteps: Sequence[
                 eta: float = 0.0, shape=None, noise=None, generator: torch.Generator | None = None,
                 cond: dict | None = None, clip_x0: bool = False, final_alpha_bar: float = 1.0,
                 alpha_bar_shift: int = 0, record: Iterable[int] = (), progress: bool = False,
-                device="cpu") -> SampleResult:
+                device=None) -> SampleResult:
     """DDIM (Song et al. 2021) over an explicit descending grid of time steps.
 
     The model is called with each grid step t; the schedule is read at ``t - alpha_bar_shift``
@@ -117,6 +126,5 @@ def ddim_sample(eps_model: EpsModel, schedule: Schedule, *, timesteps: Sequence[
             # x_prev = sqrt(a_prev) x0_hat + sqrt(1 - a_prev - sigma^2) eps + sigma z   (eq. 12)
             x = a_prev.sqrt().float() * x0 + (1 - a_prev - sigma ** 2).sqrt().float() * eps
             if eta > 0:
-                z = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-                x = x + sigma.float() * z
+                x = x + sigma.float() * _fresh_noise(x, generator)
         return SampleResult(x, traj)

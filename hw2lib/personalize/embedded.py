@@ -74,18 +74,15 @@ def hf_text_encoder(clip_model):
     return te.eval().requires_grad_(False)
 
 
-def text_components(clip_ckpt, tok_dir) -> dict:
-    """tokenizer + text encoder of the embedded CLIP (``clip_ckpt`` folder)."""
-    from transformers import CLIPTokenizer
-
+def text_components(clip_ckpt) -> dict:
+    """tokenizer + text encoder of the embedded CLIP (``clip_ckpt`` folder). The tokenizer is
+    rebuilt from open_clip's vocabulary in a temporary folder: loading writes nothing next to
+    the checkpoint."""
     from ..clip import embedded as clip_embedded
-    from .tiny import write_clip_tokenizer
+    from .tiny import clip_tokenizer
     clip = clip_embedded.load(clip_ckpt)
     te = hf_text_encoder(clip.model)
-    tok_dir = Path(tok_dir)
-    if not (tok_dir / "vocab.json").exists():
-        write_clip_tokenizer(tok_dir)
-    tok = CLIPTokenizer.from_pretrained(str(tok_dir))
+    tok = clip_tokenizer()
     tok.model_max_length = te.config.max_position_embeddings
     return dict(text_encoder=te, tokenizer=tok)
 
@@ -109,6 +106,10 @@ class SceneUNet(torch.nn.Module):
     @property
     def dtype(self):
         return self.unet.dtype
+
+    @property
+    def device(self):
+        return self.unet.device
 
     def forward(self, x, t, encoder_hidden_states, **kw):
         return self.unet(x, t, encoder_hidden_states=encoder_hidden_states,
@@ -221,7 +222,7 @@ def train(sets: dict, clip_ckpt, out_dir, cfg, *, command: str = "", progress: b
     from ..train import fit, thin_history, write_manifest
     from ..weights import save_weights
     out_dir = Path(out_dir)
-    text = text_components(clip_ckpt, out_dir / "tokenizer")
+    text = text_components(clip_ckpt)
     tok, te = text["tokenizer"], text["text_encoder"]
     images = np.concatenate([ds.x_train for ds in sets.values()])
     labels = np.concatenate([ds.y_train for ds in sets.values()])
@@ -271,7 +272,7 @@ def load(ckpt_dir, clip_ckpt=None) -> dict:
     cfg = json.loads((ckpt_dir / "config.json").read_text())
     kw = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg["unet"].items()}
     unet = load_weights(new_unet(**kw), ckpt_dir / "model.safetensors").eval()
-    text = text_components(clip_ckpt or cfg["clip_ckpt"], ckpt_dir / "tokenizer")
+    text = text_components(clip_ckpt or cfg["clip_ckpt"])
     return dict(unet=unet.requires_grad_(False), vae=None, **text)
 
 
@@ -367,7 +368,8 @@ def generate_regions(components: dict, left_prompt: str, right_prompt: str, *, n
     schedule = linear_schedule()
     ctx = text_embeddings(tok, te, ["", left_prompt, right_prompt])
     eps_model = unet_eps(unet)
-    mask = torch.zeros(1, 1, *noise.shape[-2:])
+    noise = noise.to(unet.device)
+    mask = torch.zeros(1, 1, *noise.shape[-2:], device=noise.device)
     mask[..., : noise.shape[-1] // 2] = 1
 
     def eps(x, t):

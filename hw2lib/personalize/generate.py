@@ -36,6 +36,7 @@ def generate(components: dict, prompts, *, noise: torch.Tensor, steps: int = 50,
     ctx = text_embeddings(tok, te, prompts)
     null = text_embeddings(tok, te, [""])
     eps = classifier_free_guidance(unet_eps(unet), w, cond_key="ctx", null_value=null)
+    noise = noise.to(unet.device)
     ab = schedule.alpha_bar
     final = float(ab[0]) if final_alpha_bar == "alpha_bar0" else 1.0
     lat = ddim_sample(eps, schedule, timesteps=ddim_timesteps(schedule.T, steps, offset=steps_offset),

@@ -100,7 +100,7 @@ def add_placeholder_tokens(tokenizer, text_encoder, concepts) -> list[int]:
     tokens = [t for c in concepts for t in c.vector_tokens()]
     if tokenizer.add_tokens(tokens) != len(tokens):
         raise ValueError(f"some of {tokens} already exist in the tokenizer")
-    text_encoder.resize_token_embeddings(len(tokenizer))
+    text_encoder.resize_token_embeddings(len(tokenizer), mean_resizing=False)
     ids = tokenizer.convert_tokens_to_ids(tokens)
     table = text_encoder.get_input_embeddings().weight
     with torch.no_grad():
@@ -299,7 +299,7 @@ def load_embeddings_into(components: dict, folder) -> list[str]:
         row = row.reshape(-1, row.shape[-1])
         vectors.update({token if i == 0 else f"{token}_{i}": r for i, r in enumerate(row)})
     tok.add_tokens([t for t in vectors if t not in tok.get_vocab()])
-    te.resize_token_embeddings(len(tok))
+    te.resize_token_embeddings(len(tok), mean_resizing=False)
     table = te.get_input_embeddings().weight
     with torch.no_grad():
         for token, row in vectors.items():

@@ -31,6 +31,17 @@ def write_clip_tokenizer(out_dir) -> Path:
     return out
 
 
+def clip_tokenizer():
+    """transformers' ``CLIPTokenizer`` with CLIP's vocabulary (:func:`write_clip_tokenizer`),
+    built in a temporary folder that is gone when this returns (the tokenizer holds its tables
+    in memory)."""
+    import tempfile
+
+    from transformers import CLIPTokenizer
+    with tempfile.TemporaryDirectory() as d:
+        return CLIPTokenizer.from_pretrained(str(write_clip_tokenizer(d)))
+
+
 def tiny_sd_components(tokenizer_dir, *, seed: int = 0) -> dict:
     """UNet2DConditionModel, AutoencoderKL, CLIPTextModel (random, tiny), the real CLIP
     tokenizer, and a DDIM scheduler with Stable Diffusion's betas."""

@@ -1,39 +1,52 @@
-"""The report build: run notebooks with papermill, record metrics, assemble one offline HTML."""
+"""Notebook runs: papermill with the declared parameters, fingerprints for incremental builds,
+the status of each section (ran, up to date, skipped for a missing input, failed), metrics."""
 from __future__ import annotations
 
 import ast
 import json
-import re
+import math
+import os
 import time
 from pathlib import Path
 
-_SCRIPT = re.compile(r"<script\b[^>]*>.*?</script>", re.I | re.S)
-_REMOTE = r"(?:https?:)?//[\w.-]+"
-# What a browser would fetch: src/href attributes, CSS url(...), and URLs inside scripts.
-_FETCHED = re.compile(rf"""(?:\b(?:src|href)\s*=\s*["']?|url\(\s*["']?){_REMOTE}""", re.I)
-_IN_SCRIPT = re.compile(r"https?://[^\s\"'<>]+", re.I)
-
+from ..modes import MODES
 
 # Cells the static report leaves out: parameters, and widgets that only live in a kernel.
 INTERACTIVE_TAG = "interactive"
-REPORT_SKIP_TAGS = {"parameters", "injected-parameters", INTERACTIVE_TAG}
+REPORT_SKIP_TAGS = ("parameters", "injected-parameters", INTERACTIVE_TAG)
 SKIP_EXECUTION_TAG = "skip-execution"  # nbclient's default skip_cells_with_tag
+# Parameters that name what a notebook writes (or reads back from this build), not its inputs:
+# they do not enter the fingerprint.
+UNTRACKED_PARAMS = {"fig_dir", "cache_dir", "noise_dir", "timings_json"}
+# An exception a notebook raises to say "this section cannot run: an optional input is missing"
+# (hw2lib.errors.MissingInput); the section is then skipped, not failed.
+SKIP_EXCEPTIONS = {"MissingInput"}
+
+
+def _strict(x):
+    """NaN and infinities as null: metrics.json stays strict JSON."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {str(k): _strict(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_strict(v) for v in x]
+    if hasattr(x, "tolist"):  # numpy scalars and arrays
+        return _strict(x.tolist())
+    return x
 
 
 def save_metrics(fig_dir, metrics: dict) -> Path:
-    """Merge ``metrics`` into ``<fig_dir>/metrics.json`` (created if absent) and return its path."""
+    """Merge ``metrics`` into ``<fig_dir>/metrics.json`` (created if absent), strict JSON (NaN is
+    written as null), and return its path."""
     path = Path(fig_dir) / "metrics.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     old = json.loads(path.read_text()) if path.exists() else {}
-    old.update(metrics)
-    path.write_text(json.dumps(old, indent=2, sort_keys=True, default=_jsonable) + "\n")
+    old.update(_strict(metrics))
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(old, indent=2, sort_keys=True, allow_nan=False) + "\n")
+    os.replace(tmp, path)
     return path
-
-
-def _jsonable(x):
-    if hasattr(x, "tolist"):
-        return x.tolist()
-    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
 
 
 def parse_param(text: str) -> tuple[str, object]:
@@ -47,8 +60,25 @@ def parse_param(text: str) -> tuple[str, object]:
         return name.strip(), value
 
 
-# Parameters that name what a notebook writes (or caches), not what it reads.
-OUTPUT_PARAMS = {"fig_dir", "cache_dir", "noise_dir"}
+# Parameters that name the user's files: made absolute against the caller's folder (the
+# notebooks run in notebooks/).
+PATH_PARAMS = ("data_dir", "unet_module", "course_classifier", "ckpt", "clip_weights", "ti_out")
+
+
+def absolute_paths(params: dict) -> dict:
+    """``params`` with the user's paths (:data:`PATH_PARAMS`) made absolute."""
+    return {k: str(Path(v).expanduser().resolve()) if k in PATH_PARAMS and isinstance(v, str) and v
+            else v for k, v in params.items()}
+
+
+def check_params(params: dict) -> None:
+    """The one place where the report's parameters are validated."""
+    mode = params.get("mode", "embedded")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r} (make report MODE=...)")
+    if mode == "course" and not params.get("data_dir"):
+        raise ValueError("MODE=course needs DATA: the hw2_data folder (make report MODE=course "
+                         "DATA=/path/to/hw2_data)")
 
 
 def notebook_order(paths) -> list[Path]:
@@ -91,14 +121,14 @@ def fingerprint(src, params: dict) -> str:
     h = hashlib.sha256()
     nb = nbformat.read(str(src), as_version=4)
     h.update(json.dumps([(c.cell_type, c.source) for c in nb.cells]).encode())
-    lib = Path(__file__).parent
+    lib = Path(__file__).parents[1]
     for f in sorted(lib.rglob("*")):
-        if f.suffix in (".py", ".json") and "__pycache__" not in f.parts:
+        if f.suffix in (".py", ".json", ".j2", ".css") and "__pycache__" not in f.parts:
             h.update(str(f.relative_to(lib)).encode() + f.read_bytes())
     effective = {k: params.get(k, v) for k, v in declared_params(src).items()}
     h.update(json.dumps(effective, sort_keys=True, default=str).encode())
     for name, value in sorted(effective.items()):
-        if name in OUTPUT_PARAMS or not isinstance(value, str) or not value:
+        if name in UNTRACKED_PARAMS or not isinstance(value, str) or not value:
             continue
         path = Path(value) if Path(value).is_absolute() else src.parent / value
         if path.exists():
@@ -106,13 +136,32 @@ def fingerprint(src, params: dict) -> str:
     return h.hexdigest()
 
 
-def run_all(notebooks, build_dir, params: dict, *, force: bool = False) -> dict[str, float]:
-    """Run each notebook whose fingerprint changed since its last run (all with ``force``),
-    in the report's order; print and return {notebook: seconds of its last run}. A notebook
-    that fails leaves no stamp, so the next call runs it again; those before it stay done."""
+def _error_of(executed: Path) -> tuple[str, str] | None:
+    """(exception name, message) of the first error output of an executed notebook."""
+    import nbformat
+    if not executed.exists():
+        return None
+    for cell in nbformat.read(str(executed), as_version=4).cells:
+        for o in cell.get("outputs", []):
+            if o.get("output_type") == "error":
+                return o.get("ename", "Error"), o.get("evalue", "")
+    return None
+
+
+def run_all(notebooks, build_dir, params: dict, *, force: bool = False) -> dict[str, dict]:
+    """Run each notebook whose fingerprint changed since its last run (all with ``force``), in
+    the report's order, and go on after one that fails. Returns and writes
+    ``<build>/status.json``: ``{stem: {"status": "ran" | "up to date" | "skipped" | "failed",
+    "seconds": ..., "error": ...}}``. A notebook that raises ``MissingInput`` is *skipped* (an
+    optional input is absent; the page says which); any other error *fails* it. Only a
+    notebook that ran to the end gets a stamp, so the next call runs the others again."""
+    check_params(params)
+    params = absolute_paths(params)
     build_dir = Path(build_dir)
     timings_path = build_dir / "timings.json"
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
+    status_path = build_dir / "status.json"
+    status = json.loads(status_path.read_text()) if status_path.exists() else {}
     for src in notebook_order(notebooks):
         dst = build_dir / "executed" / src.name
         stamp = dst.with_suffix(".stamp")
@@ -120,15 +169,30 @@ def run_all(notebooks, build_dir, params: dict, *, force: bool = False) -> dict[
         if not force and dst.exists() and stamp.exists() and stamp.read_text() == fp:
             print(f"{src.name}: up to date (last run {timings.get(src.stem, float('nan')):.1f} s)",
                   flush=True)
+            status[src.stem] = {**status.get(src.stem, {}), "status": "up to date"}
             continue
         print(f"{src.name}: running ...", flush=True)
         stamp.unlink(missing_ok=True)
-        seconds = run_notebook(src, dst, params)
-        stamp.write_text(fp)
-        timings[src.stem] = round(seconds, 1)
-        timings_path.write_text(json.dumps(timings, indent=2) + "\n")
-        print(f"{src.name}: {seconds:.1f} s", flush=True)
-    return timings
+        t0 = time.perf_counter()
+        try:
+            seconds = run_notebook(src, dst, params)
+        except Exception as e:  # noqa: BLE001 - papermill's error, or one before the kernel ran
+            err = _error_of(dst) or (type(e).__name__, str(e).strip().splitlines()[-1:] or [""])
+            ename, evalue = err[0], err[1] if isinstance(err[1], str) else err[1][0]
+            kind = "skipped" if ename in SKIP_EXCEPTIONS else "failed"
+            status[src.stem] = {"status": kind, "error": f"{ename}: {evalue}",
+                                "seconds": round(time.perf_counter() - t0, 1)}
+            print(f"{src.name}: {kind}: {ename}: {evalue} (the whole output: {dst})", flush=True)
+        else:
+            stamp.write_text(fp)
+            timings[src.stem] = round(seconds, 1)
+            timings_path.write_text(json.dumps(timings, indent=2) + "\n")
+            status[src.stem] = {"status": "ran", "seconds": round(seconds, 1)}
+            print(f"{src.name}: {seconds:.1f} s", flush=True)
+        status_path.parent.mkdir(parents=True, exist_ok=True)
+        status_path.write_text(json.dumps(status, indent=2) + "\n")
+    names = {Path(n).stem for n in notebooks}
+    return {k: v for k, v in status.items() if k in names}
 
 
 def run_notebook(src, dst, params: dict, *, kernel_name: str = "python3",
@@ -160,27 +224,3 @@ def run_notebook(src, dst, params: dict, *, kernel_name: str = "python3",
                         kernel_name=kernel_name, progress_bar=False,
                         execution_timeout=cell_timeout)
     return time.perf_counter() - t0
-
-
-def build_html(notebooks, out, **kw) -> Path:
-    """One offline HTML page from executed notebooks (see :mod:`hw2lib.report_html`)."""
-    from .report_html import build_html as _build
-    return _build(notebooks, out, **kw)
-
-
-def strip_off_machine(html: str) -> str:
-    """Drop <script> blocks that load code from another host (CDN MathJax, require.js, mermaid,
-    widget managers) and <link> tags that do."""
-    def keep(m: re.Match) -> str:
-        block = m.group(0)
-        return "" if _FETCHED.search(block) or _IN_SCRIPT.search(block) else block
-    html = _SCRIPT.sub(keep, html)
-    return re.sub(rf"<link[^>]*\bhref\s*=\s*[\"']{_REMOTE}[^>]*>", "", html, flags=re.I)
-
-
-def off_machine_urls(html: str) -> list[str]:
-    """Remote URLs a browser would fetch when opening ``html`` (empty for an offline page)."""
-    found = [m.group(0) for m in _FETCHED.finditer(html)]
-    for block in _SCRIPT.findall(html):
-        found += _IN_SCRIPT.findall(block)
-    return found

@@ -1,0 +1,92 @@
+"""What the notebooks call to put results on the page: a figure with its caption, a table with
+every value formatted and escaped, and numbers formatted for prose (accuracy with its n and
+standard error). The report template reads the figure's caption from the output's metadata.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+
+def se(p: float, n: int) -> float:
+    """Standard error of a proportion p measured on n samples: sqrt(p (1 - p) / n)."""
+    return math.sqrt(max(p * (1 - p), 0.0) / n) if n else float("nan")
+
+
+def pct(p: float, n: int | None = None, *, digits: int = 1) -> str:
+    """"98.0%", or with n "98.0% ± 1.4 (n = 100)" (± one standard error, in points)."""
+    s = f"{100 * p:.{digits}f}%"
+    return s if n is None else f"{s} ± {100 * se(p, n):.{digits}f} (n = {n:,})"
+
+
+def num(x: float, digits: int = 3) -> str:
+    """A number for prose: ``digits`` significant digits, scientific only when tiny or huge."""
+    if x != x:
+        return "n/a"
+    if x != 0 and (abs(x) < 1e-3 or abs(x) >= 1e6):
+        m, e = f"{x:.{digits - 1}e}".split("e")
+        return f"{m} × 10^{int(e)}"
+    return f"{x:,.{max(digits - 1 - int(math.floor(math.log10(abs(x)))), 0) if x else 0}f}"
+
+
+def checkpoint_note(path) -> str | None:
+    """"p1_ddpm (5,235 steps, trained at commit abc1234)" for a folder with a manifest."""
+    man = Path(path) / "manifest.json" if path else None
+    if man is None or not man.is_file():
+        return None
+    m = json.loads(man.read_text())
+    bits = [f"{m['steps_done']:,} steps" if "steps_done" in m else None,
+            f"trained at commit {str(m['commit'])[:7]}" if m.get("commit") else None]
+    return f"{Path(path).name} ({', '.join(b for b in bits if b)})"
+
+
+def run_details(**details) -> str:
+    """``seed=0 · w=4 · checkpoint p1_ddpm (...)``: the values that drew a figure."""
+    parts = []
+    for k, v in details.items():
+        note = checkpoint_note(v) if isinstance(v, (str, Path)) and v else None
+        if note:
+            parts.append(f"checkpoint {note}")
+        elif v is not None and v != "":
+            parts.append(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}")
+    return " · ".join(parts)
+
+
+def figure(fig, path, caption: str, **details) -> None:
+    """Save ``fig`` as PNG at ``path``, display it with ``caption`` (one sentence: what the
+    figure shows) and the run ``details`` (parameters, seed, checkpoint folders) that the page
+    prints under it, and close it."""
+    import matplotlib.pyplot as plt
+    from IPython.display import Image, display
+
+    from ..viz import save_figure
+    path = save_figure(fig, path)
+    plt.close(fig)
+    display(Image(filename=str(path)),
+            metadata={"hw2": {"caption": caption, "details": run_details(**details)}})
+
+
+def table(df, *, formats: dict | str | None = None, caption: str | None = None,
+          index: bool = False):
+    """Display a DataFrame as an HTML table: values formatted (``formats``: a format string or
+    {column: format}; floats default to 3 significant digits), HTML in cells and headers
+    escaped (so "<new1>" shows as text), missing values as a dash, no index unless asked."""
+    import html
+
+    import pandas as pd
+    from IPython.display import HTML, display
+    floats = [c for c in df.columns if pd.api.types.is_float_dtype(df[c])]
+    fmt = {c: "{:.3g}" for c in floats}
+    if isinstance(formats, str):
+        fmt = {c: formats for c in floats}
+    elif formats:
+        fmt.update(formats)
+    styler = (df.style.format(fmt, escape="html", na_rep="–")
+              .format_index(escape="html", axis=1).format_index(escape="html", axis=0)
+              .set_table_attributes('class="hw2-table"'))
+    if not index:
+        styler = styler.hide(axis="index")
+    if caption:
+        styler = styler.set_caption(html.escape(caption))
+    display(HTML(styler.to_html()))
