@@ -221,3 +221,17 @@ def test_table_escapes_and_formats():
     assert "10.468" not in html and "nan" not in html.lower()
     assert "a &lt;b&gt; caption" in html
     assert show.pct(0.98, 100) == "98.0% ± 1.4 (n = 100)"
+
+
+def test_makefile_passes_paths_with_spaces_whole():
+    """DATA="/x/my data" reaches `report all` as one parameter (make -n prints the command)."""
+    import shlex
+    import subprocess
+    out = subprocess.run(["make", "-n", "report", "MODE=course", "DATA=/x/my data",
+                          "UNET_MODULE=/y/course code/UNet.py", "SEED=3", "DATA_SEED=5"],
+                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    line = next(ln for ln in out.replace("\\\n", " ").splitlines() if "hw2lib report all" in ln)
+    args = shlex.split(line)
+    params = [args[i + 1] for i, a in enumerate(args) if a == "-p"]
+    assert {"mode=course", "data_dir=/x/my data", "unet_module=/y/course code/UNet.py", "seed=3",
+            "data_seed=5"} <= set(params)
