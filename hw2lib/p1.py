@@ -70,10 +70,16 @@ def sampler_steps(schedule, sampler: str, steps: int) -> list[int]:
 
 
 def reverse_steps(schedule, sampler: str, steps: int, n_frames: int = 6) -> list[int]:
-    """``n_frames - 1`` evenly spaced time steps of the sampler's path, starting at its first
-    (pure noise); the last frame of the reverse process is the sample itself."""
+    """The time steps of the reverse-process strip (the sample itself is its last frame): the
+    sampler's first step (pure noise), then the first steps at which the signal coefficient
+    sqrt(alpha_bar_t) of x_t reaches 0.2, 0.4, 0.6 and 0.8 (for six frames). Evenly spaced
+    steps would show noise in most frames: with the linear schedule the signal is below 0.1
+    until t is about 650."""
     ts = sampler_steps(schedule, sampler, steps)
-    return [ts[round(i * len(ts) / (n_frames - 1))] for i in range(n_frames - 1)]
+    signal = schedule.alpha_bar.sqrt()
+    levels = [k / (n_frames - 1) for k in range(1, n_frames - 1)]
+    shown = [ts[0]] + [next((t for t in ts if signal[t] >= s), ts[-1]) for s in levels]
+    return list(dict.fromkeys(shown))
 
 
 def sample(unet, schedule, set_name: str, digits, *, sampler: str = "ddim", steps: int = 50,
@@ -157,20 +163,22 @@ def network_text(d: dict) -> str:
             f"to it. Trained for {d['steps']:,} steps at batch {d['batch_size']}, AdamW at "
             f"learning rate {d['lr']:g} after {d['warmup']} warm-up steps, guidance dropout "
             f"p_uncond = {d['p_uncond']:g}, EMA decay {d['ema_decay']:g} (the exported weights: "
-            f"{d['weights']}), on {d['n_train_images']:,} images of both sets in "
-            f"{d['wall_minutes']:.0f} minutes of CPU time.")
+            f"{d['weights']}), on {d['n_train_images']:,} images of both sets; its training runs "
+            f"took {d['wall_minutes']:.0f} minutes of wall time on a CPU (manifest.json).")
 
 
 def reverse_text(schedule, shown: list[int]) -> str:
-    """What the reverse-process strips show, with the noise level of each frame computed."""
+    """What the reverse-process strips show, with the signal and noise level of each frame."""
     ab = schedule.alpha_bar
-    lv = ", ".join(f"{float((1 - ab[t]).sqrt()):.2f} at t = {t}" for t in shown)
+    lv = "; ".join(f"t = {t}: {float(ab[t].sqrt()):.2f} and {float((1 - ab[t]).sqrt()):.2f}"
+                   for t in shown)
     return (f"Each strip starts from the grid image's own starting noise x_T and ends at the "
-            f"image in the grid. The frames in between are x_t as the sampler enters step t; the "
-            f"standard deviation of the noise still in x_t is sqrt(1 - alpha_bar_t): {lv}. "
-            f"While it is near 1 the frame is noise to the eye; as it falls the digit's coarse "
-            f"shape appears first, and the last steps, where little noise is left, settle the "
-            f"colours, the background texture and the stroke's edges.")
+            f"image in the grid. The frames in between are x_t as the sampler enters step t, "
+            f"x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps, at the steps where the "
+            f"signal coefficient first reaches 0.2, 0.4, 0.6 and 0.8 (signal and noise "
+            f"coefficients: {lv}). The digit's coarse shape appears first, while the noise "
+            f"still dominates; the last steps, where little noise is left, settle the colours, "
+            f"the background texture and the stroke's edges.")
 
 
 def accuracy_text(table, test_accuracy: dict, mode: str) -> str:

@@ -289,15 +289,16 @@ def eta_observation(stats) -> str:
     return (
         f"**Observation.** The row eta = 0 is DDIM's deterministic map from each noise to a face. "
         f"Every eta > 0 adds fresh Gaussian noise of standard deviation sigma_t at each of the 50 "
-        f"steps (the same added noise in every column of a row), so the faces depart from the "
+        f"steps (each image's added noise comes from its own seeded generator, the same in every "
+        f"row, scaled by sigma_t), so the faces depart from the "
         f"eta = 0 row: their mean absolute difference from it {trend}, from "
         f"{d[1]:.1f} at eta = {etas[1]:g} to {d[-1]:.1f} at eta = {etas[-1]:g} (0-255 scale; "
         f"largest single face {stats['largest over the noises'].max():.1f}). With small eta the "
         f"faces keep the layout the starting noise fixed (pose, face position, lighting) and "
         f"change in detail; at eta = 1 the sampler is DDPM's ancestral sampler on the 50-step "
-        f"grid, and the starting noise no longer decides the face: the added noise rewrites "
-        f"the details that eta = 0 derives from x_T alone. This is why DDIM with eta = 0 can "
-        f"interpolate and invert (P2.2), and DDPM cannot.")
+        f"grid, where the noise added along the way has as much say as the starting noise and "
+        f"rewrites the details that eta = 0 derives from x_T alone. That one-to-one map from "
+        f"x_T to an image is what lets DDIM with eta = 0 interpolate between noises (P2.2).")
 
 
 def interpolation_observation(table) -> str:

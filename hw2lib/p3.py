@@ -90,12 +90,14 @@ def failure_table(result: ZeroShotResult, idx):
         rank = int((result.probs[i] > result.probs[i, y]).sum()) + 1
         pair = int(m[y, p])
         n_true = int((result.labels == y).sum())
-        if result.probs[i, p] > 0.9 and rank > 3:
-            reason = "confidently wrong: the image looks like the other class to CLIP"
+        p_pred, p_true = float(result.probs[i, p]), float(result.probs[i, y])
+        if p_pred >= 0.9:
+            reason = (f"confident mistake: to CLIP the image looks like a {result.classnames[p]}; "
+                      f"{result.classnames[y]} ranks {rank}")
         elif rank == 2:
-            reason = "near miss: the true class is the runner-up"
+            reason = f"near miss: {result.classnames[y]} is the runner-up at {p_true:.0%}"
         else:
-            reason = "the true class is far down the ranking"
+            reason = f"{result.classnames[y]} ranks only {rank}: other classes' text fits better"
         if pair >= max(2, 0.1 * n_true):
             reason += f"; a systematic confusion ({pair} of {n_true} {result.classnames[y]} images)"
         rows.append({"true": result.classnames[y], "predicted": result.classnames[p],
@@ -146,19 +148,19 @@ def accuracy_text(results: dict[str, ZeroShotResult], mode: str) -> str:
 
 def failure_text(reasons, mode: str) -> str:
     """Why the failures fail: what the table says, and the kinds of cause behind it."""
-    near = int((reasons["rank of true"] == 2).sum())
-    conf = int((reasons["p(predicted)"] > 0.9).sum())
+    conf = int((reasons["p(predicted)"] >= 0.9).sum())
+    near = int(((reasons["rank of true"] == 2) & (reasons["p(predicted)"] < 0.9)).sum())
     syst = int(reasons["reason"].str.contains("systematic").sum())
-    domain = ("the digits are ambiguous or broken strokes (a 6 with a short stem, an 8 with an "
-              "open loop), and on the MNIST-M-like images a bright edge of the background photo "
+    domain = ("handwriting that is ambiguous or has broken strokes (a 6 whose stem is short, an 8 "
+              "whose loop is open), and on the MNIST-M-like images a bright edge of the background photo "
               "can add or cut a stroke: the image encoder sees the whole crop, not a segmented "
               "digit" if mode == "embedded" else
               "the images are CIFAR-100's 32x32 photos upsampled to 224 pixels, so fine detail "
               "is gone, and many classes are visually or semantically close (trees, vehicles, "
               "small mammals), so a blurry photo matches the neighbouring class's text as well")
-    return (f"**Why they fail.** Of the {len(reasons)} failures shown, {near} have the true class "
-            f"as the runner-up (near misses), {conf} are confident mistakes (p > 90%), and {syst} "
-            f"belong to a confusion the whole set makes repeatedly. The causes: {domain}. A "
+    return (f"**Why they fail.** Of the {len(reasons)} failures shown, {conf} are confident "
+            f"mistakes (p of the wrong class at least 90%), {near} are near misses (the true class "
+            f"the runner-up), and {syst} belong to a confusion the whole set makes repeatedly. The causes: {domain}. A "
             f"confident mistake is as confident as a right answer because the learned logit "
             f"scale s is large: the softmax turns small cosine differences into near-certain "
             f"probabilities.")

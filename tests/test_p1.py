@@ -65,8 +65,11 @@ def test_reverse_process_ends_in_the_grids_first_zero(tiny_ckpt):
     last frame is that grid image, its first the grid's starting noise."""
     unet, schedule, _ = p1.load(tiny_ckpt)
     shown = p1.reverse_steps(schedule, "ddim", 10)
-    assert shown == [900, 700, 500, 300, 100] and len(shown) + 1 == 6
-    assert p1.reverse_steps(schedule, "ddpm", 1000) == [999, 799, 599, 399, 199]
+    assert shown == [900, 500, 400, 300, 200] and len(shown) + 1 == 6
+    signal = schedule.alpha_bar.sqrt()
+    full = p1.reverse_steps(schedule, "ddpm", 1000)
+    assert full[0] == 999 and all(signal[t] >= s > signal[t + 1]
+                                  for t, s in zip(full[1:], (0.2, 0.4, 0.6, 0.8)))
     digits = np.repeat(np.arange(10), 2)
     grid, traj = p1.sample(unet, schedule, "mnistm", digits, steps=10, w=1.0, seed=3, record=shown)
     frames, labels = p1.reverse_frames(traj, grid, index=0)

@@ -92,7 +92,8 @@ def check_page(page, *, chromium: str | None = None, timeout: float = 120) -> di
                      encoding="utf-8")
     try:
         with tempfile.TemporaryDirectory() as profile:
-            out = _run(chromium, ["--dump-dom", probe.as_uri()], timeout, Path(profile))
+            out = _run(chromium, [f"--window-size={WIDTH},1000", "--dump-dom", probe.as_uri()],
+                       timeout, Path(profile))
     finally:
         probe.unlink(missing_ok=True)
     m = re.search(r'<pre id="hw2-check">(.*?)</pre>', out.stdout, re.S)

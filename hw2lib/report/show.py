@@ -85,6 +85,9 @@ def table(df, *, formats: dict | str | None = None, caption: str | None = None,
     styler = (df.style.format(fmt, escape="html", na_rep="–")
               .format_index(escape="html", axis=1).format_index(escape="html", axis=0)
               .set_table_attributes('class="hw2-table"'))
+    text = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
+    if text:
+        styler = styler.set_properties(subset=text, **{"text-align": "left"})
     if not index:
         styler = styler.hide(axis="index")
     if caption:
