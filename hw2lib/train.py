@@ -101,9 +101,9 @@ def fit(model: torch.nn.Module, batch_loss, cfg: TrainConfig, out_dir, *,
     ``batch_loss(model, g)`` draws its batch from the generator ``g`` (seeded by (seed, step), so
     a resumed run sees the same batches as an uninterrupted one) and returns a scalar loss.
     AdamW with linear warm-up then a constant rate (or one cycle, ``cfg.lr_schedule``), gradient
-    clipping at ``cfg.clip_grad``, an EMA copy with warm-up, a tqdm bar with the mean loss of the last 50 steps. ``out_dir/train_state.pt`` is
-    written every ``cfg.save_every`` steps, at the end, on ``max_minutes`` and on SIGINT/SIGTERM;
-    after a signal :class:`~hw2lib.errors.TrainingInterrupted` is raised (the caller exports
+    clipping at ``cfg.clip_grad``, an EMA copy with warm-up, a tqdm bar with the mean loss of the
+    last 50 steps. ``out_dir/train_state.pt`` is written every ``cfg.save_every`` steps, at the
+    end, on ``max_minutes`` and on SIGINT/SIGTERM; after a signal :class:`~hw2lib.errors.TrainingInterrupted` is raised (the caller exports
     nothing). The state file holds only tensors and plain Python values and is loaded with
     ``weights_only=True``: a file planted in an output folder cannot run code.
     """
@@ -127,9 +127,10 @@ def fit(model: torch.nn.Module, batch_loss, cfg: TrainConfig, out_dir, *,
     if state_path.exists():
         st = _read_state(state_path)
         # steps and max_minutes only say where to stop (the learning rate is constant after
-        # warm-up), so a run may be extended or cut short; anything else must match. Fields
-        # added since the state was written take their defaults (what older code did).
-        free = {"max_minutes": None}
+        # warm-up), so a run may be extended or cut short, and save_every only when to save;
+        # anything else must match. Fields added since the state was written take their
+        # defaults (what older code did).
+        free = {"max_minutes": None, "save_every": None}
         if cfg.lr_schedule != "onecycle":
             free["steps"] = None
         if {**asdict(TrainConfig()), **st["config"], **free} != {**asdict(cfg), **free}:
