@@ -426,8 +426,8 @@ def cmd_train_ti(args) -> int:
     from .train import TrainConfig
     sets = load_digit_sets("embedded", seed=args.data_seed, cache_dir=args.cache_dir)
     cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                      warmup=20, ema_decay=0.0, p_uncond=0.0, channels_last=False, save_every=args.save_every,
-                      max_minutes=args.max_minutes)
+                      warmup=20, ema_decay=0.0, p_uncond=0.0, channels_last=False,
+                      save_every=args.save_every, max_minutes=args.max_minutes)
     out = train_concepts(args.t2i, sets, args.out, cfg, command=_command(),
                          snr_gamma=args.snr_gamma or None, guidance=args.guidance,
                          t_min=args.t_min, num_vectors=args.num_vectors,

@@ -24,18 +24,25 @@ def check_not_lfs_pointer(path) -> None:
     """Raise :class:`InputError` if ``path`` is a Git LFS pointer instead of the real file."""
     with open(path, "rb") as f:
         if f.read(len(LFS_POINTER)) == LFS_POINTER:
-            raise InputError(f"{path} is a Git LFS pointer, not the file itself: run `git lfs pull` "
-                             "in the repository (or rebuild it with `make checkpoints`)")
+            raise InputError(f"{path} is a Git LFS pointer, not the file itself: run "
+                             "`git lfs pull` in the repository (or rebuild it with "
+                             "`make checkpoints`)")
 
 
-def read_json(path, *, what: str = "a JSON file", hint: str = ""):
-    """The parsed JSON of ``path``; a missing, LFS-pointer or malformed file raises an error
-    naming it (``hint``: what to do, appended to the message)."""
+def _existing(path, what: str, hint: str) -> tuple[Path, str]:
+    """(path, "; hint" or "") of an input file that exists and is no LFS pointer, else raise."""
     path = Path(path)
     tail = f"; {hint}" if hint else ""
     if not path.is_file():
         raise MissingInputError(f"{path}: missing (expected {what}){tail}")
     check_not_lfs_pointer(path)
+    return path, tail
+
+
+def read_json(path, *, what: str = "a JSON file", hint: str = ""):
+    """The parsed JSON of ``path``; a missing, LFS-pointer or malformed file raises an error
+    naming it (``hint``: what to do, appended to the message)."""
+    path, tail = _existing(path, what, hint)
     try:
         return json.loads(path.read_text())
     except (ValueError, UnicodeDecodeError) as e:
@@ -48,11 +55,7 @@ def torch_load(path, *, what: str, hint: str = ""):
     import pickle
 
     import torch
-    path = Path(path)
-    tail = f"; {hint}" if hint else ""
-    if not path.is_file():
-        raise MissingInputError(f"{path}: missing (expected {what}){tail}")
-    check_not_lfs_pointer(path)
+    path, tail = _existing(path, what, hint)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as e:

@@ -103,8 +103,9 @@ def fit(model: torch.nn.Module, batch_loss, cfg: TrainConfig, out_dir, *,
     AdamW with linear warm-up then a constant rate (or one cycle, ``cfg.lr_schedule``), gradient
     clipping at ``cfg.clip_grad``, an EMA copy with warm-up, a tqdm bar with the mean loss of the
     last 50 steps. ``out_dir/train_state.pt`` is written every ``cfg.save_every`` steps, at the
-    end, on ``max_minutes`` and on SIGINT/SIGTERM; after a signal :class:`~hw2lib.errors.TrainingInterrupted` is raised (the caller exports
-    nothing). The state file holds only tensors and plain Python values and is loaded with
+    end, on ``max_minutes`` and on SIGINT/SIGTERM; after a signal
+    :class:`~hw2lib.errors.TrainingInterrupted` is raised (the caller exports nothing). The state
+    file holds only tensors and plain Python values and is loaded with
     ``weights_only=True``: a file planted in an output folder cannot run code.
     """
     from accelerate import Accelerator
@@ -197,7 +198,8 @@ def _lr_scheduler(opt, cfg: TrainConfig):
         return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps)
     if cfg.lr_schedule == "warmup-constant":
         return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / cfg.warmup))
-    raise ValueError(f"lr_schedule must be 'warmup-constant' or 'onecycle', got {cfg.lr_schedule!r}")
+    raise ValueError(f"lr_schedule must be 'warmup-constant' or 'onecycle', "
+                     f"got {cfg.lr_schedule!r}")
 
 
 def _read_state(path: Path) -> dict:

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hw2_fixture import COURSE_UNET_PY
 from PIL import Image
 
 from hw2lib import cli, p1, p2
 from hw2lib.data import check_tree, read_clip_zeroshot
-from hw2lib.data.course import parse_concepts, read_concepts
 from hw2lib.errors import InputError, TrainingInterrupted, UserError
 from hw2lib.nets.unet import UNetConfig
 from hw2lib.train import TrainConfig, fit
@@ -26,20 +26,6 @@ TINY_P1 = UNetConfig(sample_size=28, block_out_channels=(8, 16), layers_per_bloc
                      down_block_types=("DownBlock2D", "DownBlock2D"),
                      up_block_types=("UpBlock2D", "UpBlock2D"), norm_num_groups=4,
                      attention_head_dim=8, num_class_embeds=21)
-
-COURSE_UNET_PY = textwrap.dedent('''
-    import torch
-    from torch import nn
-
-    class UNet(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.w = nn.Parameter(torch.zeros(3))
-
-        def forward(self, x, t):
-            return 0.3 * torch.tanh(x) + self.w.view(1, 3, 1, 1) + 1e-4 * t.float().view(-1, 1, 1, 1)
-''')
-
 
 def problems(root) -> list[str]:
     return [str(p) for r in check_tree(root) for p in r.problems]
@@ -128,6 +114,7 @@ def test_input_json_defects_are_named_by_data_check(hw2_data, field, value, expe
 
 
 def test_malformed_input_json_names_the_file(hw2_data):
+    from hw2lib.data.course import read_concepts
     p = hw2_data / "textual_inversion" / "input.json"
     p.write_text('{"0": {"src_image": ')
     found = problems(hw2_data)
