@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .errors import InputError, MissingInputError
+from .files import load_state_dict_file, write_text_atomic
 from .viz import to_model_range
 from .weights import load_weights, save_weights
 
@@ -61,15 +62,13 @@ def load_course_classifier(path) -> CourseLeNet:
     """The course's ``Classifier.pth`` (``{"state_dict": ...}``), loaded strictly on the CPU."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"course classifier {path} not found (give the path of Classifier.pth)")
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    sd = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else None
-    if sd is None:
-        raise ValueError(f"{path}: expected a dict with key 'state_dict'")
+        raise MissingInputError(f"course classifier {path} not found (give the path of "
+                                "Classifier.pth)")
+    sd = load_state_dict_file(path, key="state_dict")
     model = CourseLeNet()
     missing, unexpected = model.load_state_dict(sd, strict=False)
     if missing or unexpected:
-        raise ValueError(f"{path} does not fit the course LeNet: missing keys {missing}, "
+        raise InputError(f"{path} does not fit the course LeNet: missing keys {missing}, "
                          f"unexpected keys {unexpected}")
     return model.eval()
 
@@ -107,39 +106,41 @@ def accuracy(model: nn.Module, images_uint8: np.ndarray, labels) -> float:
 
 
 def train_classifier(sets: dict, *, epochs: int = 4, batch_size: int = 128, lr: float = 2e-3,
-                     seed: int = 0, progress: bool = True) -> tuple[DigitCNN, dict]:
-    """Train :class:`DigitCNN` on all training splits of ``sets`` ({name: DigitSet}).
+                     seed: int = 0, progress: bool = True, state_dir=None,
+                     save_every: int = 250) -> tuple[DigitCNN, dict]:
+    """Train :class:`DigitCNN` on all training splits of ``sets`` ({name: DigitSet}) with the
+    shared loop :func:`hw2lib.train.fit` (AdamW, one-cycle rate, no EMA, no clipping), resumable
+    from ``state_dir`` (a temporary folder when None: not resumable).
 
     Returns (model, info) with the test accuracy per set and the wall time.
     """
-    from tqdm.auto import tqdm
+    import tempfile
+
+    from .train import TrainConfig, fit
     torch.manual_seed(seed)
-    g = torch.Generator().manual_seed(seed)
     x = torch.cat([to_model_range(ds.x_train) for ds in sets.values()])
     y = torch.cat([torch.from_numpy(ds.y_train) for ds in sets.values()])
     model = DigitCNN()
-    steps = epochs * (len(x) // batch_size)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
-    t0 = time.perf_counter()
-    model.train()
-    for _ in tqdm(range(steps), desc="classifier", disable=not progress):
+    cfg = TrainConfig(steps=epochs * (len(x) // batch_size), batch_size=batch_size, lr=lr,
+                      seed=seed, weight_decay=1e-4, lr_schedule="onecycle", clip_grad=None,
+                      ema_decay=0.0, p_uncond=0.0, channels_last=False, save_every=save_every)
+
+    def batch_loss(model, g):
         idx = torch.randint(0, len(x), (batch_size,), generator=g)
-        loss = F.cross_entropy(model(_augment(x[idx], g)), y[idx], label_smoothing=0.05)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
+        return F.cross_entropy(model(_augment(x[idx], g)), y[idx], label_smoothing=0.05)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        res = fit(model, batch_loss, cfg, state_dir or tmp, progress=progress, desc="classifier")
+    model = res.model
     info = {"test_accuracy": {n: accuracy(model, ds.x_test, ds.y_test) for n, ds in sets.items()},
-            "steps": steps, "batch_size": batch_size, "wall_seconds": round(time.perf_counter() - t0, 1)}
+            "steps": cfg.steps, "batch_size": batch_size, "wall_seconds": round(res.wall, 1)}
     return model.eval(), info
 
 
 def save_classifier(model: DigitCNN, out_dir, info: dict) -> Path:
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     save_weights(model, out_dir / "model.safetensors", half=True)
-    (out_dir / "info.json").write_text(json.dumps(info, indent=2))
+    write_text_atomic(out_dir / "info.json", json.dumps(info, indent=2))
     return out_dir
 
 

@@ -2,6 +2,11 @@
 
 Each command group lives in a ``register_<group>`` function that adds its sub-parsers; the
 command itself is a small function taking the parsed arguments and returning an exit code.
+
+Exit codes: 0 a complete, correct result; 1 ``data check`` found a broken part (or an
+unexpected error, with its traceback); 2 a user or input error (one message naming the file
+and what to do; ``--debug`` shows the traceback); 130/143 training stopped by SIGINT/SIGTERM
+(state saved, nothing exported).
 """
 from __future__ import annotations
 
@@ -163,7 +168,13 @@ def register_report(sub) -> None:
 def _train_config(args):
     from .train import TrainConfig
     return TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                       precision=args.precision, max_minutes=args.max_minutes)
+                       precision=args.precision, max_minutes=args.max_minutes,
+                       save_every=args.save_every)
+
+
+def _save_every_arg(p, default: int = 250) -> None:
+    p.add_argument("--save-every", type=int, default=default,
+                   help="write the resumable training state every this many steps")
 
 
 def _export_arg(p) -> None:
@@ -197,6 +208,7 @@ def register_train(sub) -> None:
                    help="stop (and export) after this wall time")
     _data_args(t)
     _export_arg(t)
+    _save_every_arg(t)
     t.set_defaults(func=cmd_train_p1)
     f = s.add_parser("faces", help="the unconditional face DDPM of P2 (embedded mode)")
     f.add_argument("--out", default="checkpoints/p2_faces")
@@ -207,11 +219,13 @@ def register_train(sub) -> None:
     f.add_argument("--max-minutes", type=float, default=None)
     f.add_argument("--seed", type=int, default=0)
     _export_arg(f)
+    _save_every_arg(f)
     f.set_defaults(func=cmd_train_faces)
     c = s.add_parser("classifier", help="the digit classifier that scores P1 samples")
     c.add_argument("--out", default="checkpoints/digit_classifier")
     c.add_argument("--epochs", type=int, default=15)
     _data_args(c)
+    _save_every_arg(c)
     c.set_defaults(func=cmd_train_classifier)
     k = s.add_parser("clip", help="the embedded CLIP of P3 (ClipLoss on captioned digits)")
     k.add_argument("--out", default="checkpoints/p3_clip")
@@ -220,6 +234,7 @@ def register_train(sub) -> None:
     k.add_argument("--lr", type=float, default=1e-3)
     k.add_argument("--max-minutes", type=float, default=None)
     _data_args(k)
+    _save_every_arg(k)
     k.set_defaults(func=cmd_train_clip)
     e = s.add_parser("t2i", help="the embedded text-to-image scene model of P3b")
     e.add_argument("--out", default="checkpoints/p3_t2i")
@@ -229,6 +244,7 @@ def register_train(sub) -> None:
     e.add_argument("--lr", type=float, default=1e-3)
     e.add_argument("--max-minutes", type=float, default=None)
     _data_args(e)
+    _save_every_arg(e)
     e.set_defaults(func=cmd_train_t2i)
     v = s.add_parser("ti", help="textual inversion of the two new concepts on the embedded "
                                 "scene model (course SD: python -m hw2lib ti train)")
@@ -250,6 +266,7 @@ def register_train(sub) -> None:
                    help="embedding vectors per token (diffusers' multi-vector format)")
     v.add_argument("--max-minutes", type=float, default=None)
     _data_args(v)
+    _save_every_arg(v, 100)
     v.set_defaults(func=cmd_train_ti)
 
 
@@ -258,7 +275,8 @@ def cmd_train_classifier(args) -> int:
     from .data import load_digit_sets
     sets = load_digit_sets(args.mode, data_dir=args.data, seed=args.data_seed,
                            cache_dir=args.cache_dir)
-    model, info = train_classifier(sets, epochs=args.epochs, seed=args.seed)
+    model, info = train_classifier(sets, epochs=args.epochs, seed=args.seed,
+                                   state_dir=Path(args.out) / "state", save_every=args.save_every)
     info.update(command=_command(), data_fingerprints={n: d.fingerprint for n, d in sets.items()})
     save_classifier(model, args.out, info)
     print(f"classifier written to {args.out}: test accuracy {info['test_accuracy']}")
@@ -285,23 +303,23 @@ def _data_args(p) -> None:
 def cmd_p1_sample(args) -> int:
     import numpy as np
     from . import p1
+    from .files import check_empty_or_overwrite
     unet, schedule, cfg = p1.load(args.ckpt)
+    for name in cfg["sets"]:  # refuse before sampling, not after the first set
+        check_empty_or_overwrite(Path(args.out) / name, overwrite=args.overwrite)
     digits = np.repeat(np.arange(10), args.n_per_digit)
     for k, name in enumerate(cfg["sets"]):
         images, _ = p1.sample(unet, schedule, name, digits, sampler=args.sampler, steps=args.steps,
                               w=args.w, seed=args.seed + k, progress=True)
-        print(p1.write_grading_folder(args.out, name, images, digits))
+        print(p1.write_grading_folder(args.out, name, images, digits, overwrite=args.overwrite))
     return 0
 
 
 def cmd_p1_score(args) -> int:
     from . import p1
     from .classifier import accuracy
+    folders = p1.grading_folders(args.dir)
     scorers = p1.scorers(args.classifier, args.course_classifier)
-    folders = [d for d in sorted(Path(args.dir).iterdir()) if d.is_dir()]
-    if not folders:
-        print(f"error: no set folders (mnistm/, svhn/) in {args.dir}", file=sys.stderr)
-        return 2
     for scorer, model in scorers.items():
         accs = {}
         for d in folders:
@@ -323,9 +341,11 @@ def register_p1(sub) -> None:
     a.add_argument("--w", type=float, default=4.0, help="guidance weight w (eps = (1+w)c - w u)")
     a.add_argument("--n-per-digit", type=int, default=50)
     a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--overwrite", action="store_true",
+                   help="replace set folders that already hold files (default: refuse)")
     a.set_defaults(func=cmd_p1_sample)
     c = s.add_parser("score", help="accuracy of a classifier on a grading folder")
-    c.add_argument("dir")
+    c.add_argument("dir", help="the folder holding mnistm/ and svhn/ (other folders are ignored)")
     c.add_argument("--classifier", default="checkpoints/digit_classifier")
     c.add_argument("--course-classifier", default=None, help="the course's Classifier.pth")
     c.set_defaults(func=cmd_p1_score)
@@ -340,42 +360,28 @@ def _face_model(args):
 
 
 def cmd_p2_sample(args) -> int:
-    from PIL import Image
     from . import p2
+    from .files import refuse_overlap, save_image_atomic
+    noise_dir, out = Path(args.noise_dir), Path(args.out)
+    refuse_overlap(out, {"the noise folder": noise_dir,
+                         "the ground-truth folder": noise_dir.parent / "GT"})
+    noises, names = p2.load_noises(noise_dir)
     eps_model = _face_model(args)
-    noises, names = p2.load_noises(args.noise_dir)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    for x, name in zip(noises.split(args.batch_size), _chunks(names, args.batch_size)):
-        imgs = p2.sample_uint8(eps_model, x, eta=args.eta, convention=args.convention,
-                               seed=args.seed)
-        for img, n in zip(imgs, name):
-            Image.fromarray(img).save(out / f"{n}.png")
-            print(out / f"{n}.png")
+    for i in range(0, len(noises), args.batch_size):
+        imgs = p2.sample_uint8(eps_model, noises[i:i + args.batch_size], eta=args.eta,
+                               convention=args.convention, seed=args.seed,
+                               image_ids=range(i, min(i + args.batch_size, len(noises))))
+        for img, n in zip(imgs, names[i:i + args.batch_size]):
+            print(save_image_atomic(img, out / f"{n}.png"))
     return 0
 
 
-def _chunks(items, n):
-    return [items[i:i + n] for i in range(0, len(items), n)]
-
-
 def cmd_p2_mse(args) -> int:
-    import numpy as np
     from . import p2
-    from .data import load_images
-    gts = sorted(Path(args.gt).glob("*.png"))
-    if not gts:
-        print(f"error: no PNG images in {args.gt}", file=sys.stderr)
-        return 2
-    preds = [Path(args.pred) / g.name for g in gts]
-    missing = [str(p) for p in preds if not p.exists()]
-    if missing:
-        print(f"error: predictions missing: {missing}", file=sys.stderr)
-        return 2
-    mse = p2.mse_255(load_images(preds), load_images(gts))
-    for g, m in zip(gts, mse):
-        print(f"{g.name}: {m:.4f}")
-    print(f"mean: {np.mean(mse):.4f}")
+    names, mse = p2.mse_folders(args.pred, args.gt)
+    for n, m in zip(names, mse):
+        print(f"{n}.png: {m:.4f}")
+    print(f"mean: {mse.mean():.4f}")
     return 0
 
 
@@ -391,7 +397,8 @@ def register_p2(sub) -> None:
     a.add_argument("--eta", type=float, default=0.0)
     a.add_argument("--convention", choices=("t", "t-1"), default="t",
                    help="alpha_bar[t] then alpha_bar[0] (t), or alpha_bar[t-1] then 1 (t-1)")
-    a.add_argument("--seed", type=int, default=0, help="seed of the eta > 0 noise")
+    a.add_argument("--seed", type=int, default=0,
+                   help="seed of the eta > 0 noise (per image: independent of --batch-size)")
     a.add_argument("--batch-size", type=int, default=10)
     a.set_defaults(func=cmd_p2_sample)
     m = s.add_parser("mse", help="per-image and mean MSE (0-255) of pred/*.png against gt/*.png")
@@ -403,16 +410,10 @@ def register_p2(sub) -> None:
 # -------------------------------------------------------------------------------------- p3
 def cmd_p3_zeroshot(args) -> int:
     from . import p3
-    from .clip import MissingWeightsError
-    from .data.course import CourseDataError
-    try:
-        clip = p3.load_model(args.mode, pretrained=args.pretrained, ckpt=args.ckpt,
-                             model_name=args.model, quick_gelu=not args.no_quick_gelu)
-        data = p3.zeroshot_set(args.mode, data_dir=args.data, seed=args.data_seed,
-                               cache_dir=args.cache_dir)
-    except (MissingWeightsError, CourseDataError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    clip = p3.load_model(args.mode, pretrained=args.pretrained, ckpt=args.ckpt,
+                         model_name=args.model, quick_gelu=not args.no_quick_gelu)
+    data = p3.zeroshot_set(args.mode, data_dir=args.data, seed=args.data_seed,
+                           cache_dir=args.cache_dir)
     kinds = ("single", "ensemble") if args.templates == "both" else (args.templates,)
     results = p3.evaluate(clip, data, kinds)
     print(p3.format_accuracies(results))
@@ -427,7 +428,8 @@ def cmd_train_clip(args) -> int:
     from .train import TrainConfig
     sets = load_digit_sets("embedded", seed=args.data_seed, cache_dir=args.cache_dir)
     cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                      warmup=200, channels_last=False, max_minutes=args.max_minutes)
+                      warmup=200, channels_last=False, max_minutes=args.max_minutes,
+                      save_every=args.save_every)
     print(f"embedded CLIP written to {train(sets, args.out, cfg, command=_command())}")
     return 0
 
@@ -438,7 +440,7 @@ def cmd_train_t2i(args) -> int:
     from .train import TrainConfig
     sets = load_digit_sets("embedded", seed=args.data_seed, cache_dir=args.cache_dir)
     cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                      p_uncond=0.1, max_minutes=args.max_minutes)
+                      p_uncond=0.1, max_minutes=args.max_minutes, save_every=args.save_every)
     print(f"embedded text-to-image model written to "
           f"{train(sets, args.clip, args.out, cfg, command=_command())}")
     return 0
@@ -450,8 +452,8 @@ def cmd_train_ti(args) -> int:
     from .train import TrainConfig
     sets = load_digit_sets("embedded", seed=args.data_seed, cache_dir=args.cache_dir)
     cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                      warmup=20, ema_decay=0.0, p_uncond=0.0, channels_last=False, save_every=100,
-                      max_minutes=args.max_minutes)
+                      warmup=20, ema_decay=0.0, p_uncond=0.0, channels_last=False,
+                      save_every=args.save_every, max_minutes=args.max_minutes)
     out = train_concepts(args.t2i, sets, args.out, cfg, command=_command(),
                          snr_gamma=args.snr_gamma or None, guidance=args.guidance,
                          t_min=args.t_min, num_vectors=args.num_vectors,
@@ -537,6 +539,8 @@ REGISTRY = [register_data, register_report, register_train, register_p1, registe
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m hw2lib", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of a user or input error")
     sub = parser.add_subparsers(dest="command", required=True)
     for register in REGISTRY:
         register(sub)
@@ -544,5 +548,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Run one command. A :class:`~hw2lib.errors.UserError` (or a missing file) becomes one
+    ``error: ...`` message on stderr and its exit code, without a traceback unless ``--debug``."""
+    from .errors import UserError
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (UserError, FileNotFoundError) as e:
+        if args.debug:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return getattr(e, "exit_code", 2)
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("error: interrupted", file=sys.stderr)
+        return 130

@@ -13,6 +13,7 @@ import torch
 
 from .data import DIGIT_SETS, DigitSet
 from .diffusion import classifier_free_guidance, ddim_sample, ddim_timesteps, ddpm_sample
+from .errors import InputError, MissingInputError
 from .nets.unet import UNetConfig, eps_fn
 from .train import TrainConfig, load_checkpoint, train_and_export
 from .viz import to_model_range, to_uint8
@@ -226,16 +227,34 @@ def classifier_test_accuracy(classifier_ckpt) -> dict:
     return json.loads(info.read_text()).get("test_accuracy", {}) if info.exists() else {}
 
 
-def write_grading_folder(out_dir, set_name: str, images: np.ndarray, digits) -> Path:
-    """The course's layout: ``<out>/<set>/{digit}_{NNN}.png``, NNN = 001.. per digit."""
+def write_grading_folder(out_dir, set_name: str, images: np.ndarray, digits, *,
+                         overwrite: bool = False) -> Path:
+    """The course's layout: ``<out>/<set>/{digit}_{NNN}.png``, NNN = 001.. per digit. The set is
+    written into a temporary folder and moved into place; an existing non-empty set folder is
+    refused unless ``overwrite`` (older files would be graded with the new ones)."""
     from PIL import Image
+
+    from .files import replace_folder
     folder = Path(out_dir) / set_name
-    folder.mkdir(parents=True, exist_ok=True)
     count: dict[int, int] = {}
-    for img, d in zip(images, np.asarray(digits)):
-        count[int(d)] = count.get(int(d), 0) + 1
-        Image.fromarray(img).save(folder / f"{int(d)}_{count[int(d)]:03d}.png")
+    with replace_folder(folder, overwrite=overwrite) as tmp:
+        for img, d in zip(images, np.asarray(digits)):
+            count[int(d)] = count.get(int(d), 0) + 1
+            Image.fromarray(img).save(tmp / f"{int(d)}_{count[int(d)]:03d}.png")
     return folder
+
+
+def grading_folders(out_dir) -> list[Path]:
+    """The set folders (``mnistm/``, ``svhn/``) of a grading folder; anything else in it (hidden
+    folders such as ``.ipynb_checkpoints``, other folders, files) is not graded."""
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        raise MissingInputError(f"{out_dir}: missing (expected a folder with mnistm/ and svhn/)")
+    folders = [out_dir / n for n in DIGIT_SETS if (out_dir / n).is_dir()]
+    if not folders:
+        raise MissingInputError(f"no set folders ({', '.join(f'{n}/' for n in DIGIT_SETS)}) "
+                                f"in {out_dir}")
+    return folders
 
 
 def read_grading_folder(folder) -> tuple[np.ndarray, np.ndarray]:
@@ -243,10 +262,10 @@ def read_grading_folder(folder) -> tuple[np.ndarray, np.ndarray]:
     from .data import load_images
     paths = sorted(p for p in Path(folder).glob("*.png"))
     if not paths:
-        raise FileNotFoundError(f"no PNG images in {folder}")
+        raise MissingInputError(f"no PNG images in {folder}")
     bad = [p.name for p in paths if not p.name[0].isdigit()]
     if bad:
-        raise ValueError(f"{folder}: file names must start with the digit: {bad[:5]}")
+        raise InputError(f"{folder}: file names must start with the digit: {bad[:5]}")
     return load_images(paths, size=28), np.array([int(p.name[0]) for p in paths])
 
 

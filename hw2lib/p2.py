@@ -13,7 +13,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .diffusion import Schedule, ddim_sample, ddim_timesteps, lerp, linear_schedule, slerp
+from .diffusion import (Schedule, ddim_sample, ddim_timesteps, image_generators, lerp,
+                        linear_schedule, slerp)
+from .errors import InputError, MissingInputError
+from .files import load_state_dict_file
 from .nets.unet import UNetConfig
 from .train import TrainConfig, train_and_export
 
@@ -37,9 +40,12 @@ FACE_UNET = UNetConfig(sample_size=32, block_out_channels=(16, 32, 64), layers_p
 
 
 def ddim_faces(eps_model, noise: torch.Tensor, *, eta: float = 0.0, schedule: Schedule | None = None,
-               convention: str = DEFAULT_CONVENTION, seed: int = 0) -> torch.Tensor:
+               convention: str = DEFAULT_CONVENTION, seed: int = 0,
+               image_ids=None) -> torch.Tensor:
     """The course's DDIM: 50 steps on 981, ..., 1, x0-hat clamped to [-1, 1]. ``noise``: x_T
-    (B, C, H, W). Returns x_0 (B, C, H, W), not normalised. ``seed`` feeds the eta > 0 noise."""
+    (B, C, H, W). Returns x_0 (B, C, H, W), not normalised. The eta > 0 noise of image i comes
+    from its own generator seeded by (``seed``, ``image_ids[i]``) (default ids 0..B-1), so it
+    does not depend on how the images are batched."""
     if convention not in CONVENTIONS:
         raise ValueError(f"convention must be one of {list(CONVENTIONS)}, got {convention!r}")
     schedule = schedule or linear_schedule(T)
@@ -48,7 +54,8 @@ def ddim_faces(eps_model, noise: torch.Tensor, *, eta: float = 0.0, schedule: Sc
     res = ddim_sample(eps_model, schedule, timesteps=ddim_timesteps(schedule.T, N_STEPS, offset=1),
                       eta=eta, noise=noise, clip_x0=True, final_alpha_bar=final,
                       alpha_bar_shift=conv["alpha_bar_shift"],
-                      generator=torch.Generator().manual_seed(seed))
+                      generator=image_generators(seed, range(len(noise)) if image_ids is None
+                                                 else image_ids))
     return res.sample
 
 
@@ -72,6 +79,50 @@ def mse_255(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     return ((pred - gt) ** 2).reshape(len(pred), -1).mean(1)
 
 
+def _image_files(folder, what: str) -> dict:
+    """{stem: path} of the images in ``folder``; two images with one stem are an error."""
+    from .data.course import IMAGE_EXT
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise MissingInputError(f"{folder}: missing (expected the folder of {what})")
+    files: dict = {}
+    for p in sorted(folder.iterdir()):
+        if p.suffix.lower() in IMAGE_EXT:
+            if p.stem in files:
+                raise InputError(f"{folder}: two images named {p.stem} ({files[p.stem].name}, "
+                                 f"{p.name}); keep one")
+            files[p.stem] = p
+    return files
+
+
+def mse_folders(pred_dir, gt_dir) -> tuple[list[str], np.ndarray]:
+    """(names, per-image MSE on 0-255) of every ground-truth image in ``gt_dir`` against the
+    prediction with the same name in ``pred_dir`` (any of .png, .jpg). Every ground-truth image
+    must have a prediction and vice versa, of the same size; all problems are listed at once."""
+    from .data.course import CourseDataError, Problem, load_images
+    gts = _image_files(gt_dir, "ground-truth images")
+    preds = _image_files(pred_dir, "predicted images")
+    problems = [Problem(str(gt_dir), "no images (.png, .jpg)")] if not gts else []
+    problems += [Problem(str(gts[n]), f"has no prediction in {pred_dir} (expected {n}.png)")
+                 for n in sorted(set(gts) - set(preds))]
+    problems += [Problem(str(preds[n]), f"has no ground truth in {gt_dir}")
+                 for n in sorted(set(preds) - set(gts))]
+    names, pairs = sorted(set(gts) & set(preds)), []
+    for n in names:
+        try:
+            g, q = load_images([gts[n]])[0], load_images([preds[n]])[0]
+        except OSError as e:
+            problems.append(Problem(f"{gts[n]} or {preds[n]}", f"unreadable image ({e})"))
+            continue
+        if g.shape != q.shape:
+            problems.append(Problem(str(gts[n]), f"is {g.shape[1]}x{g.shape[0]} but the prediction "
+                                                 f"{preds[n]} is {q.shape[1]}x{q.shape[0]}"))
+        pairs.append((q, g))
+    if problems:
+        raise CourseDataError("mse", problems, title=f"MSE of {pred_dir} against {gt_dir}")
+    return names, np.array([mse_255(q[None], g[None])[0] for q, g in pairs])
+
+
 def interpolate(x0: torch.Tensor, x1: torch.Tensor, alphas, how: str = "slerp") -> torch.Tensor:
     """Noises between x0 and x1 (each (1, C, H, W)) at ``alphas``: (len(alphas), C, H, W)."""
     f = {"slerp": slerp, "lerp": lerp}[how]
@@ -82,18 +133,27 @@ def interpolate(x0: torch.Tensor, x1: torch.Tensor, alphas, how: str = "slerp") 
 def noise_paths(noise_dir) -> list[Path]:
     paths = sorted(Path(noise_dir).glob("*.pt"))
     if not paths:
-        raise FileNotFoundError(f"no noise files (00.pt, 01.pt, ...) in {noise_dir}")
+        raise MissingInputError(f"no noise files (00.pt, 01.pt, ...) in {noise_dir}")
     return paths
 
 
 def load_noises(noise_dir) -> tuple[torch.Tensor, list[str]]:
-    """(noises (N, C, H, W), names ["00", ...]) from ``noise_dir/*.pt`` (each (1, C, H, W))."""
+    """(noises (N, C, H, W), names ["00", ...]) from ``noise_dir/*.pt``, each file validated by
+    :func:`hw2lib.data.course.parse_noise_file` (one finite float (1, C, H, W) tensor, all of
+    one shape); every problem is listed at once."""
+    from .data.course import CourseDataError, Problem, parse_noise_file
     paths = noise_paths(noise_dir)
-    xs = [torch.load(p, map_location="cpu", weights_only=True) for p in paths]
-    bad = [p.name for p, x in zip(paths, xs) if not isinstance(x, torch.Tensor) or x.ndim != 4]
-    if bad:
-        raise ValueError(f"noise files must hold (1, C, H, W) tensors: {bad}")
-    return torch.cat(xs).float(), [p.stem for p in paths]
+    xs, problems = [], []
+    for p in paths:
+        x, bad = parse_noise_file(p, shape=None)
+        xs.append(x)
+        problems += bad
+    shapes = {tuple(x.shape) for x in xs if x is not None}
+    if len(shapes) > 1:
+        problems.append(Problem(str(noise_dir), f"noises of different shapes {sorted(shapes)}"))
+    if problems:
+        raise CourseDataError("noise", problems, title=f"noise files in {noise_dir}")
+    return torch.cat(xs), [p.stem for p in paths]
 
 
 def write_noises(noise_dir, *, n: int = 10, shape=(3, 32, 32), seed: int = 0) -> list[Path]:
@@ -120,17 +180,17 @@ def load_course_unet(module_path, ckpt_path, device="cpu"):
     for p, what in ((module_path, "the course's UNet.py (--unet-module)"),
                     (ckpt_path, "the course's UNet.pt (--unet-ckpt)")):
         if not p.exists():
-            raise FileNotFoundError(f"{p} not found: give the path of {what}")
+            raise MissingInputError(f"{p} not found: give the path of {what}")
     spec = importlib.util.spec_from_file_location("course_unet", module_path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     if not hasattr(module, "UNet"):
-        raise AttributeError(f"{module_path} defines no class UNet")
+        raise InputError(f"{module_path} defines no class UNet")
     model = module.UNet()
-    sd = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    sd = load_state_dict_file(ckpt_path)
     missing, unexpected = model.load_state_dict(sd, strict=False)
     if missing or unexpected:
-        raise ValueError(f"{ckpt_path} does not fit UNet of {module_path}: missing keys "
+        raise InputError(f"{ckpt_path} does not fit UNet of {module_path}: missing keys "
                          f"{missing[:10]}, unexpected keys {unexpected[:10]}")
     model.eval().to(device)
     return lambda x, t: model(x, t)
@@ -221,10 +281,12 @@ def setup(mode: str, *, data_dir="", unet_module="", face_ckpt="", noise_dir="",
 
 
 def sample_uint8(eps_model, noise, *, eta: float = 0.0, convention: str = DEFAULT_CONVENTION,
-                 seed: int = 0, device="cpu", normalise: bool = True) -> np.ndarray:
+                 seed: int = 0, image_ids=None, device="cpu",
+                 normalise: bool = True) -> np.ndarray:
     """ddim_faces -> min-max (the course's save; ``normalise=False``: the model's [-1, 1] range
     as it is, clamped) -> uint8 (B, H, W, C)."""
-    x = ddim_faces(eps_model, noise.to(device), eta=eta, convention=convention, seed=seed).cpu()
+    x = ddim_faces(eps_model, noise.to(device), eta=eta, convention=convention, seed=seed,
+                   image_ids=image_ids).cpu()
     return to_uint8(minmax(x) if normalise else (x.clamp(-1, 1) + 1) / 2)
 
 

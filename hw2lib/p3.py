@@ -9,6 +9,7 @@ import numpy as np
 
 from .clip import DIGIT_WORDS, clean_classname, encode_images, template_set, zero_shot
 from .clip.zeroshot import ClipModel, ZeroShotResult
+from .errors import InputError
 
 COURSE_MODEL = "ViT-B-32"
 
@@ -28,7 +29,7 @@ def zeroshot_set(mode: str = "embedded", *, data_dir=None, seed: int = 0,
     if mode == "course":
         from .data.course import read_clip_zeroshot
         if data_dir is None:
-            raise ValueError("course mode needs data_dir (the hw2_data folder)")
+            raise InputError("course mode needs data_dir (the hw2_data folder)")
         d = read_clip_zeroshot(data_dir)
         names = tuple(clean_classname(d.id2label[i]) for i in sorted(d.id2label))
         return ZeroShotSet(list(d.paths), d.labels, names)

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import torch
 
-from .diffusion import Schedule, eps_loss
+from .diffusion import Schedule, derived_seed, eps_loss
+from .errors import InputError, StaleStateError, TrainingInterrupted
+from .files import torch_load, write_text_atomic
 
 
 @dataclass(frozen=True)
@@ -30,10 +32,13 @@ class TrainConfig:
     precision: str = "fp32"  # "fp32" | "bf16" (autocast); bf16 pays off only with AMX/GPU
     channels_last: bool = True
     max_minutes: float | None = None  # stop early (and save) after this wall time
+    weight_decay: float = 0.0  # AdamW's
+    lr_schedule: str = "warmup-constant"  # or "onecycle" (torch's OneCycleLR over ``steps``)
+    clip_grad: float | None = 1.0  # gradient norm clipping (None: off)
 
 
 def _step_generator(seed: int, step: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed * 1_000_003 + step)
+    return torch.Generator().manual_seed(derived_seed(seed, step))
 
 
 def _atomic_save(obj, path: Path) -> None:
@@ -65,13 +70,15 @@ class TrainResult:
 
 
 class _StopOnSignal:
-    """Turns SIGINT/SIGTERM into a request to stop after the current step (which is then saved),
-    so Ctrl-C or a kill loses nothing and the run's exports still happen."""
+    """Turns SIGINT/SIGTERM into a request to stop after the current step (which is then saved,
+    so a rerun resumes); :func:`fit` then raises :class:`TrainingInterrupted`, so nothing is
+    exported from a partial run."""
 
     def __init__(self):
         import signal
         import threading
         self.requested = False
+        self.signum = signal.SIGINT
         self._old = {}
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -79,6 +86,7 @@ class _StopOnSignal:
 
     def _handle(self, signum, frame):
         self.requested = True
+        self.signum = signum
 
     def restore(self):
         import signal
@@ -92,9 +100,13 @@ def fit(model: torch.nn.Module, batch_loss, cfg: TrainConfig, out_dir, *,
 
     ``batch_loss(model, g)`` draws its batch from the generator ``g`` (seeded by (seed, step), so
     a resumed run sees the same batches as an uninterrupted one) and returns a scalar loss.
-    AdamW with linear warm-up then a constant rate, gradient clipping at 1, an EMA copy with
-    warm-up, a tqdm bar with the mean loss of the last 50 steps. ``out_dir/train_state.pt`` is
-    written every ``cfg.save_every`` steps, at the end, on ``max_minutes`` and on SIGINT/SIGTERM.
+    AdamW with linear warm-up then a constant rate (or one cycle, ``cfg.lr_schedule``), gradient
+    clipping at ``cfg.clip_grad``, an EMA copy with warm-up, a tqdm bar with the mean loss of the
+    last 50 steps. ``out_dir/train_state.pt`` is written every ``cfg.save_every`` steps, at the
+    end, on ``max_minutes`` and on SIGINT/SIGTERM; after a signal
+    :class:`~hw2lib.errors.TrainingInterrupted` is raised (the caller exports nothing). The state
+    file holds only tensors and plain Python values and is loaded with
+    ``weights_only=True``: a file planted in an output folder cannot run code.
     """
     from accelerate import Accelerator
     from tqdm.auto import tqdm
@@ -109,17 +121,22 @@ def fit(model: torch.nn.Module, batch_loss, cfg: TrainConfig, out_dir, *,
     # ema_decay = 0: no EMA copy (large frozen parts, e.g. textual inversion's text encoder)
     ema = copy.deepcopy(model).eval().requires_grad_(False) if cfg.ema_decay > 0 else None
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / cfg.warmup))
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = _lr_scheduler(opt, cfg)
     history = {"step": [], "loss": []}
     start, wall = 0, 0.0
     if state_path.exists():
-        st = torch.load(state_path, map_location="cpu", weights_only=False)
+        st = _read_state(state_path)
         # steps and max_minutes only say where to stop (the learning rate is constant after
-        # warm-up), so a run may be extended or cut short; anything else must match.
-        free = {"max_minutes": None, "steps": None}
-        if {**st["config"], **free} != {**asdict(cfg), **free}:
-            raise RuntimeError(f"{state_path} was written with another config; remove it to restart")
+        # warm-up), so a run may be extended or cut short, and save_every only when to save;
+        # anything else must match. Fields added since the state was written take their
+        # defaults (what older code did).
+        free = {"max_minutes": None, "save_every": None}
+        if cfg.lr_schedule != "onecycle":
+            free["steps"] = None
+        if {**asdict(TrainConfig()), **st["config"], **free} != {**asdict(cfg), **free}:
+            raise StaleStateError(f"{state_path} was written with another config; remove it to "
+                                  "restart")
         model.load_state_dict(st["model"])
         if ema is not None:
             ema.load_state_dict(st["ema"])
@@ -141,33 +158,58 @@ def fit(model: torch.nn.Module, batch_loss, cfg: TrainConfig, out_dir, *,
     t0, step = time.perf_counter(), start
     model.train()
     stop = _StopOnSignal()
-    for step in bar:
-        with acc.autocast():
-            loss = batch_loss(model, _step_generator(cfg.seed, step))
-        opt.zero_grad(set_to_none=True)
-        acc.backward(loss)
-        acc.clip_grad_norm_(params, 1.0)
-        opt.step()
-        sched.step()
-        if ema is not None:
-            ema_update(ema, acc.unwrap_model(model), ema_decay(cfg.ema_decay, step))
-        history["step"].append(step)
-        history["loss"].append(float(loss.detach()))
-        bar.set_postfix(loss=f"{sum(history['loss'][-50:]) / len(history['loss'][-50:]):.4f}")
-        elapsed, done = wall + time.perf_counter() - t0, step + 1
-        out_of_time = cfg.max_minutes is not None and elapsed > cfg.max_minutes * 60
-        if done % cfg.save_every == 0 or done == cfg.steps or out_of_time or stop.requested:
-            save(done, elapsed)
-        if out_of_time or stop.requested:
+    try:
+        for step in bar:
+            with acc.autocast():
+                loss = batch_loss(model, _step_generator(cfg.seed, step))
+            opt.zero_grad(set_to_none=True)
+            acc.backward(loss)
+            if cfg.clip_grad is not None:
+                acc.clip_grad_norm_(params, cfg.clip_grad)
+            opt.step()
+            sched.step()
+            if ema is not None:
+                ema_update(ema, acc.unwrap_model(model), ema_decay(cfg.ema_decay, step))
+            history["step"].append(step)
+            history["loss"].append(float(loss.detach()))
+            bar.set_postfix(loss=f"{sum(history['loss'][-50:]) / len(history['loss'][-50:]):.4f}")
+            elapsed, done = wall + time.perf_counter() - t0, step + 1
+            out_of_time = cfg.max_minutes is not None and elapsed > cfg.max_minutes * 60
+            if done % cfg.save_every == 0 or done == cfg.steps or out_of_time or stop.requested:
+                save(done, elapsed)
             if stop.requested:
-                print(f"\nstopped by signal after step {done}; rerun the command to resume")
-            break
-    stop.restore()
-    bar.close()
+                raise TrainingInterrupted(
+                    f"{desc}: stopped by signal {stop.signum} after step {done}; the state is "
+                    f"saved in {state_path}, nothing was exported: rerun the command to resume",
+                    int(stop.signum))
+            if out_of_time:
+                break
+    finally:
+        stop.restore()
+        bar.close()
     unwrapped = acc.unwrap_model(model).to(memory_format=torch.contiguous_format)
     ema = ema.to(memory_format=torch.contiguous_format) if ema is not None else unwrapped
     return TrainResult(ema, unwrapped.eval(), history,
                        wall + time.perf_counter() - t0)
+
+
+def _lr_scheduler(opt, cfg: TrainConfig):
+    if cfg.lr_schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps)
+    if cfg.lr_schedule == "warmup-constant":
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / cfg.warmup))
+    raise ValueError(f"lr_schedule must be 'warmup-constant' or 'onecycle', "
+                     f"got {cfg.lr_schedule!r}")
+
+
+def _read_state(path: Path) -> dict:
+    """A training state written by :func:`fit`, loaded with ``weights_only=True`` (tensors and
+    plain Python values only: nothing in it can run code)."""
+    hint = "remove it to restart training"
+    st = torch_load(path, what="a training state written by hw2lib", hint=hint)
+    if not isinstance(st, dict) or not {"model", "opt", "sched", "step", "config"} <= set(st):
+        raise InputError(f"{path}: not a training state written by hw2lib; {hint}")
+    return st
 
 
 def train_eps_model(model: torch.nn.Module, schedule: Schedule, images: torch.Tensor,
@@ -222,10 +264,10 @@ def train_and_export(unet_cfg, images: torch.Tensor, labels: torch.Tensor | None
     weights = res.ema if export == "ema" else res.model
     history, wall = res.history, res.wall
     save_weights(weights, out_dir / "model.safetensors")
-    (out_dir / "config.json").write_text(json.dumps(
+    write_text_atomic(out_dir / "config.json", json.dumps(
         {"unet": asdict(unet_cfg), "T": T, "null_label": null_label, **(config_extra or {})},
         indent=2))
-    (out_dir / "loss.json").write_text(json.dumps(thin_history(history)))
+    write_text_atomic(out_dir / "loss.json", json.dumps(thin_history(history)))
     write_manifest(out_dir / "manifest.json", command=command, train_config=asdict(cfg),
                    unet_params=n_params(weights), steps_done=len(history["step"]), weights=export,
                    n_train_images=len(images), wall_seconds=round(wall, 1),
@@ -238,15 +280,18 @@ def load_checkpoint(ckpt_dir):
     from .diffusion import linear_schedule
     from .nets.unet import UNetConfig, build_unet
     from .weights import load_weights
+    from .files import read_json
     ckpt_dir = Path(ckpt_dir)
-    cfg_path = ckpt_dir / "config.json"
-    if not cfg_path.exists():
-        raise FileNotFoundError(f"{cfg_path} not found: train it with `make checkpoints` or give "
-                                "the folder of a checkpoint written by hw2lib")
-    cfg = json.loads(cfg_path.read_text())
-    unet = load_weights(build_unet(UNetConfig.from_dict(cfg["unet"])),
-                        ckpt_dir / "model.safetensors")
-    return unet.eval(), linear_schedule(cfg["T"]), cfg
+    cfg = read_json(ckpt_dir / "config.json", what="a checkpoint config written by hw2lib",
+                    hint="train it with `make checkpoints` or give the folder of a checkpoint "
+                         "written by hw2lib")
+    try:
+        unet_cfg, T = UNetConfig.from_dict(cfg["unet"]), int(cfg["T"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise InputError(f"{ckpt_dir / 'config.json'}: not a UNet checkpoint config written by "
+                         f"hw2lib ({type(e).__name__}: {e})") from e
+    unet = load_weights(build_unet(unet_cfg), ckpt_dir / "model.safetensors")
+    return unet.eval(), linear_schedule(T), cfg
 
 
 def thin_history(history: dict, every: int = 10) -> dict:
@@ -268,6 +313,4 @@ def write_manifest(path, **fields) -> Path:
         commit = None
     fields.setdefault("commit", commit)
     fields.setdefault("torch", torch.__version__)
-    path = Path(path)
-    path.write_text(json.dumps(fields, indent=2, default=str) + "\n")
-    return path
+    return write_text_atomic(path, json.dumps(fields, indent=2, default=str) + "\n")

@@ -186,15 +186,20 @@ def test_signal_requests_a_clean_stop():
 
 
 def test_interrupted_training_saves_the_step_it_finished(tmp_path, monkeypatch):
+    """A signal stops training after the current step, which is saved; the run then raises
+    (exit code 128 + signal), so its caller exports nothing."""
     from hw2lib import train as train_mod
+    from hw2lib.errors import TrainingInterrupted
     monkeypatch.setattr(train_mod._StopOnSignal, "requested", True, raising=False)
-    monkeypatch.setattr(train_mod._StopOnSignal, "__init__", lambda self: setattr(self, "_old", {}))
+    monkeypatch.setattr(train_mod._StopOnSignal, "__init__",
+                        lambda self: self.__dict__.update(_old={}, signum=15))
     x, y = torch.rand(8, 3, 28, 28) * 2 - 1, torch.arange(8) % 10
-    hist = train_eps_model(build_unet(TINY), linear_schedule(), x, y,
-                           TrainConfig(steps=5, batch_size=4, save_every=100, warmup=2),
-                           tmp_path, null_label=20, progress=False).history
-    assert len(hist["loss"]) == 1
-    assert torch.load(tmp_path / "train_state.pt", weights_only=False)["step"] == 1
+    with pytest.raises(TrainingInterrupted) as e:
+        train_eps_model(build_unet(TINY), linear_schedule(), x, y,
+                        TrainConfig(steps=5, batch_size=4, save_every=100, warmup=2),
+                        tmp_path, null_label=20, progress=False)
+    assert e.value.exit_code == 143
+    assert torch.load(tmp_path / "train_state.pt", weights_only=True)["step"] == 1
 
 
 def test_explorer_draws_for_any_setting(tiny_ckpt):

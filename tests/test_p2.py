@@ -1,6 +1,5 @@
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -9,26 +8,12 @@ import torch
 from hw2lib import p2
 from hw2lib.diffusion import linear_schedule
 from hw2lib.nets.unet import UNetConfig, build_unet, eps_fn
+from hw2_fixture import COURSE_UNET_PY
 
 TINY_FACE = UNetConfig(sample_size=8, block_out_channels=(8, 16), layers_per_block=1,
                        down_block_types=("DownBlock2D", "DownBlock2D"),
                        up_block_types=("UpBlock2D", "UpBlock2D"), norm_num_groups=4,
                        attention_head_dim=8)
-
-COURSE_UNET_PY = textwrap.dedent('''
-    import torch
-    from torch import nn
-
-    class UNet(nn.Module):
-        """Stands in for the course's UNet: called as model(x, t), state dict {'w': (3,)}."""
-        def __init__(self):
-            super().__init__()
-            self.w = nn.Parameter(torch.zeros(3))
-
-        def forward(self, x, t):
-            return 0.3 * torch.tanh(x) + self.w.view(1, 3, 1, 1) + 1e-4 * t.float().view(-1, 1, 1, 1)
-''')
-
 
 @pytest.fixture(scope="module")
 def tiny_face():

@@ -14,8 +14,11 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..errors import InputError, MissingInputError
+from ..files import check_not_lfs_pointer
 
-class MissingWeightsError(FileNotFoundError):
+
+class MissingWeightsError(MissingInputError):
     pass
 
 
@@ -52,8 +55,9 @@ def load_clip(name: str = "ViT-B-32", weights=None, *, quick_gelu: bool = False,
             "--pretrained /path/to/ViT-B-32.pt (OpenAI's weights: the TorchScript ViT-B-32.pt "
             "or open_clip_pytorch_model.bin of timm/vit_base_patch32_clip_224.openai); nothing "
             "is downloaded. For the embedded model run `make checkpoints`.")
+    check_not_lfs_pointer(weights)
     if name not in open_clip.list_models():
-        raise ValueError(f"unknown open_clip model {name!r}")
+        raise InputError(f"unknown open_clip model {name!r}")
     root = logging.getLogger()
     level, root.level = root.level, logging.ERROR  # "no pretrained weights": they come next
     try:
@@ -65,8 +69,11 @@ def load_clip(name: str = "ViT-B-32", weights=None, *, quick_gelu: bool = False,
         open_clip.load_checkpoint(model, str(weights))
     except RuntimeError as e:
         if "TorchScript" not in str(e) and "torchscript" not in str(e).lower():
-            raise RuntimeError(f"{weights}: does not fit {name}: {e}") from e
+            raise InputError(f"{weights}: does not fit {name}: {e}") from e
         model.load_state_dict(_read_torchscript_state_dict(weights))
+    except Exception as e:  # noqa: BLE001 - SafetensorError, UnpicklingError...: unreadable
+        raise InputError(f"{weights}: not a readable weights file for {name} "
+                         f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from e
     return ClipModel(model.eval(), preprocess, open_clip.get_tokenizer(name), name, str(weights))
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InputError
 from .cache import cached_arrays, fingerprint
 from .course import (CourseDataError, check_tree, load_images, read_clip_zeroshot, read_digits,
                      read_face, read_textual_inversion)
@@ -16,9 +17,9 @@ from ..modes import MODES
 
 def _check_mode(mode: str, data_dir) -> None:
     if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        raise InputError(f"mode must be one of {MODES}, got {mode!r}")
     if mode == "course" and not data_dir:
-        raise ValueError("mode='course' needs data_dir: the hw2_data folder (make report DATA=...)")
+        raise InputError("mode='course' needs data_dir: the hw2_data folder (make report DATA=...)")
 
 
 def course_digit_set(data_dir, name: str, *, seed: int = 0, test_fraction: float = 0.1,

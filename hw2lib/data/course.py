@@ -9,29 +9,34 @@ Layout (see shared/hw2_data_layout.md)::
 
 Each part has one parser returning ``(data, problems)``: :func:`check_tree` reports the problems,
 the ``read_*`` loaders raise :class:`CourseDataError` listing them. A part whose folder is missing
-is *absent* (a user may hold only some parts), not broken.
+is *absent* (a user may hold only some parts), not broken. Each file format has one validator
+(:func:`parse_noise_file`, :func:`parse_id2label`, :func:`parse_concepts`), shared by
+``data check``, the CLI commands that take such a file, and the notebooks.
 """
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from ..errors import InputError, MissingInputError
+from ..files import SAFE_NAME, read_json
 
 DIGIT_SETS = ("mnistm", "svhn")
 N_FACE = 10
 IMAGE_EXT = (".png", ".jpg", ".jpeg")
 
 
-class CourseDataError(ValueError):
-    """Raised by a reader whose part of the tree is missing or malformed; lists every problem."""
+class CourseDataError(InputError):
+    """Raised by a reader whose part of the tree (or input file) is missing or malformed; lists
+    every problem."""
 
-    def __init__(self, part: str, problems: list["Problem"]):
+    def __init__(self, part: str, problems: list["Problem"], *, title: str | None = None):
         self.problems = problems
         lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"hw2_data part '{part}' is not usable:\n{lines}")
+        super().__init__(f"{title or f'hw2_data part {part!r}'} is not usable:\n{lines}")
 
 
 @dataclass(frozen=True)
@@ -154,6 +159,37 @@ class FaceData:
     unet_ckpt: Path
 
 
+NOISE_SHAPE = (1, 3, 256, 256)
+
+
+def parse_noise_file(path, shape: tuple | None = NOISE_SHAPE):
+    """One noise file: a finite floating-point tensor (1, C, H, W) (``shape`` if given).
+    Returns (float32 tensor or None, problems)."""
+    import torch
+    path = Path(path)
+    try:
+        x = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any failure means unreadable (pickles are refused)
+        return None, [Problem(str(path), f"unreadable tensor ({type(e).__name__})")]
+    want = shape or "(1, C, H, W)"
+    if not isinstance(x, torch.Tensor):
+        return None, [Problem(str(path), f"holds a {type(x).__name__}, expected a tensor {want}")]
+    problems = []
+    if not x.is_floating_point():
+        problems.append(Problem(str(path), f"dtype {x.dtype}, expected floating-point Gaussian "
+                                           "noise (float32)"))
+    if x.ndim != 4 or x.shape[0] != 1:
+        more = (f" ({x.shape[0]} noises in one file: one noise per file)"
+                if x.ndim == 4 and x.shape[0] > 1 else "")
+        problems.append(Problem(str(path), f"wrong shape {tuple(x.shape)}, expected {want}{more}"))
+    elif shape is not None and tuple(x.shape) != tuple(shape):
+        problems.append(Problem(str(path), f"wrong shape {tuple(x.shape)}, expected {shape}"))
+    if x.is_floating_point() and not torch.isfinite(x).all():
+        n = int((~torch.isfinite(x)).sum())
+        problems.append(Problem(str(path), f"{n} NaN or infinite value(s)"))
+    return (None if problems else x.float()), problems
+
+
 def parse_face(root: Path, *, check_tensors: bool = True):
     base = Path(root) / "face"
     problems: list[Problem] = []
@@ -164,17 +200,9 @@ def parse_face(root: Path, *, check_tensors: bool = True):
         if not p.exists():
             problems.append(Problem(str(p), "missing"))
     if check_tensors:
-        import torch
         for p in noise:
             if p.exists():
-                try:
-                    x = torch.load(p, map_location="cpu", weights_only=True)
-                except Exception as e:  # noqa: BLE001
-                    problems.append(Problem(str(p), f"unreadable tensor ({type(e).__name__})"))
-                    continue
-                if not isinstance(x, torch.Tensor) or tuple(x.shape) != (1, 3, 256, 256):
-                    shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-                    problems.append(Problem(str(p), f"wrong shape {shape}, expected (1, 3, 256, 256)"))
+                problems += parse_noise_file(p)[1]
         for p in gt:
             if p.exists():
                 _check_image(p, 256, problems)
@@ -201,19 +229,49 @@ class ZeroShotData:
         return [self.id2label[i].replace("_", " ") for i in sorted(self.id2label)]
 
 
+def _read_json(path: Path, what: str):
+    """(parsed JSON or None, problems) of a JSON file (:func:`hw2lib.files.read_json`)."""
+    try:
+        return read_json(path, what=what), []
+    except MissingInputError:
+        return None, [Problem(str(path), "missing")]
+    except InputError as e:
+        return None, [Problem(str(path), str(e).removeprefix(f"{path}: "))]
+
+
+def parse_id2label(path):
+    """``id2label.json``: a non-empty JSON object whose keys are exactly the class ids 0..C-1
+    and whose values are non-empty class names. Returns ({id: name}, problems)."""
+    path = Path(path)
+    what = "a JSON object of id -> label"
+    raw, problems = _read_json(path, what)
+    if problems:
+        return {}, problems
+    if not isinstance(raw, dict):
+        return {}, [Problem(str(path), f"not {what} (found a JSON {type(raw).__name__})")]
+    if not raw:
+        return {}, [Problem(str(path), "empty: expected class ids 0..C-1 with their names")]
+    id2label = {}
+    for k, v in raw.items():
+        if not (isinstance(k, str) and k.strip().isdigit()):
+            problems.append(Problem(str(path), f"key {k!r} is not a class id (0, 1, ...)"))
+        elif not isinstance(v, str) or not v.strip():
+            problems.append(Problem(str(path), f"class {k}: name {v!r} is not a non-empty string"))
+        elif int(k) in id2label:
+            problems.append(Problem(str(path), f"class id {int(k)} appears twice"))
+        else:
+            id2label[int(k)] = v
+    if not problems and sorted(id2label) != list(range(len(id2label))):
+        gaps = sorted(set(range(max(id2label) + 1)) - set(id2label))
+        problems.append(Problem(str(path), f"class ids must be 0..{len(id2label) - 1} without gaps; "
+                                           f"missing {gaps[:10]}"))
+    return (id2label if not problems else {}), problems
+
+
 def parse_clip_zeroshot(root: Path, *, check_images: int | None = 200):
     base = Path(root) / "clip_zeroshot"
     jpath, vdir = base / "id2label.json", base / "val"
-    problems: list[Problem] = []
-    id2label: dict[int, str] = {}
-    if not jpath.exists():
-        problems.append(Problem(str(jpath), "missing"))
-    else:
-        try:
-            raw = json.loads(jpath.read_text())
-            id2label = {int(k): str(v) for k, v in raw.items()}
-        except (ValueError, AttributeError) as e:
-            problems.append(Problem(str(jpath), f"not a JSON object of id -> label ({e})"))
+    id2label, problems = parse_id2label(jpath)
     if not vdir.is_dir():
         problems.append(Problem(str(vdir), "missing"))
         return None, problems
@@ -256,36 +314,92 @@ class Concept:
     image_paths: list[Path]
 
 
-def parse_textual_inversion(root: Path):
-    base = Path(root) / "textual_inversion"
-    jpath = base / "input.json"
-    problems: list[Problem] = []
-    if not jpath.exists():
-        return None, [Problem(str(jpath), "missing")]
-    try:
-        spec = json.loads(jpath.read_text())
-        assert isinstance(spec, dict)
-    except (ValueError, AssertionError) as e:
-        return None, [Problem(str(jpath), f"not a JSON object ({e})")]
-    concepts = []
+TI_KEYS = ("src_image", "token_name", "prompt", "prompt_4_clip_eval", "baseline")
+
+
+def _is_text(x) -> bool:
+    return isinstance(x, str) and bool(x.strip())
+
+
+def _concept_problems(key, c) -> list[str]:
+    """What is wrong with one concept of input.json (empty: nothing)."""
+    if not SAFE_NAME.fullmatch(key):
+        return [f"key {key!r} is not a plain name (letters, digits, '_', '-'): it names the "
+                "concept's folders"]
+    if not isinstance(c, dict):
+        return [f"expected an object with keys {list(TI_KEYS)}, found {type(c).__name__}"]
+    missing = [k for k in TI_KEYS if k not in c]
+    if missing:
+        return [f"missing keys {missing}"]
+    bad = []
+    for k in ("src_image", "token_name"):
+        if not _is_text(c[k]):
+            bad.append(f"{k} must be a non-empty string, found {c[k]!r}")
+    if _is_text(c["token_name"]) and any(ch.isspace() for ch in c["token_name"]):
+        bad.append(f"token_name {c['token_name']!r} must be one word (no spaces)")
+    for k in ("prompt", "prompt_4_clip_eval"):
+        if not isinstance(c[k], list) or not c[k] or not all(_is_text(p) for p in c[k]):
+            bad.append(f"{k} must be a non-empty list of strings, found {c[k]!r}")
+    b = c["baseline"]
+    num = (int, float)
+    if not isinstance(b, list) or not all(
+            isinstance(r, list) and len(r) == 2 and all(isinstance(v, num) and not isinstance(v, bool)
+                                                        for v in r) for r in b):
+        bad.append(f"baseline must be a list of [image score, text score] pairs, found {b!r}")
+    if not bad and not len(c["prompt"]) == len(c["prompt_4_clip_eval"]) == len(b):
+        bad.append("prompt, prompt_4_clip_eval and baseline differ in length")
+    return bad
+
+
+def parse_concepts(json_path, refs_dir=None):
+    """The textual-inversion ``input.json``: {key: {src_image, token_name, prompt,
+    prompt_4_clip_eval, baseline}}. Keys must be plain names (they name output folders), tokens
+    distinct, prompts non-empty lists of strings of one length with the baselines ([image, text]
+    pairs). With ``refs_dir``, each concept's reference images ``refs_dir/<key>/`` must exist and
+    open. Returns (list of :class:`Concept` or None, problems)."""
+    jpath = Path(json_path)
+    spec, problems = _read_json(jpath, "a JSON object of concept key -> concept")
+    if problems:
+        return None, problems
+    if not isinstance(spec, dict) or not spec:
+        return None, [Problem(str(jpath), "not a non-empty JSON object of concept key -> concept")]
+    concepts, owner = [], {}
     for key, c in spec.items():
         where = f"{jpath}[{key!r}]"
-        need = ("src_image", "token_name", "prompt", "prompt_4_clip_eval", "baseline")
-        missing = [k for k in need if not isinstance(c, dict) or k not in c]
-        if missing:
-            problems.append(Problem(where, f"missing keys {missing}"))
+        bad = _concept_problems(key, c)
+        if not bad and c["token_name"] in owner:
+            bad = [f"token_name {c['token_name']!r} is also the token of concept "
+                   f"{owner[c['token_name']]!r}"]
+        problems += [Problem(where, b) for b in bad]
+        if bad:
             continue
-        if len(c["prompt"]) != len(c["prompt_4_clip_eval"]) or len(c["prompt"]) != len(c["baseline"]):
-            problems.append(Problem(where, "prompt, prompt_4_clip_eval and baseline differ in length"))
-            continue
-        d = base / str(key)
-        imgs = sorted(p for p in d.glob("*") if p.suffix.lower() in IMAGE_EXT) if d.is_dir() else []
-        if not imgs:
-            problems.append(Problem(str(d), "missing or holds no images"))
-        for p in imgs:
-            _check_image(p, None, problems)
-        concepts.append(Concept(str(key), c["src_image"], c["token_name"], list(c["prompt"]),
+        owner[c["token_name"]] = key
+        imgs: list[Path] = []
+        if refs_dir is not None:
+            d = Path(refs_dir) / key
+            imgs = sorted(p for p in d.glob("*") if p.suffix.lower() in IMAGE_EXT) if d.is_dir() else []
+            if not imgs:
+                problems.append(Problem(str(d), "missing or holds no images"))
+            for p in imgs:
+                _check_image(p, None, problems)
+        concepts.append(Concept(key, c["src_image"], c["token_name"], list(c["prompt"]),
                                 list(c["prompt_4_clip_eval"]), c["baseline"], imgs))
+    return concepts, problems
+
+
+def read_concepts(json_path, refs_dir=None) -> list[Concept]:
+    """:func:`parse_concepts`, raising :class:`CourseDataError` listing every problem."""
+    concepts, problems = parse_concepts(json_path, refs_dir)
+    if problems:
+        raise CourseDataError("textual_inversion", problems, title=str(json_path))
+    return concepts
+
+
+def parse_textual_inversion(root: Path):
+    base = Path(root) / "textual_inversion"
+    concepts, problems = parse_concepts(base / "input.json", base)
+    if concepts is None:
+        return None, problems
     cat = base / "cat"
     if not cat.is_dir():
         problems.append(Problem(str(cat), "missing (extra cat photos for the multi-concept question)"))

@@ -4,6 +4,8 @@ Both run under ``torch.inference_mode()``, take keyword-only ``noise`` (x_T), ``
 ``record`` (time steps whose x_t to keep) and ``progress``, and return a :class:`SampleResult`.
 Random draws follow diffusers' order (x_T first, then one ``randn`` per stochastic step, none at
 the last step), so the same generator seed gives the same samples as its schedulers.
+``generator`` may also be a list with one generator per image (as diffusers' pipelines accept):
+each image's noise then comes from its own generator, whatever the batch it is drawn in.
 """
 from __future__ import annotations
 
@@ -25,22 +27,38 @@ class SampleResult:
     trajectory: dict[int, torch.Tensor] = field(default_factory=dict)
 
 
+def derived_seed(seed: int, index: int) -> int:
+    """A seed for item ``index`` (a training step, an image) of a run seeded by ``seed``."""
+    return seed * 1_000_003 + index
+
+
+def image_generators(seed: int, indices) -> list[torch.Generator]:
+    """One generator per image, seeded by (``seed``, the image's index): the noise an image
+    gets does not depend on the batch it is drawn in, and differs between images."""
+    return [torch.Generator().manual_seed(derived_seed(seed, int(i))) for i in indices]
+
+
+def randn(shape, generator, *, device="cpu", dtype=torch.float32) -> torch.Tensor:
+    """``torch.randn`` drawn on the generator's device (the CPU for a seeded
+    ``torch.Generator()``) and moved to ``device``: a seed gives the same numbers whichever
+    device the model runs on. With a list of generators, row i of the batch comes from
+    generator i."""
+    if isinstance(generator, (list, tuple)):
+        if len(generator) != shape[0]:
+            raise ValueError(f"{len(generator)} generators for a batch of {shape[0]}")
+        return torch.stack([torch.randn(tuple(shape[1:]), generator=g, dtype=dtype)
+                            for g in generator]).to(device)
+    gen_device = generator.device if generator is not None else device
+    return torch.randn(shape, generator=generator, device=gen_device, dtype=dtype).to(device)
+
+
 def _start(shape, noise, generator, device):
     """x_T: ``noise`` (on ``device``, default its own), or drawn from ``generator``."""
     if noise is not None:
         return noise.to(device=device or noise.device, dtype=torch.float32).clone()
     if shape is None:
         raise ValueError("give either noise= (x_T) or shape=")
-    gen_device = generator.device if generator is not None else device or "cpu"
-    return torch.randn(shape, generator=generator, device=gen_device,
-                       dtype=torch.float32).to(device or gen_device)
-
-
-def _fresh_noise(x: torch.Tensor, generator) -> torch.Tensor:
-    """z ~ N(0, I) like ``x``, drawn on the generator's device and moved to x's: a seeded CPU
-    generator gives the same numbers whichever device the model runs on."""
-    gen_device = generator.device if generator is not None else x.device
-    return torch.randn(x.shape, generator=generator, device=gen_device, dtype=x.dtype).to(x.device)
+    return randn(shape, generator, device=device or "cpu")
 
 
 def _steps(ts, progress: bool, desc: str):
@@ -51,7 +69,7 @@ def _steps(ts, progress: bool, desc: str):
 
 
 def ddpm_sample(eps_model: EpsModel, schedule: Schedule, *, shape=None, noise=None,
-                generator: torch.Generator | None = None, cond: dict | None = None,
+                generator=None, cond: dict | None = None,
                 clip_x0: bool = False, record: Iterable[int] = (), progress: bool = False,
                 device=None) -> SampleResult:
     """Ancestral sampling over all T steps with sigma_t^2 = beta_tilde_t (Ho et al. Alg. 2)."""
@@ -71,7 +89,8 @@ def ddpm_sample(eps_model: EpsModel, schedule: Schedule, *, shape=None, noise=No
             # x_{t-1} = mu_tilde_t(x_t, x0_hat) + sigma_t z   (Ho et al. eq. 7 and Alg. 2)
             x = posterior_mean(schedule, x0, x, tt)
             if t > 0:
-                x = x + beta_tilde[t].sqrt().to(x.dtype) * _fresh_noise(x, generator)
+                z = randn(x.shape, generator, device=x.device, dtype=x.dtype)
+                x = x + beta_tilde[t].sqrt().to(x.dtype) * z
         return SampleResult(x, traj)
 
 
@@ -91,7 +110,7 @@ def ddim_sigma(a_t: torch.Tensor, a_prev: torch.Tensor, eta: float) -> torch.Ten
 
 
 def ddim_sample(eps_model: EpsModel, schedule: Schedule, *, timesteps: Sequence[int],
-                eta: float = 0.0, shape=None, noise=None, generator: torch.Generator | None = None,
+                eta: float = 0.0, shape=None, noise=None, generator=None,
                 cond: dict | None = None, clip_x0: bool = False, final_alpha_bar: float = 1.0,
                 alpha_bar_shift: int = 0, record: Iterable[int] = (), progress: bool = False,
                 device=None) -> SampleResult:
@@ -126,5 +145,6 @@ def ddim_sample(eps_model: EpsModel, schedule: Schedule, *, timesteps: Sequence[
             # x_prev = sqrt(a_prev) x0_hat + sqrt(1 - a_prev - sigma^2) eps + sigma z   (eq. 12)
             x = a_prev.sqrt().float() * x0 + (1 - a_prev - sigma ** 2).sqrt().float() * eps
             if eta > 0:
-                x = x + sigma.float() * _fresh_noise(x, generator)
+                z = randn(x.shape, generator, device=x.device, dtype=x.dtype)
+                x = x + sigma.float() * z
         return SampleResult(x, traj)

@@ -5,31 +5,13 @@ import sys
 from pathlib import Path
 
 
-def _concepts_from_json(json_path, refs_dir):
-    """The course's concepts from ``input.json`` with reference images in ``refs_dir/<key>/``."""
-    import json
-    from ..data.course import IMAGE_EXT, Concept
-    spec = json.loads(Path(json_path).read_text())
-    out = []
-    for key, c in spec.items():
-        d = Path(refs_dir) / str(key)
-        imgs = sorted(p for p in d.glob("*") if p.suffix.lower() in IMAGE_EXT) if d.is_dir() else []
-        if not imgs:
-            raise FileNotFoundError(f"{d}: no reference images for concept {key}")
-        out.append(Concept(str(key), c["src_image"], c["token_name"], list(c["prompt"]),
-                           list(c["prompt_4_clip_eval"]), c["baseline"], imgs))
-    return out
-
-
 def cmd_train(args) -> int:
+    from ..data.course import read_concepts
     from ..train import TrainConfig
     from . import sd, textual_inversion as TI
-    try:
-        pipe = sd.load_sd(args.sd, config_dir=args.sd_config, device=args.device)
-        concepts = _concepts_from_json(args.json, args.refs)
-    except (FileNotFoundError, KeyError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    sd.check_sd(args.sd, args.sd_config)
+    concepts = read_concepts(args.json, args.refs)
+    pipe = sd.load_sd(args.sd, config_dir=args.sd_config, device=args.device)
     inits = dict(kv.split("=", 1) for kv in args.init)
     specs = sd.course_specs(concepts, inits, num_vectors=args.num_vectors)
     cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
@@ -42,38 +24,32 @@ def cmd_train(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    import json
+    from ..data.course import read_concepts
+    from ..errors import MissingInputError
+    from ..files import child
     from . import generate as G, sd, textual_inversion as TI
-    try:
-        pipe = sd.load_sd(args.sd, config_dir=args.sd_config, device=args.device)
-    except FileNotFoundError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    sd.check_sd(args.sd, args.sd_config)
+    concepts = read_concepts(args.json)
+    folders = [child(args.out, c.key, where=f"{args.json}[{c.key!r}]") for c in concepts]
     if not Path(args.embeds).is_dir() or not list(Path(args.embeds).glob("*.safetensors")):
-        print(f"error: no learned embeddings (*.safetensors) in {args.embeds}: run `ti train`",
-              file=sys.stderr)
-        return 2
+        raise MissingInputError(f"no learned embeddings (*.safetensors) in {args.embeds}: run "
+                                "`python -m hw2lib ti train`")
+    pipe = sd.load_sd(args.sd, config_dir=args.sd_config, device=args.device)
     TI.load_embeddings(pipe, args.embeds)
-    spec = json.loads(Path(args.json).read_text())
-    for key, c in spec.items():
-        G.generate_folder(sd.components(pipe), c["prompt"], Path(args.out) / str(key),
-                          n_per_prompt=args.n, seed=args.seed, batch_size=args.batch_size,
-                          steps=args.steps, w=args.w)
+    for c, folder in zip(concepts, folders):
+        G.generate_folder(sd.components(pipe), c.prompts, folder, n_per_prompt=args.n,
+                          seed=args.seed, batch_size=args.batch_size, steps=args.steps, w=args.w)
     print(f"images in {args.out}")
     return 0
 
 
 def cmd_score(args) -> int:
-    from ..clip import MissingWeightsError, load_clip
+    from ..clip import load_clip
+    from ..data.course import read_concepts
     from .score import format_scores, score_outputs
-    try:
-        clip = load_clip(args.model, args.clip_weights, quick_gelu=not args.no_quick_gelu)
-        concepts = _concepts_from_json(args.json, args.refs)
-        rows = score_outputs(clip, concepts, args.out)
-    except (MissingWeightsError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(format_scores(rows))
+    concepts = read_concepts(args.json, args.refs)
+    clip = load_clip(args.model, args.clip_weights, quick_gelu=not args.no_quick_gelu)
+    print(format_scores(score_outputs(clip, concepts, args.out)))
     return 0
 
 

@@ -265,11 +265,10 @@ def train(sets: dict, clip_ckpt, out_dir, cfg, *, command: str = "", progress: b
 def load(ckpt_dir, clip_ckpt=None) -> dict:
     """The component dict (unet, vae=None, text_encoder, tokenizer) of a trained scene model."""
     from ..weights import load_weights
+    from ..files import read_json
     ckpt_dir = Path(ckpt_dir)
-    if not (ckpt_dir / "config.json").exists():
-        raise FileNotFoundError(f"{ckpt_dir}/config.json not found: train the embedded "
-                                "text-to-image model first (python -m hw2lib train t2i)")
-    cfg = json.loads((ckpt_dir / "config.json").read_text())
+    cfg = read_json(ckpt_dir / "config.json", what="the config of the embedded text-to-image model",
+                    hint="train it first (python -m hw2lib train t2i)")
     kw = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg["unet"].items()}
     unet = load_weights(new_unet(**kw), ckpt_dir / "model.safetensors").eval()
     text = text_components(clip_ckpt or cfg["clip_ckpt"])

@@ -56,8 +56,9 @@ def latent_shape(components: dict) -> tuple[int, int, int]:
 def generate_folder(components: dict, prompts, out_dir, *, n_per_prompt: int = 25, seed: int = 0,
                     batch_size: int = 5, progress: bool = True, **kw) -> list[Path]:
     """The course's layout: ``<out>/<prompt_idx>/<k>.png``, n images per prompt."""
-    from PIL import Image
     from tqdm.auto import tqdm
+
+    from ..files import save_image_atomic
     out_dir = Path(out_dir)
     folders = []
     bar = tqdm(total=len(prompts) * n_per_prompt, disable=not progress, desc="generate")
@@ -69,7 +70,7 @@ def generate_folder(components: dict, prompts, out_dir, *, n_per_prompt: int = 2
             n = min(batch_size, n_per_prompt - k)
             noise = torch.randn((n, *latent_shape(components)), generator=g)
             for i, img in enumerate(generate(components, [prompt] * n, noise=noise, **kw)):
-                Image.fromarray(img).save(folder / f"{k + i}.png")
+                save_image_atomic(img, folder / f"{k + i}.png")
             bar.update(n)
         folders.append(folder)
     bar.close()

@@ -5,21 +5,17 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import MissingInputError
 
-class MissingModelError(FileNotFoundError):
+
+class MissingModelError(MissingInputError):
     pass
 
 
-def load_sd(path, *, config_dir=None, dtype=None, device: str = "cpu"):
-    """A StableDiffusionPipeline's components from a diffusers folder (``model_index.json``), or
-    from the single-file ``sd-v1-4.ckpt`` with ``config_dir``, a local diffusers folder holding
-    the component configs (the weights come from the file)."""
-    import torch
-    from diffusers import DDIMScheduler, StableDiffusionPipeline
+def check_sd(path, config_dir=None) -> None:
+    """Raise :class:`MissingModelError` unless ``path`` is a diffusers pipeline folder, or a
+    single-file checkpoint with ``config_dir`` (cheap: nothing is loaded)."""
     path = Path(path) if path else None
-    dtype = dtype or torch.float32
-    kw = dict(local_files_only=True, safety_checker=None, requires_safety_checker=False,
-              dtype=dtype)
     if path is None or not path.exists():
         raise MissingModelError(
             f"Stable Diffusion not found at {path}: give a diffusers folder (with model_index.json) "
@@ -29,13 +25,27 @@ def load_sd(path, *, config_dir=None, dtype=None, device: str = "cpu"):
         if not (path / "model_index.json").exists():
             raise MissingModelError(f"{path} is a folder without model_index.json (not a diffusers "
                                     "pipeline folder)")
+    elif config_dir is None or not (Path(config_dir) / "model_index.json").exists():
+        raise MissingModelError(
+            f"{path} is a single-file checkpoint: also give --sd-config DIR, a local diffusers "
+            "folder with stable-diffusion-v1-4's configs (model_index.json, unet/config.json, "
+            "...); diffusers would otherwise fetch them from the hub")
+
+
+def load_sd(path, *, config_dir=None, dtype=None, device: str = "cpu"):
+    """A StableDiffusionPipeline's components from a diffusers folder (``model_index.json``), or
+    from the single-file ``sd-v1-4.ckpt`` with ``config_dir``, a local diffusers folder holding
+    the component configs (the weights come from the file)."""
+    import torch
+    from diffusers import DDIMScheduler, StableDiffusionPipeline
+    check_sd(path, config_dir)
+    path = Path(path)
+    dtype = dtype or torch.float32
+    kw = dict(local_files_only=True, safety_checker=None, requires_safety_checker=False,
+              dtype=dtype)
+    if path.is_dir():
         pipe = StableDiffusionPipeline.from_pretrained(str(path), **kw)
     else:
-        if config_dir is None or not (Path(config_dir) / "model_index.json").exists():
-            raise MissingModelError(
-                f"{path} is a single-file checkpoint: also give --sd-config DIR, a local diffusers "
-                "folder with stable-diffusion-v1-4's configs (model_index.json, unet/config.json, "
-                "...); diffusers would otherwise fetch them from the hub")
         pipe = StableDiffusionPipeline.from_single_file(str(path), config=str(config_dir), **kw)
     pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
     pipe.to(device)
