@@ -235,3 +235,15 @@ def test_makefile_passes_paths_with_spaces_whole():
     params = [args[i + 1] for i, a in enumerate(args) if a == "-p"]
     assert {"mode=course", "data_dir=/x/my data", "unet_module=/y/course code/UNet.py", "seed=3",
             "data_seed=5"} <= set(params)
+
+
+def test_seed_reruns_only_what_draws_noise_and_data_seed_only_what_builds_data():
+    """make report SEED=1 reruns the noise notebooks and leaves the data splits and the CLIP
+    accuracy (built from data_seed) as they were; DATA_SEED does the opposite."""
+    from hw2lib.report import fingerprint
+    base = {"mode": "embedded", "data_dir": "", "seed": 0, "data_seed": 0}
+    noise = {"p1_ddpm.ipynb", "p2_ddim.ipynb", "p3_personalize.ipynb"}
+    for nb in NOTEBOOKS:
+        fp = fingerprint(nb, base)
+        assert (fingerprint(nb, {**base, "seed": 1}) != fp) == (nb.name in noise), nb.name
+        assert (fingerprint(nb, {**base, "data_seed": 1}) != fp) == (nb.name in DATA_BUILDING), nb.name
