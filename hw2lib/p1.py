@@ -171,13 +171,13 @@ def network_text(d: dict) -> str:
 def reverse_text(schedule, shown: list[int]) -> str:
     """What the reverse-process strips show, with the signal and noise level of each frame."""
     ab = schedule.alpha_bar
-    lv = "; ".join(f"t = {t}: {float(ab[t].sqrt()):.2f} and {float((1 - ab[t]).sqrt()):.2f}"
+    lv = "; ".join(f"$t = {t}$: {float(ab[t].sqrt()):.2f} and {float((1 - ab[t]).sqrt()):.2f}"
                    for t in shown)
-    return (f"Each strip starts from the grid image's own starting noise x_T and ends at the "
-            f"image in the grid. The frames in between are x_t as the sampler enters step t, "
-            f"x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps, at the steps where the "
-            f"signal coefficient first reaches 0.2, 0.4, 0.6 and 0.8 (signal and noise "
-            f"coefficients: {lv}). The digit's coarse shape appears first, while the noise "
+    return (r"Each strip starts from the grid image's own starting noise $x_T$ and ends at the "
+            r"image in the grid. The frames in between are $x_t$ as the sampler enters step $t$, "
+            r"$x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1 - \bar\alpha_t}\,\epsilon$, at the steps "
+            r"where the signal coefficient $\sqrt{\bar\alpha_t}$ first reaches 0.2, 0.4, 0.6 and "
+            f"0.8 (signal and noise coefficients: {lv}). The digit's coarse shape appears first, while the noise "
             f"still dominates; the last steps, where little noise is left, settle the colours, "
             f"the background texture and the stroke's edges.")
 

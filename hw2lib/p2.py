@@ -350,17 +350,17 @@ def eta_observation(stats) -> str:
     trend = ("grows steadily with eta" if rising else "grows with eta, though not steadily")
     return (
         f"**Observation.** The row eta = 0 is DDIM's deterministic map from each noise to a face. "
-        f"Every eta > 0 adds fresh Gaussian noise of standard deviation sigma_t at each of the 50 "
+        f"Every eta > 0 adds fresh Gaussian noise of standard deviation $\\sigma_t$ at each of the 50 "
         f"steps (each image's added noise comes from its own seeded generator, the same in every "
-        f"row, scaled by sigma_t), so the faces depart from the "
+        f"row, scaled by $\\sigma_t$), so the faces depart from the "
         f"eta = 0 row: their mean absolute difference from it {trend}, from "
         f"{d[1]:.1f} at eta = {etas[1]:g} to {d[-1]:.1f} at eta = {etas[-1]:g} (0-255 scale; "
         f"largest single face {stats['largest over the noises'].max():.1f}). With small eta the "
         f"faces keep the layout the starting noise fixed (pose, face position, lighting) and "
         f"change in detail; at eta = 1 the sampler is DDPM's ancestral sampler on the 50-step "
         f"grid, where the noise added along the way has as much say as the starting noise and "
-        f"rewrites the details that eta = 0 derives from x_T alone. That one-to-one map from "
-        f"x_T to an image is what lets DDIM with eta = 0 interpolate between noises (P2.2).")
+        f"rewrites the details that eta = 0 derives from $x_T$ alone. That one-to-one map from "
+        f"$x_T$ to an image is what lets DDIM with eta = 0 interpolate between noises (P2.2).")
 
 
 def interpolation_observation(table) -> str:
@@ -380,15 +380,15 @@ def interpolation_observation(table) -> str:
                 f"they are")
     return (
         f"**Observation.** Two independent Gaussian noises of dimension d are nearly orthogonal "
-        f"with norms near sqrt(d), so their linear mix at alpha = {a:.1f} has a norm of only "
-        f"{n_l:.2f} of |x_0| (sqrt(0.5) = 0.71 for exactly orthogonal noises of equal norm), "
-        f"while slerp keeps it at {n_s:.2f}. The model was trained on x_T of norm sqrt(d) at "
-        f"t = T: a shorter x_T is a noise it never saw, and the DDIM map of a low-energy x_T "
+        f"with norms near $\\sqrt{{d}}$, so their linear mix at alpha = {a:.1f} has a norm of only "
+        f"{n_l:.2f} of $\\lVert x_0 \\rVert$ ($\\sqrt{{0.5}} = 0.71$ for exactly orthogonal noises of equal norm), "
+        f"while slerp keeps it at {n_s:.2f}. The model was trained on $x_T$ of norm $\\sqrt{{d}}$ at "
+        f"$t = T$: a shorter $x_T$ is a noise it never saw, and the DDIM map of a low-energy $x_T$ "
         f"tends to a low-contrast, averaged face. Measured here, {seen} (at the end points, "
         f"where both paths meet the real noises: {c_ends:.3f}). The rows above keep the model's "
         f"own range, without the course's per-image min-max normalisation, which would stretch "
         f"the contrast back and hide a difference. Slerp moves along the sphere where Gaussian "
-        f"noise lives, so every intermediate is a plausible x_T.")
+        f"noise lives, so every intermediate is a plausible $x_T$.")
 
 
 def mse_text(table, gt_source: str, mode: str) -> str:
@@ -404,8 +404,8 @@ def mse_text(table, gt_source: str, mode: str) -> str:
             "the eta = 0 outputs")
     return (f"Mean MSE {mean_a:.3g} with the alpha_bar convention of the first column, "
             f"{mean_b:.3g} with the other (0-255 scale). The ground truth here is {what}. "
-            f"The two conventions differ in which alpha_bar goes with a grid step t = 981, ..., 1 "
-            f"(alpha_bar[t] or alpha_bar[t - 1]) and where the last step lands (alpha_bar[0] "
+            f"The two conventions differ in which alpha_bar goes with a grid step $t = 981, \\dots, 1$ "
+            f"($\\bar\\alpha_t$ or $\\bar\\alpha_{{t-1}}$) and where the last step lands ($\\bar\\alpha_0$ "
             f"or 1); public solutions use both.")
 
 
