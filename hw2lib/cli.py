@@ -163,18 +163,14 @@ def cmd_report_pdf(args) -> int:
     if not (shutil.which("pdftotext") and shutil.which("pdftoppm")):
         print("(install poppler-utils to check the pages and see them as PNGs)")
         return 0
-    texts = pdf.page_texts(out)
-    starts = pdf.section_pages(texts, pdf.section_headings(page))
-    print(f"{len(texts)} pages; sections start on pages "
-          + ", ".join(f"{p or '?'} ({h})" for h, p in starts))
-    bad = [h for h, p in starts if p is None]
-    if args.pngs:
-        pngs = pdf.page_pngs(out, args.pngs)
-        blank = [p.name for p in pngs if pdf.is_blank(p)]
-        print(f"{len(pngs)} page PNGs in {args.pngs}/" + (f"; blank: {blank}" if blank else ""))
-        bad += blank
-    for h in bad:
-        print(f"  - does not start a page or is blank: {h}")
+    seen = pdf.read_back(out, page, args.pngs)
+    print(f"{seen['pages']} pages; sections start on pages "
+          + ", ".join(f"{p or '?'} ({h})" for h, p in seen["starts"])
+          + (f"; every page as a PNG in {args.pngs}/" if args.pngs else ""))
+    bad = [f"section does not start a page: {h}" for h, p in seen["starts"] if p is None]
+    bad += [f"blank page: {name}" for name in seen["blank"]]
+    for line in bad:
+        print("  -", line)
     return 1 if bad else 0
 
 

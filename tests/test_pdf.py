@@ -62,3 +62,19 @@ def test_pdf_name_and_student_id_checks(tmp_path, printed, capsys):
     assert main(["report", "pdf", str(page), "--student-id", "b0000000"]) == 2  # not on the page
     assert "does not show student id" in capsys.readouterr().err
     assert main(["report", "pdf", str(tmp_path / "absent.html")]) == 2
+
+
+def test_make_pdf_brings_the_page_up_to_date_with_the_id():
+    """`make pdf STUDENT_ID=...` runs `report all` (page with the id), then prints that page."""
+    import shlex
+    import subprocess
+    from pathlib import Path
+    out = subprocess.run(["make", "-n", "pdf", f"STUDENT_ID={STUDENT}"],
+                         cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True,
+                         check=True).stdout.replace("\\\n", " ").splitlines()
+    build = next(i for i, ln in enumerate(out) if "hw2lib report all" in ln)
+    printing = next(i for i, ln in enumerate(out) if "hw2lib report pdf" in ln)
+    assert build < printing
+    for i in (build, printing):
+        args = shlex.split(out[i])
+        assert args[args.index("--student-id") + 1] == STUDENT

@@ -93,3 +93,15 @@ def is_blank(png, *, footer: float = 18 / 297) -> bool:
     from PIL import Image, ImageOps
     im = ImageOps.invert(Image.open(png).convert("L"))
     return im.crop((0, 0, im.width, int(im.height * (1 - footer)))).getbbox() is None
+
+
+def read_back(pdf, page, pngs=None) -> dict:
+    """What the printed ``pdf`` of ``page`` looks like: ``pages`` (count), ``starts`` (see
+    :func:`section_pages`), and with a ``pngs`` folder every page as a PNG there and ``blank``,
+    the names of the pages with nothing printed on them."""
+    texts = page_texts(pdf)
+    seen = {"pages": len(texts), "starts": section_pages(texts, section_headings(page)),
+            "blank": []}
+    if pngs:
+        seen["blank"] = [p.name for p in page_pngs(pdf, pngs) if is_blank(p)]
+    return seen
