@@ -204,7 +204,7 @@ def register_report(sub) -> None:
     c.set_defaults(func=cmd_report_check)
     d = s.add_parser("pdf", help="print the built page to a PDF with headless chromium")
     d.add_argument("page", nargs="?", default="report/index.html")
-    d.add_argument("--out", help="default: next to the page, hw2_<student id>.pdf or hw2_report.pdf")
+    d.add_argument("--out", help="default: next to the page, hw2_<id>.pdf or hw2_report.pdf")
     d.add_argument("--student-id", default="", help="must be on the page's title page already")
     d.add_argument("--pngs", default="build/pdf_pages",
                    help="every page as a PNG goes here ('' for none; needs poppler-utils)")
