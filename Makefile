@@ -1,4 +1,5 @@
-# hw2report: `make report` renders report/index.html, `make test` runs the tests.
+# hw2report: `make report` renders report/index.html, `make pdf` prints it to a PDF,
+# `make test` runs the tests.
 # The first use of any target creates .venv and installs the project into it.
 SHELL := /bin/bash
 .DEFAULT_GOAL := report
@@ -23,6 +24,7 @@ CLIP_WEIGHTS ?=
 TI_OUT ?=
 PYTEST_ARGS ?=
 PROFILE ?= quick# make bench: tiny | quick | full
+STUDENT_ID ?=# make pdf: on the title page and in the file name, report/hw2_<id>.pdf
 
 # Nothing may wait on a network: hub libraries stay offline unless the user overrides it.
 export HF_HUB_OFFLINE ?= 1
@@ -40,7 +42,7 @@ PARAMS    := -p 'mode=$(MODE)' -p 'data_dir=$(DATA)' -p 'device=$(DEVICE)' -p 's
              $(call opt_param,clip_weights,$(CLIP_WEIGHTS)) \
              $(call opt_param,ti_out,$(TI_OUT))
 
-.PHONY: report test lab checkpoints bench clean venv
+.PHONY: report pdf test lab checkpoints bench clean venv
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -53,7 +55,13 @@ $(VENV)/.installed: pyproject.toml
 # its parameters name (checkpoints, data) changed; FORCE=1 runs them all.
 report: $(VENV)/.installed
 	$(PY) -m hw2lib report all $(NOTEBOOKS) --build build --out report/index.html $(PARAMS) \
-	  $(if $(FORCE),--force,)
+	  $(if $(FORCE),--force,) $(if $(STUDENT_ID),--student-id '$(STUDENT_ID)',)
+
+# The PDF the course collects, printed by Debian's chromium from the page `make report` just
+# brought up to date; every page also goes to build/pdf_pages/ as a PNG to look at.
+pdf: report
+	$(PY) -m hw2lib report pdf report/index.html --pngs build/pdf_pages \
+	  $(if $(STUDENT_ID),--student-id '$(STUDENT_ID)',)
 
 test: $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -84,7 +84,7 @@ def cmd_report_run(args) -> int:
 
 def cmd_report_build(args) -> int:
     from .report import build_html
-    print(build_html(args.notebooks, args.out))
+    print(build_html(args.notebooks, args.out, student_id=args.student_id))
     return 0
 
 
@@ -94,9 +94,11 @@ def cmd_report_all(args) -> int:
     import time
     from .report import build_html, check_params, parse_param, run_all
     t0 = time.perf_counter()
+    from .report.pdf import pdf_name
     params = dict(parse_param(p) for p in args.param)
     try:
         check_params(params)
+        pdf_name(args.student_id)  # the id will also name the PDF: refuse it now, not later
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -104,7 +106,8 @@ def cmd_report_all(args) -> int:
     executed = [Path(args.build) / "executed" / Path(n).name for n in args.notebooks]
     out = Path(args.out)
     try:
-        print(build_html([e for e in executed if e.exists()], out, status=status))
+        print(build_html([e for e in executed if e.exists()], out, status=status,
+                         student_id=args.student_id))
     except Exception:
         out.unlink(missing_ok=True)  # never leave a page from an earlier build in its place
         print(f"error: the page could not be built; {out} removed", file=sys.stderr)
@@ -136,6 +139,41 @@ def cmd_report_check(args) -> int:
     return 1 if found else 0
 
 
+def cmd_report_pdf(args) -> int:
+    """Print the built page to the PDF the course collects; then, when poppler-utils is there,
+    say where each section starts and write every page as a PNG for a person to look at."""
+    import shutil
+    import time
+
+    from .errors import InputError, MissingInputError
+    from .report import pdf
+    page = Path(args.page)
+    if not page.exists():
+        raise MissingInputError(f"{page} not found: run make report first")
+    try:
+        out = Path(args.out or page.with_name(pdf.pdf_name(args.student_id)))
+    except ValueError as e:
+        raise InputError(str(e)) from None
+    if args.student_id and f"Student ID: <b>{args.student_id}</b>" not in page.read_text():
+        raise InputError(f"{page} does not show student id {args.student_id} on its title page: "
+                         "build it with --student-id (make pdf STUDENT_ID=... does)")
+    t0 = time.perf_counter()
+    pdf.print_pdf(page, out)
+    print(f"{out}: {time.perf_counter() - t0:.1f} s")
+    if not (shutil.which("pdftotext") and shutil.which("pdftoppm")):
+        print("(install poppler-utils to check the pages and see them as PNGs)")
+        return 0
+    seen = pdf.read_back(out, page, args.pngs)
+    print(f"{seen['pages']} pages; sections start on pages "
+          + ", ".join(f"{p or '?'} ({h})" for h, p in seen["starts"])
+          + (f"; every page as a PNG in {args.pngs}/" if args.pngs else ""))
+    bad = [f"section does not start a page: {h}" for h, p in seen["starts"] if p is None]
+    bad += [f"blank page: {name}" for name in seen["blank"]]
+    for line in bad:
+        print("  -", line)
+    return 1 if bad else 0
+
+
 def register_report(sub) -> None:
     p = sub.add_parser("report", help="run notebooks and assemble the HTML report")
     s = p.add_subparsers(dest="action", required=True)
@@ -148,12 +186,14 @@ def register_report(sub) -> None:
     b = s.add_parser("build", help="assemble executed notebooks into one offline HTML page")
     b.add_argument("notebooks", nargs="+")
     b.add_argument("--out", required=True)
+    b.add_argument("--student-id", default="", help="put on the title page")
     b.set_defaults(func=cmd_report_build)
     a = s.add_parser("all", help="run the notebooks whose inputs changed, then build the page")
     a.add_argument("notebooks", nargs="+")
     a.add_argument("--build", default="build", help="executed notebooks, stamps, timings.json")
     a.add_argument("--out", default="report/index.html")
     a.add_argument("--force", action="store_true", help="run every notebook")
+    a.add_argument("--student-id", default="", help="put on the title page")
     a.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
     a.set_defaults(func=cmd_report_all)
     c = s.add_parser("check", help="read the page in headless chromium as a reader would")
@@ -162,6 +202,13 @@ def register_report(sub) -> None:
     c.add_argument("--screens", default="build/screens",
                    help="one screenshot per section goes here ('' for none)")
     c.set_defaults(func=cmd_report_check)
+    d = s.add_parser("pdf", help="print the built page to a PDF with headless chromium")
+    d.add_argument("page", nargs="?", default="report/index.html")
+    d.add_argument("--out", help="default: next to the page, hw2_<id>.pdf or hw2_report.pdf")
+    d.add_argument("--student-id", default="", help="must be on the page's title page already")
+    d.add_argument("--pngs", default="build/pdf_pages",
+                   help="every page as a PNG goes here ('' for none; needs poppler-utils)")
+    d.set_defaults(func=cmd_report_pdf)
 
 
 # ----------------------------------------------------------------------------------- train

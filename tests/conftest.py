@@ -1,5 +1,6 @@
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -11,6 +12,37 @@ sys.path.insert(0, str(Path(__file__).parent))
 from hw2_fixture import write_hw2_data  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _apt_install(package: str) -> None:
+    """Install a Debian package by name when this is root with apt-get (as CI is); else nothing."""
+    if shutil.which("apt-get") and hasattr(os, "geteuid") and os.geteuid() == 0:
+        subprocess.run("apt-get update -qq && DEBIAN_FRONTEND=noninteractive "
+                       f"apt-get install -y -qq {package}", shell=True, timeout=900,
+                       capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's chromium (the report's reader and printer), installed when absent and possible."""
+    from hw2lib.report import check
+    if check.find_chromium() is None:
+        _apt_install("chromium")
+    path = check.find_chromium()
+    if path is None:
+        pytest.skip("chromium is absent and could not be installed (needs root and apt-get)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def poppler():
+    """poppler-utils' pdftotext and pdftoppm (reading a PDF back), installed when absent."""
+    tools = ("pdftotext", "pdftoppm")
+    if not all(map(shutil.which, tools)):
+        _apt_install("poppler-utils")
+    if not all(map(shutil.which, tools)):
+        pytest.skip("pdftotext/pdftoppm are absent and poppler-utils could not be installed "
+                    "(needs root and apt-get)")
 
 
 @pytest.fixture(scope="session")

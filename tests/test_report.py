@@ -105,13 +105,14 @@ def test_data_notebook_course_mode_and_html(hw2_data_pristine, tmp_path):
     assert 'class="mode-banner course"' in html and "<figcaption" in html
 
 
-def _tiny_notebook(folder: Path, name: str = "p9_tiny.ipynb", extra: str = "") -> Path:
-    """A notebook with one formula, one captioned figure drawn from a 'checkpoint' it names,
-    and ``extra`` code appended as a last cell."""
+def _tiny_notebook(folder: Path, name: str = "p9_tiny.ipynb", extra: str = "",
+                   heading: str = "9. Tiny") -> Path:
+    """A notebook under the ``## heading`` with one formula, one captioned figure drawn from a
+    'checkpoint' it names, and ``extra`` code appended as a last cell."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "ckpt").mkdir(exist_ok=True)
     (folder / "ckpt" / "manifest.json").write_text(json.dumps({"steps_done": 7, "commit": "abc1234def"}))
-    cells = [nbformat.v4.new_markdown_cell("## 9. Tiny\n\nMath: $\\alpha_t$ and\n\n"
+    cells = [nbformat.v4.new_markdown_cell(f"## {heading}\n\nMath: $\\alpha_t$ and\n\n"
                                            "$$x_s = \\sqrt{\\bar\\alpha_s}\\,\\hat x_0$$\n\n### Part a"),
              nbformat.v4.new_code_cell('scale = 2  # a number\nckpt = "ckpt"  # a checkpoint\n'
                                        'seed = 0\nmode = "embedded"'),
@@ -188,6 +189,7 @@ def test_sections_that_cannot_run_are_skipped_or_failed_and_the_rest_is_built(tm
     assert page.count('class="section-notice"') == 2 and "This section was skipped" in page
     assert "give UNET_MODULE=/path/to/UNet.py" in page and "This section failed" in page
     assert "Traceback" not in page and page.count("<figcaption") == 1  # only p9 drew its figure
+    assert page.count("<h2") == 3 and "An Exception was encountered" not in page  # headings kept
     # a failed notebook has no stamp: the next run tries it again
     again = run_all([skip, fail, good], tmp_path / "build", {"scale": 2})
     assert again["p9_good"]["status"] == "up to date" and again["p8_fail"]["status"] == "failed"

@@ -26,6 +26,8 @@ _REMOTE = r"(?:https?:)?//[\w.-]+"
 _FETCHED = re.compile(rf"""(?:\b(?:src|href)\s*=\s*["']?|url\(\s*["']?){_REMOTE}""", re.I)
 _SCRIPT = re.compile(r"<script\b[^>]*>.*?</script>", re.I | re.S)
 _IN_SCRIPT = re.compile(r"https?://[^\s\"'<>]+", re.I)
+# papermill's red "An Exception was encountered" banner cells: the section notice says it better
+_PAPERMILL_ERROR = "papermill-error-cell-tag"
 
 
 def git_commit(cwd=None) -> str:
@@ -105,8 +107,9 @@ def _to_mathml(cell) -> None:
             o["data"]["text/markdown"] = markdown_to_mathml(o["data"]["text/markdown"])
 
 
-def title_page(mode: str, commit: str, toc, title: str) -> str:
-    """The title page (markdown with HTML): mode banner, stand-ins, reference figures, contents."""
+def title_page(mode: str, commit: str, toc, title: str, student_id: str = "") -> str:
+    """The title page (markdown with HTML): the student's id when given, mode banner, stand-ins,
+    reference figures, contents."""
     e = _html.escape
     made = time.strftime("%Y-%m-%d %H:%M")
     if mode == "embedded":
@@ -132,19 +135,24 @@ def title_page(mode: str, commit: str, toc, title: str) -> str:
                  f"<th>source</th></tr></thead><tbody>{ref}</tbody></table>")
     items = "\n".join(f'{"  " if level == 3 else ""}- <a href="#{a}">{e(text)}</a>'
                       for level, text, a in toc)
-    return (f'<div class="title-page">\n\n# {e(title)}\n\n'
+    student = (f'<p class="student-id">Student ID: <b>{e(student_id)}</b></p>\n\n'
+               if student_id else "")
+    return (f'<div class="title-page">\n\n# {e(title)}\n\n{student}'
             f'<div class="mode-banner {mode}">{banner}</div>\n\n'
             f'<p class="meta">Built {made} from commit <code>{e(commit)}</code>. Every figure and '
-            f"number below was computed by the notebooks in <code>notebooks/</code> (code hidden: "
-            f"the button at the top right shows it).</p>{stand_ins}{reference}\n\n"
+            f"number below was computed by the notebooks in <code>notebooks/</code><span "
+            f'class="screen-only"> (code hidden: the button at the top right shows it)</span>.</p>'
+            f"{stand_ins}{reference}\n\n"
             f'**Contents**\n\n<nav class="toc">\n\n{items}\n\n</nav>\n\n</div>')
 
 
-def assemble(notebooks, *, title: str, commit: str, status: dict | None = None):
+def assemble(notebooks, *, title: str, commit: str, status: dict | None = None,
+             student_id: str = ""):
     """(one notebook node with the title page and every section, table of contents, mode)."""
     import nbformat
     from nbconvert.preprocessors import TagRemovePreprocessor
-    drop = TagRemovePreprocessor(remove_cell_tags=REPORT_SKIP_TAGS, enabled=True)
+    drop = TagRemovePreprocessor(remove_cell_tags=(*REPORT_SKIP_TAGS, _PAPERMILL_ERROR),
+                                 enabled=True)
     cells, toc, fig, mode_seen = [], [], 0, set()
     for p in notebook_order(notebooks):
         nb = nbformat.read(str(p), as_version=4)
@@ -164,20 +172,23 @@ def assemble(notebooks, *, title: str, commit: str, status: dict | None = None):
         raise ValueError(f"the notebooks ran in different modes {sorted(mode_seen)}: rerun "
                          "make report (FORCE=1)")
     mode = mode_seen.pop() if mode_seen else "embedded"
-    front = nbformat.v4.new_markdown_cell(title_page(mode, commit, toc, title))
+    front = nbformat.v4.new_markdown_cell(title_page(mode, commit, toc, title, student_id))
     return nbformat.v4.new_notebook(cells=[front] + cells, metadata={"title": title}), toc, mode
 
 
 def build_html(notebooks, out, *, title: str = "DLCV HW2: diffusion models and CLIP",
-               commit: str | None = None, status: dict | None = None) -> Path:
+               commit: str | None = None, status: dict | None = None,
+               student_id: str = "") -> Path:
     """Render executed ``notebooks`` into the offline page ``out`` (written atomically);
     ``status`` ({stem: {"status", "error"}} from :func:`~hw2lib.report.run.run_all`) turns a
-    skipped or failed section into its heading and a notice."""
+    skipped or failed section into its heading and a notice; ``student_id`` goes on the
+    title page."""
     from nbconvert import HTMLExporter
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     commit = commit or git_commit(Path(__file__).parent)
-    combined, _, _ = assemble(notebooks, title=title, commit=commit, status=status)
+    combined, _, _ = assemble(notebooks, title=title, commit=commit, status=status,
+                              student_id=student_id)
     exporter = HTMLExporter(template_name="hw2", extra_template_basedirs=[str(TEMPLATES)],
                             exclude_input_prompt=True, exclude_output_prompt=True)
     page, _ = exporter.from_notebook_node(combined, resources={"hw2_commit": commit})
