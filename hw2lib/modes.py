@@ -17,8 +17,9 @@ STAND_INS = (
     ("the course's face UNet and noises 00.pt-09.pt (256 x 256)",
      "a 0.7M-parameter DDPM trained here on scikit-image's 100 LFW faces (32 x 32), noises "
      "drawn with the report's seed",
-     "tiny, grey, blurry faces; the MSE ground truth is diffusers' DDIMScheduler on the same "
-     "model (a cross-check of our DDIM), not the course's GT images"),
+     "tiny, blurry faces with colour casts their grey training faces do not have; the MSE "
+     "ground truth is diffusers' DDIMScheduler on the same model (a cross-check of our DDIM), "
+     "not the course's GT images"),
     ("CLIP ViT-B/32 (OpenAI) on 50 CIFAR-100 classes",
      "a 3.9M-parameter open_clip model trained here on captioned digits, classifying the ten "
      "digit words on held-out digits",

@@ -131,6 +131,24 @@ def reverse_frames(trajectory: dict, final: np.ndarray, index: int = 0):
     return np.stack(frames), [f"t = {t}" for t in ts] + ["x_0 (in the grid)"]
 
 
+def predicted_x0_frames(unet, schedule, set_name: str, digit: int, trajectory: dict, *,
+                        w: float, index: int = 0) -> np.ndarray:
+    """What the model predicts the clean image to be at each recorded x_t of sample ``index``
+    (guided, as in sampling): x0_hat = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t),
+    clamped as the sampler clamps it. uint8 (len(trajectory), H, W, 3), noisiest first."""
+    from .device import of
+    from .diffusion import predict_x0
+    dev = of(unet)
+    eps = classifier_free_guidance(eps_fn(unet, device_type=dev.type), w, cond_key="y",
+                                   null_value=NULL_LABEL)
+    ts = sorted(trajectory, reverse=True)
+    x = torch.stack([trajectory[t][index] for t in ts]).to(dev)
+    tt = torch.tensor(ts, device=dev)
+    with torch.inference_mode():
+        e = eps(x, tt, y=class_label(set_name, [digit] * len(ts)).to(dev)).float()
+        return to_uint8(predict_x0(schedule, x, tt, e).clamp(-1, 1))
+
+
 def describe(unet, ckpt_dir) -> dict:
     """What P1.1 says of the network and its training, read from the model and its manifest."""
     import json
@@ -177,9 +195,14 @@ def reverse_text(schedule, shown: list[int]) -> str:
             r"image in the grid. The frames in between are $x_t$ as the sampler enters step $t$, "
             r"$x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1 - \bar\alpha_t}\,\epsilon$, at the steps "
             r"where the signal coefficient $\sqrt{\bar\alpha_t}$ first reaches 0.2, 0.4, 0.6 and "
-            f"0.8 (signal and noise coefficients: {lv}). The digit's coarse shape appears first, while the noise "
-            f"still dominates; the last steps, where little noise is left, settle the colours, "
-            f"the background texture and the stroke's edges.")
+            f"0.8 (signal and noise coefficients: {lv}). In the top row the digit is hard to see "
+            f"until the last steps: per-pixel colour noise of standard deviation "
+            f"{float((1 - ab[shown[-1]]).sqrt()):.2f} still covers it at $t = {shown[-1]}$. The "
+            r"bottom row shows what the model makes of each $x_t$, its prediction "
+            r"$\hat x_0 = (x_t - \sqrt{1 - \bar\alpha_t}\,\hat\epsilon) / \sqrt{\bar\alpha_t}$: "
+            "a blurred average of the images that could still come out at the noisiest steps, "
+            "then the coarse shape of the 0, and the colours, background texture and stroke edges "
+            "only in the last steps, where little noise is left.")
 
 
 def accuracy_text(table, test_accuracy: dict, mode: str) -> str:
@@ -209,9 +232,9 @@ def sweep_text(table, guidance: float, per_point: int, names: dict) -> str:
     bits = []
     for name in table.columns:
         acc = table[name]
-        best = acc.idxmax()
+        best = " and ".join(f"{w:g}" for w in ws if acc[w] == acc.max())
         bits.append(f"{names.get(name, name)}: {pct(acc.iloc[0])} at w = {ws[0]:g}, best "
-                    f"{pct(acc[best])} at w = {best:g}, {pct(acc.iloc[-1])} at w = {ws[-1]:g}")
+                    f"{pct(acc.max())} at w = {best}, {pct(acc.iloc[-1])} at w = {ws[-1]:g}")
     return (f"Accuracy of the project CNN against the guidance weight ({per_point} samples per "
             f"point, the same starting noises at every w; {'; '.join(bits)}). Guidance trades "
             f"diversity for fidelity: it pushes each sample away from the unconditional "

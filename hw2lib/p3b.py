@@ -209,24 +209,29 @@ def findings(scores, comp, n: int) -> str:
     left, right = cols[1], cols[2]
     k_naive, k_masked = round(naive["both present"] * n), round(masked["both present"] * n)
     better = "raises" if k_masked > k_naive else "does not raise" if k_masked == k_naive else "lowers"
+    p1, p2 = k_naive / n, k_masked / n
+    se_diff = float(np.sqrt(p1 * (1 - p1) / n + p2 * (1 - p2) / n))
+    sure = ("more than two standard errors" if abs(p2 - p1) > 2 * se_diff else
+            "within two standard errors: more images per method would be needed to be sure")
     return "\n".join([
         "**Findings.**",
         "",
-        f"* **Each concept alone.** {concept(t1)}. {concept(t2)}. The learned tokens pull the "
-        "generations towards their references: a word learned from a few images works in "
-        "the frozen model as if it had been in its vocabulary.",
+        f"* **Each concept alone.** {concept(t1)}. {concept(t2)}. The score measures closeness "
+        "to the references in the embedded CLIP's image space, which is not the same as "
+        "reproducing them: compare each row of the figure with the reference images above.",
         f"* **Both concepts in one prompt.** The naive prompt puts each concept where the "
         f"prompt says in {k_naive} of {n} images (`{t1}` left and `{t2}` right, judged by which "
         f"reference set each cell is nearer to in CLIP space); its right cells score "
-        f"{naive[right]:.1f} against `{t2}`. Two learned tokens in one prompt compete for the "
-        "same cross-attention maps: each token was fitted alone, on images where it was the "
-        "only subject, so in the combined prompt the stronger token tends to take over both "
-        "places, and the other concept, or the relation \"next to\", is lost.",
-        f"* **Region-masked composition** {better} this to {k_masked} of {n} "
-        f"(right cells {masked[right]:.1f} against `{t2}`, left cells {masked[left]:.1f} against "
-        f"`{t1}`, naive {naive[left]:.1f}): each prompt's guided noise prediction acts only on "
-        "its own half, so the concepts cannot bleed into each other, at the price of needing "
-        "the layout in advance.",
+        f"{naive[right]:.1f} against `{t2}` and its left cells {naive[left]:.1f} against `{t1}`. "
+        "The likely cause: each token was fitted alone, on images where it was the only "
+        "subject, and nothing in training ties a token to one place; in a prompt with two "
+        "learned tokens both act on the whole image through the same cross-attention, so one "
+        "concept can take over both places or the relation \"next to\" can be lost.",
+        f"* **Region-masked composition** {better} this to {k_masked} of {n} (a difference of "
+        f"{100 * (p2 - p1):+.0f} points, SE {100 * se_diff:.0f}: {sure}); right cells "
+        f"{masked[right]:.1f} against `{t2}`, left cells {masked[left]:.1f} against `{t1}`. "
+        "Each prompt's guided noise prediction acts only on its own half, so the concepts "
+        "cannot bleed into each other, at the price of needing the layout in advance.",
     ])
 
 
