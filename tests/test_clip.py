@@ -154,3 +154,22 @@ def test_notebook_course_mode(hw2_data_pristine, weights_file, tmp_path):
     m = json.loads((figs / "metrics.json").read_text())
     assert m["n_images"] == 6 and set(m["accuracy"]) == {"single", "ensemble"}
     assert {"successes.png", "failures.png", "per_class.png"} <= {p.name for p in figs.iterdir()}
+
+
+def test_failure_reasons_and_accuracy_text_read_the_numbers():
+    import numpy as np
+
+    from hw2lib import p3
+    from hw2lib.clip.zeroshot import ZeroShotResult
+    probs = np.array([[0.95, 0.05, 0.0], [0.3, 0.6, 0.1], [0.96, 0.02, 0.02], [0.1, 0.2, 0.7]])
+    r = ZeroShotResult(probs, np.array([1, 0, 1, 2]), ("cat", "dog", "fox"))
+    table = p3.failure_table(r, [0, 1, 2])
+    assert table["reason"][0].startswith("confident: CLIP puts 95.0% on cat")
+    assert "the set makes this mistake 2 times (100.0% of its 2 dog images)" in table["reason"][0]
+    assert table["reason"][1].startswith("near miss: cat is close behind at 30%")
+    assert "the only such mistake" in table["reason"][1]
+    text = p3.failure_text(table, "course")
+    assert "2 are confident" in text and "1 are near misses" in text and "2 are mistakes" in text
+    single = ZeroShotResult(probs, np.array([0, 1, 0, 2]), ("cat", "dog", "fox"))
+    acc = p3.accuracy_text({"single": single, "ensemble": r}, "course")
+    assert "paired difference of -75.0 points" in acc and "SE" in acc

@@ -75,6 +75,8 @@ def test_reverse_process_ends_in_the_grids_first_zero(tiny_ckpt):
     frames, labels = p1.reverse_frames(traj, grid, index=0)
     assert frames.shape == (6, 28, 28, 3) and labels[0] == "t = 900" and "grid" in labels[-1]
     np.testing.assert_array_equal(frames[-1], grid[0])
+    predicted = p1.predicted_x0_frames(unet, schedule, "mnistm", 0, traj, w=1.0)
+    assert predicted.shape == (5, 28, 28, 3) and predicted.dtype == np.uint8
     x_T = p1.grid_noise(20, seed=3)[0:1]
     np.testing.assert_array_equal(frames[0], p1.to_uint8(x_T)[0])
     # the grid's first column is the same image when drawn alone from its own noise
