@@ -199,10 +199,11 @@ def reverse_text(schedule, shown: list[int]) -> str:
             f"until the last steps: per-pixel colour noise of standard deviation "
             f"{float((1 - ab[shown[-1]]).sqrt()):.2f} still covers it at $t = {shown[-1]}$. The "
             r"bottom row shows what the model makes of each $x_t$, its prediction "
-            r"$\hat x_0 = (x_t - \sqrt{1 - \bar\alpha_t}\,\hat\epsilon) / \sqrt{\bar\alpha_t}$: "
-            "a blurred average of the images that could still come out at the noisiest steps, "
-            "then the coarse shape of the 0, and the colours, background texture and stroke edges "
-            "only in the last steps, where little noise is left.")
+            r"$\hat x_0 = (x_t - \sqrt{1 - \bar\alpha_t}\,\hat\epsilon) / \sqrt{\bar\alpha_t}$. "
+            f"At $t = {shown[0]}$ any error of the predicted noise is multiplied by "
+            rf"$1/\sqrt{{\bar\alpha_t}} = {float(1 / ab[shown[0]].sqrt()):.0f}$, so the prediction "
+            "is saturated noise; a few steps later it is a blurred 0, and the colours, background "
+            "texture and stroke edges come only in the last steps, where little noise is left.")
 
 
 def accuracy_text(table, test_accuracy: dict, mode: str) -> str:

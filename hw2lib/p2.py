@@ -372,27 +372,28 @@ def interpolation_observation(table) -> str:
     n_l, n_s = table["lerp: |z| / |x0|"].iloc[mid], table["slerp: |z| / |x0|"].iloc[mid]
     c_l, c_s = table["lerp: face std"].iloc[mid], table["slerp: face std"].iloc[mid]
     c_ends = table["lerp: face std"].iloc[[0, -1]].mean()
+    ends = f"at the end points, where both paths meet the real noises, {c_ends:.3f}"
     if c_l < 0.95 * c_s:
         seen = (f"the lerp face is washed out: pixel standard deviation {c_l:.3f} against "
-                f"{c_s:.3f} for slerp at alpha = {a:.1f}, as expected of a noise that is too short")
+                f"{c_s:.3f} for slerp at alpha = {a:.1f} ({ends}), as expected of a noise that "
+                f"is too short")
     else:
         seen = (f"this small model barely reacts to the shorter noise: pixel standard deviation "
-                f"{c_l:.3f} for lerp against {c_s:.3f} for slerp at alpha = {a:.1f}, and the two "
-                f"rows differ by only {table['|slerp - lerp| (0-255)'].max():.1f} on the 0-255 "
-                f"scale at most (mean absolute difference per face), too little to see. A face "
+                f"{c_l:.3f} for lerp against {c_s:.3f} for slerp at alpha = {a:.1f} ({ends}), and "
+                f"the two rows differ by {table['|slerp - lerp| (0-255)'].max():.1f} at most on "
+                f"the 0-255 scale (mean absolute difference per face), too little to see. A face "
                 f"model trained on real 256-pixel faces, such as the course's, is where the "
                 f"washed-out lerp middle is expected")
     return (
         f"**Observation.** Two independent Gaussian noises of dimension d are nearly orthogonal "
         f"with norms near $\\sqrt{{d}}$, so their linear mix at alpha = {a:.1f} has a norm of only "
-        f"{n_l:.2f} of $\\lVert x_0 \\rVert$ ($\\sqrt{{0.5}} = 0.71$ for exactly orthogonal noises of equal norm), "
-        f"while slerp keeps it at {n_s:.2f}. The model was trained on $x_T$ of norm $\\sqrt{{d}}$ at "
-        f"$t = T$: a shorter $x_T$ is a noise it never saw, and the DDIM map of a low-energy $x_T$ "
-        f"tends to a low-contrast, averaged face. Measured here, {seen} (at the end points, "
-        f"where both paths meet the real noises: {c_ends:.3f}). The rows above keep the model's "
-        f"own range, without the course's per-image min-max normalisation, which would stretch "
-        f"the contrast back and hide a difference. Slerp moves along the sphere where Gaussian "
-        f"noise lives, so every intermediate is a plausible $x_T$.")
+        f"{n_l:.2f} of $\\lVert x_0 \\rVert$ ($\\sqrt{{0.5}} = 0.71$ for exactly orthogonal noises of "
+        f"equal norm), while slerp keeps it at {n_s:.2f}. The model was trained on $x_T$ of norm "
+        f"$\\sqrt{{d}}$ at $t = T$: a shorter $x_T$ is a noise it never saw, and the DDIM map of a "
+        f"low-energy $x_T$ tends to a low-contrast, averaged face. Measured here, {seen}. The rows "
+        f"above keep the model's own range, without the course's per-image min-max "
+        f"normalisation, which would stretch the contrast back and hide a difference. Slerp moves "
+        f"along the sphere where Gaussian noise lives, so every intermediate is a plausible $x_T$.")
 
 
 def mse_text(table, gt_source: str, mode: str) -> str:

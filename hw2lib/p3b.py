@@ -56,10 +56,11 @@ def setup_text(t2i_ckpt, ti_ckpt) -> str:
             "style": "different house-number digits recoloured yellow on navy blue, a colour "
                      "scheme whatever the digit (the analogue of a painting style)"}
     concepts = "\n".join(f"* `{c['token']}` ({c['kind']}, initialised from \"{c['init_word']}\", "
-                         f"{c['num_vectors']} vectors, {c['n_images']} training images): "
+                         f"{c['num_vectors']} vectors, {c['n_images'] // 2} images, each placed in the left and "
+                         f"in the right cell of a scene): "
                          f"{desc.get(c['kind'], '')}." for c in cs)
-    loss = ("each sample's eps loss divided by the unconditional prediction's on the same x_t "
-            "(the relative loss: every t counts by how much the caption helps there, not by the "
+    loss = ("each sample's eps loss divided by the unconditional prediction's on the same $x_t$ "
+            "(the relative loss: every $t$ counts by how much the caption helps there, not by the "
             "size of its loss, which at small t is mostly an unpredictable noise floor)"
             if ti.get("relative") else "the plain eps loss")
     return (f"**The embedded stand-in.** Stable Diffusion does not fit a CPU report, so the "
@@ -212,7 +213,7 @@ def findings(scores, comp, n: int) -> str:
     p1, p2 = k_naive / n, k_masked / n
     se_diff = float(np.sqrt(p1 * (1 - p1) / n + p2 * (1 - p2) / n))
     sure = ("more than two standard errors" if abs(p2 - p1) > 2 * se_diff else
-            "within two standard errors: more images per method would be needed to be sure")
+            "within two standard errors, so more images per method would be needed to be sure")
     return "\n".join([
         "**Findings.**",
         "",
