@@ -1,5 +1,6 @@
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -9,6 +10,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).parent))
 
 from hw2_fixture import write_hw2_data  # noqa: E402
+
+from hw2lib import browser  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,3 +28,17 @@ def hw2_data(hw2_data_pristine, tmp_path) -> Path:
     dst = tmp_path / "hw2_data"
     shutil.copytree(hw2_data_pristine, dst)
     return dst
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's chromium, installed with apt-get when absent and this runs as root; else a skip."""
+    path = browser.find_chromium()
+    if path is None and shutil.which("apt-get") and hasattr(os, "geteuid") and os.geteuid() == 0:
+        subprocess.run("apt-get update -qq && DEBIAN_FRONTEND=noninteractive "
+                       "apt-get install -y -qq chromium", shell=True, timeout=900,
+                       capture_output=True)
+        path = browser.find_chromium()
+    if path is None:
+        pytest.skip("chromium is absent and could not be installed (needs root and apt-get)")
+    return path
