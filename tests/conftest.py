@@ -16,6 +16,12 @@ from hw2lib import browser  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_addoption(parser):
+    parser.addoption("--lab-defaults", action="store_true",
+                     help="tests/test_lab.py: Run All with every notebook's default parameters "
+                          "(about 4 minutes on an idle 2-core machine) instead of tiny ones")
+
+
 @pytest.fixture(scope="session")
 def hw2_data_pristine(tmp_path_factory) -> Path:
     """A valid hw2_data tree, written once per session; do not modify it."""
