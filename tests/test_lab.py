@@ -268,7 +268,7 @@ def test_run_all_in_jupyterlab(name, lab, browser_context, timings, request, tmp
             (at,) = tagged("parameters")
             params = {**params, "fig_dir": str(tmp_path / "figures")}
             _insert_cell_below(page, at, "\n".join(f"{k} = {v!r}" for k, v in params.items()))
-            explorers = [i + (i > at) for i in explorers]
+            explorers = [i + 1 if i > at else i for i in explorers]  # the new cell
         page.click("li.lm-MenuBar-item:has-text('Run')")
         page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
         t0 = time.monotonic()
