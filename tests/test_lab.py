@@ -157,6 +157,8 @@ def timings():
 _IDLE = """() => /\\| Idle/.test(document.querySelector('#jp-main-statusbar').textContent)
     && ![...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')]
          .some(e => e.textContent.includes('*'))"""
+_STARTED = """() => [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')]
+    .some(e => /\\[(\\*|\\d+)\\]/.test(e.textContent))"""
 # Every output of every cell: its cell index, MIME type and text (an error shows as stderr text
 # with a traceback; a warning is stderr without one).
 _OUTPUTS = """() => [...document.querySelectorAll('.jp-Notebook .jp-Cell')].flatMap((c, i) =>
@@ -275,6 +277,7 @@ def test_run_all_in_jupyterlab(name, lab, browser_context, timings, request, tmp
         page.click("li.lm-MenuBar-item:has-text('Run')")
         page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
         t0 = time.monotonic()
+        page.wait_for_function(_STARTED, timeout=60_000)  # a prompt shows [*] or a number
         _wait_idle(page, RUN_ALL_TIMEOUT)
         seen = {"run_all_s": round(time.monotonic() - t0, 1), "parameters": params or "defaults"}
         timings[stem] = seen
