@@ -25,6 +25,7 @@ TI_OUT ?=
 PYTEST_ARGS ?=
 PROFILE ?= quick# make bench: tiny | quick | full
 STUDENT_ID ?=# make pdf: on the title page and in the file name, report/hw2_<id>.pdf
+LAB_PORT ?= 8888# make lab: the port on 127.0.0.1
 
 # Nothing may wait on a network: hub libraries stay offline unless the user overrides it.
 export HF_HUB_OFFLINE ?= 1
@@ -66,8 +67,13 @@ pdf: report
 test: $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# JupyterLab on notebooks/, on 127.0.0.1 only; it prints the URL with its token. --allow-root only
+# as root (containers, CI); no browser is opened where there is no display.
+LAB_ROOT    = $(if $(filter 0,$(shell id -u)),--allow-root,)
+LAB_BROWSER = $(if $(or $(DISPLAY),$(WAYLAND_DISPLAY),$(filter Darwin,$(shell uname -s))),,--no-browser)
 lab: $(VENV)/.installed
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=notebooks --ServerApp.ip=127.0.0.1 \
+	  --ServerApp.port=$(LAB_PORT) $(LAB_ROOT) $(LAB_BROWSER)
 
 checkpoints: $(VENV)/.installed
 	$(PY) -m hw2lib checkpoints --out checkpoints --seed $(SEED)

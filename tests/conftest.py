@@ -45,6 +45,12 @@ def poppler():
                     "(needs root and apt-get)")
 
 
+def pytest_addoption(parser):
+    parser.addoption("--lab-defaults", action="store_true",
+                     help="tests/test_lab.py: Run All with every notebook's default parameters "
+                          "(about 4 minutes on an idle 2-core machine) instead of tiny ones")
+
+
 @pytest.fixture(scope="session")
 def hw2_data_pristine(tmp_path_factory) -> Path:
     """A valid hw2_data tree, written once per session; do not modify it."""
@@ -57,3 +63,4 @@ def hw2_data(hw2_data_pristine, tmp_path) -> Path:
     dst = tmp_path / "hw2_data"
     shutil.copytree(hw2_data_pristine, dst)
     return dst
+

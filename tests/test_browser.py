@@ -1,6 +1,5 @@
 """The report in a real browser: headless Chromium (Debian's package, installed here when absent
 and possible) reads a report page from the disk with no network, as a reader would."""
-import json
 
 import pytest
 
