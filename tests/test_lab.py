@@ -25,7 +25,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from hw2lib.report import INTERACTIVE_TAG
+from hw2lib.report.run import INTERACTIVE_TAG
 from test_notebooks import TINY
 
 ROOT = Path(__file__).resolve().parents[1]
