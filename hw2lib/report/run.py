@@ -177,8 +177,8 @@ def run_all(notebooks, build_dir, params: dict, *, force: bool = False) -> dict[
         try:
             seconds = run_notebook(src, dst, params)
         except Exception as e:  # noqa: BLE001 - papermill's error, or one before the kernel ran
-            err = _error_of(dst) or (type(e).__name__, str(e).strip().splitlines()[-1:] or [""])
-            ename, evalue = err[0], err[1] if isinstance(err[1], str) else err[1][0]
+            ename, evalue = _error_of(dst) or (type(e).__name__,
+                                               (str(e).strip().splitlines() or [""])[-1])
             kind = "skipped" if ename in SKIP_EXCEPTIONS else "failed"
             status[src.stem] = {"status": kind, "error": f"{ename}: {evalue}",
                                 "seconds": round(time.perf_counter() - t0, 1)}
