@@ -20,16 +20,6 @@ def pct(p: float, n: int | None = None, *, digits: int = 1) -> str:
     return s if n is None else f"{s} ± {100 * se(p, n):.{digits}f} (n = {n:,})"
 
 
-def num(x: float, digits: int = 3) -> str:
-    """A number for prose: ``digits`` significant digits, scientific only when tiny or huge."""
-    if x != x:
-        return "n/a"
-    if x != 0 and (abs(x) < 1e-3 or abs(x) >= 1e6):
-        m, e = f"{x:.{digits - 1}e}".split("e")
-        return f"{m} × 10^{int(e)}"
-    return f"{x:,.{max(digits - 1 - int(math.floor(math.log10(abs(x)))), 0) if x else 0}f}"
-
-
 def checkpoint_note(path) -> str | None:
     """"p1_ddpm (5,235 steps, trained at commit abc1234)" for a folder with a manifest."""
     man = Path(path) / "manifest.json" if path else None
