@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from .errors import InputError, MissingInputError
 from .files import load_state_dict_file, write_text_atomic
-from .viz import to_model_range
+from .images import to_model_range
 from .weights import load_weights, save_weights
 
 

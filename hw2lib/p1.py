@@ -16,7 +16,7 @@ from .diffusion import classifier_free_guidance, ddim_sample, ddim_timesteps, dd
 from .errors import InputError, MissingInputError
 from .nets.unet import UNetConfig, eps_fn
 from .train import TrainConfig, load_checkpoint, train_and_export
-from .viz import to_model_range, to_uint8
+from .images import to_model_range, to_uint8
 
 NULL_LABEL = 20
 T = 1000

@@ -17,6 +17,7 @@ from .diffusion import (Schedule, ddim_sample, ddim_timesteps, image_generators,
                         linear_schedule, slerp)
 from .errors import InputError, MissingInputError
 from .files import load_state_dict_file
+from .images import minmax, unit_to_uint8
 from .nets.unet import UNetConfig
 from .train import TrainConfig, train_and_export
 
@@ -57,18 +58,6 @@ def ddim_faces(eps_model, noise: torch.Tensor, *, eta: float = 0.0, schedule: Sc
                       generator=image_generators(seed, range(len(noise)) if image_ids is None
                                                  else image_ids))
     return res.sample
-
-
-def minmax(x: torch.Tensor) -> torch.Tensor:
-    """Each image of (B, C, H, W) scaled to [0, 1] by its own min and max (the course's save)."""
-    flat = x.flatten(1)
-    lo, hi = flat.min(1).values.view(-1, 1, 1, 1), flat.max(1).values.view(-1, 1, 1, 1)
-    return (x - lo) / (hi - lo).clamp_min(1e-12)
-
-
-def to_uint8(x01: torch.Tensor) -> np.ndarray:
-    """(B, C, H, W) in [0, 1] -> uint8 (B, H, W, C), rounded as torchvision's save_image does."""
-    return (x01 * 255 + 0.5).clamp(0, 255).byte().permute(0, 2, 3, 1).cpu().numpy()
 
 
 def mse_255(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -275,7 +264,7 @@ def setup(mode: str, *, data_dir="", unet_module="", face_ckpt="", noise_dir="",
     size = unet.config.sample_size
     write_noises(noise_dir, shape=(3, size, size), seed=seed)
     noises, names = load_noises(noise_dir)
-    gt = to_uint8(minmax(diffusers_reference(eps_model, noises.to(dev)).cpu()))
+    gt = unit_to_uint8(minmax(diffusers_reference(eps_model, noises.to(dev)).cpu()))
     return FaceSetup(eps_model, noises, names, gt, "diffusers' DDIMScheduler (eta = 0) on the same model",
                      f"embedded face DDPM ({Path(face_ckpt).name})", dev)
 
@@ -287,7 +276,7 @@ def sample_uint8(eps_model, noise, *, eta: float = 0.0, convention: str = DEFAUL
     as it is, clamped) -> uint8 (B, H, W, C)."""
     x = ddim_faces(eps_model, noise.to(device), eta=eta, convention=convention, seed=seed,
                    image_ids=image_ids).cpu()
-    return to_uint8(minmax(x) if normalise else (x.clamp(-1, 1) + 1) / 2)
+    return unit_to_uint8(minmax(x) if normalise else (x.clamp(-1, 1) + 1) / 2)
 
 
 def eta_grid(eps_model, noises, etas, *, convention: str = DEFAULT_CONVENTION,
@@ -335,7 +324,7 @@ def interpolation_rows(eps_model, x0, x1, alphas, *, convention: str = DEFAULT_C
     for how in ("slerp", "lerp"):
         z = interpolate(x0, x1, alphas, how)
         x = ddim_faces(eps_model, z.to(device), convention=convention).cpu()
-        rows[how] = to_uint8(minmax(x) if normalise else (x.clamp(-1, 1) + 1) / 2)
+        rows[how] = unit_to_uint8(minmax(x) if normalise else (x.clamp(-1, 1) + 1) / 2)
         table[f"{how}: |z| / |x0|"] = (z.flatten(1).norm(dim=1) / x0.norm()).numpy()
         table[f"{how}: face std"] = x.clamp(-1, 1).flatten(1).std(dim=1).numpy()
     table["|slerp - lerp| (0-255)"] = np.abs(rows["slerp"].astype(float) -

@@ -237,5 +237,5 @@ def findings(scores, comp, n: int) -> str:
 
 
 def cells_to_uint8(cells: torch.Tensor) -> np.ndarray:
-    from .viz import to_uint8
+    from .images import to_uint8
     return to_uint8(cells)

@@ -5,24 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-def to_uint8(images) -> np.ndarray:
-    """uint8 (..., H, W, 3) from uint8, float in [0, 1], or a torch tensor (..., 3, H, W) in [-1, 1]."""
-    if hasattr(images, "detach"):  # torch tensor, channels first, model range [-1, 1]
-        images = ((images.detach().float().cpu().clamp(-1, 1) + 1) / 2).movedim(-3, -1).numpy()
-    a = np.asarray(images)
-    if a.dtype != np.uint8:
-        a = (np.clip(a, 0, 1) * 255).round().astype(np.uint8)
-    if a.shape[-1] == 1:
-        a = np.repeat(a, 3, axis=-1)
-    return a
-
-
-def to_model_range(x_uint8) -> "torch.Tensor":
-    """uint8 (N, H, W, 3) -> float tensor (N, 3, H, W) in [-1, 1]: the inverse of to_uint8."""
-    import torch
-    a = np.ascontiguousarray(x_uint8)
-    return torch.from_numpy(a).permute(0, 3, 1, 2).float() / 127.5 - 1
+from .images import to_uint8
 
 
 def mosaic(images, pad: int = 1, pad_value: int = 255) -> np.ndarray:

@@ -9,6 +9,7 @@ import torch
 from hw2lib import p1
 from hw2lib.classifier import (CourseLeNet, DigitCNN, load_course_classifier, save_classifier)
 from hw2lib.data import DigitSet
+from hw2lib.images import to_uint8
 from hw2lib.diffusion import linear_schedule
 from hw2lib.nets.unet import UNetConfig, build_unet
 from hw2lib.train import TrainConfig, train_eps_model
@@ -78,7 +79,7 @@ def test_reverse_process_ends_in_the_grids_first_zero(tiny_ckpt):
     predicted = p1.predicted_x0_frames(unet, schedule, "mnistm", 0, traj, w=1.0)
     assert predicted.shape == (5, 28, 28, 3) and predicted.dtype == np.uint8
     x_T = p1.grid_noise(20, seed=3)[0:1]
-    np.testing.assert_array_equal(frames[0], p1.to_uint8(x_T)[0])
+    np.testing.assert_array_equal(frames[0], to_uint8(x_T)[0])
     # the grid's first column is the same image when drawn alone from its own noise
     alone, _ = p1.sample(unet, schedule, "mnistm", [0], steps=10, w=1.0, seed=3, noise=x_T)
     np.testing.assert_allclose(alone[0].astype(int), grid[0].astype(int), atol=1)

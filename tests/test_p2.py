@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from hw2lib import p2
+from hw2lib.images import minmax, unit_to_uint8
 from hw2lib.diffusion import linear_schedule
 from hw2lib.nets.unet import UNetConfig, build_unet, eps_fn
 from hw2_fixture import COURSE_UNET_PY
@@ -36,14 +37,14 @@ def test_ddim_matches_diffusers_reference_on_0_255(tiny_face):
     ours = p2.ddim_faces(gaussian_eps, noises)
     ref = p2.diffusers_reference(gaussian_eps, noises)
     torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
-    mse = p2.mse_255(p2.to_uint8(p2.minmax(ours)), p2.to_uint8(p2.minmax(ref)))
+    mse = p2.mse_255(unit_to_uint8(minmax(ours)), unit_to_uint8(minmax(ref)))
     assert mse.max() < 1e-3
 
 
 def test_the_two_conventions_differ(tiny_face):
     """Both alpha_bar conventions are selectable; only "t" reproduces the diffusers reference."""
     noises = tiny_face[1]
-    ref = p2.to_uint8(p2.minmax(p2.diffusers_reference(gaussian_eps, noises)))
+    ref = unit_to_uint8(minmax(p2.diffusers_reference(gaussian_eps, noises)))
     mse = {c: p2.mse_255(p2.sample_uint8(gaussian_eps, noises, convention=c), ref).mean()
            for c in p2.CONVENTIONS}
     assert mse["t"] < 1e-3 < mse["t-1"]

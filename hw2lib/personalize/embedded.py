@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ..clip.templates import DIGIT_WORDS
-from ..viz import to_model_range, to_uint8
+from ..images import to_model_range, to_uint8
 
 CELL = 16  # a digit cell is CELL x CELL; a scene is two cells side by side
 SIZE = (CELL, 2 * CELL)

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from ..diffusion import classifier_free_guidance, ddim_sample, ddim_timesteps, scaled_linear_schedule
-from ..viz import to_uint8
+from ..images import to_uint8
 from .textual_inversion import text_embeddings
 
 
