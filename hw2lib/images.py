@@ -6,7 +6,12 @@ Layouts: tensors are channels first (..., C, H, W); uint8 pictures are channels 
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 
 def unit_to_uint8(x01) -> np.ndarray:

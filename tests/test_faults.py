@@ -18,7 +18,7 @@ from hw2lib import cli, p1, p2
 from hw2lib.data import check_tree, read_clip_zeroshot
 from hw2lib.errors import InputError, TrainingInterrupted, UserError
 from hw2lib.nets.unet import UNetConfig
-from hw2lib.train import TrainConfig, fit
+from hw2lib.train import TrainConfig, fit, train_and_export
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -364,7 +364,7 @@ def test_sigterm_saves_state_raises_and_a_rerun_resumes(tmp_path):
 def test_interrupted_export_leaves_the_committed_checkpoint(tiny_p1_ckpt, tmp_path, monkeypatch):
     import shutil
 
-    from hw2lib import train as train_mod
+    from hw2lib.train import loop as train_mod
     ckpt = tmp_path / "p1"
     shutil.copytree(tiny_p1_ckpt, ckpt)
     shutil.rmtree(ckpt / "state")
@@ -374,7 +374,7 @@ def test_interrupted_export_leaves_the_committed_checkpoint(tiny_p1_ckpt, tmp_pa
                         lambda self: self.__dict__.update(_old={}, signum=2))
     x, y = torch.rand(4, 3, 28, 28) * 2 - 1, torch.arange(4)
     with pytest.raises(TrainingInterrupted):
-        train_mod.train_and_export(TINY_P1, x, y, TrainConfig(steps=3, batch_size=2, warmup=1),
+        train_and_export(TINY_P1, x, y, TrainConfig(steps=3, batch_size=2, warmup=1),
                                    ckpt, null_label=20, progress=False)
     assert {p.name: p.read_bytes() for p in ckpt.iterdir() if p.is_file()} == before
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import colorsys
 import json
-import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -117,8 +115,7 @@ def train(sets: dict, out_dir, cfg, *, command: str = "", progress: bool = True)
     """Train the embedded CLIP with ``ClipLoss`` (symmetric InfoNCE) and export it into
     ``out_dir``: ``model.safetensors`` (fp16), ``loss.json``, ``manifest.json``."""
     import open_clip
-    from ..train import fit, thin_history, write_manifest
-    from ..weights import save_weights
+    from ..train import export_checkpoint, fit
     out_dir = Path(out_dir)
     torch.manual_seed(cfg.seed)
     model, _, _ = open_clip.create_model_and_transforms(MODEL_NAME, pretrained=None)
@@ -140,16 +137,11 @@ def train(sets: dict, out_dir, cfg, *, command: str = "", progress: bool = True)
 
     res = fit(model, batch_loss, cfg, out_dir / "state", progress=progress, desc="train clip")
     weights = res.ema if cfg.ema_decay > 0 else res.model
-    save_weights(weights, out_dir / "model.safetensors")
-    (out_dir / "config.json").write_text(json.dumps({"model": MODEL_NAME, "open_clip_config":
-                                                     json.loads(CONFIG_FILE.read_text())}, indent=2))
-    (out_dir / "loss.json").write_text(json.dumps(thin_history(res.history)))
-    write_manifest(out_dir / "manifest.json", command=command, train_config=asdict(cfg),
-                   params=sum(p.numel() for p in weights.parameters()),
-                   steps_done=len(res.history["step"]), weights="ema" if cfg.ema_decay > 0 else "model",
-                   n_train_images=len(images), wall_seconds=round(res.wall, 1),
-                   made=time.strftime("%Y-%m-%d %H:%M:%S"),
-                   data_fingerprints={n: ds.fingerprint for n, ds in sets.items()})
+    export_checkpoint(out_dir, res, cfg, module=weights, command=command, sets=sets,
+                      config={"model": MODEL_NAME,
+                              "open_clip_config": json.loads(CONFIG_FILE.read_text())},
+                      params=sum(p.numel() for p in weights.parameters()),
+                      weights="ema" if cfg.ema_decay > 0 else "model", n_train_images=len(images))
     return out_dir
 
 

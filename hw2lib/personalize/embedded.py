@@ -9,9 +9,6 @@ the model is a Stable-Diffusion-shaped component dict with ``vae=None``: textual
 """
 from __future__ import annotations
 
-import json
-import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -219,8 +216,7 @@ def train(sets: dict, clip_ckpt, out_dir, cfg, *, command: str = "", progress: b
     """Train the scene UNet (eps loss, linear schedule T=1000, caption dropout ``p_uncond`` for
     guidance); exports fp16 weights, config, loss curve and manifest to ``out_dir``."""
     from ..diffusion import linear_schedule, q_sample
-    from ..train import fit, thin_history, write_manifest
-    from ..weights import save_weights
+    from ..train import export_checkpoint, fit
     out_dir = Path(out_dir)
     text = text_components(clip_ckpt)
     tok, te = text["tokenizer"], text["text_encoder"]
@@ -246,19 +242,11 @@ def train(sets: dict, clip_ckpt, out_dir, cfg, *, command: str = "", progress: b
 
     res = fit(unet, batch_loss, cfg, out_dir / "state", progress=progress, desc="train t2i")
     weights = res.ema if cfg.ema_decay > 0 else res.model
-    save_weights(weights, out_dir / "model.safetensors")
-    (out_dir / "config.json").write_text(json.dumps(
-        {"unet": {k: list(v) if isinstance(v, tuple) else v
-                  for k, v in {**UNET_KW, **(unet_kw or {})}.items()},
-         "clip_ckpt": str(clip_ckpt), "schedule": "linear 1e-4..0.02, T=1000"}, indent=2))
-    (out_dir / "loss.json").write_text(json.dumps(thin_history(res.history)))
-    write_manifest(out_dir / "manifest.json", command=command, train_config=asdict(cfg),
-                   unet_params=sum(p.numel() for p in unet.parameters()),
-                   steps_done=len(res.history["step"]),
-                   weights="ema" if cfg.ema_decay > 0 else "model",
-                   n_train_images=len(images), wall_seconds=round(res.wall, 1),
-                   made=time.strftime("%Y-%m-%d %H:%M:%S"),
-                   data_fingerprints={n: ds.fingerprint for n, ds in sets.items()})
+    export_checkpoint(out_dir, res, cfg, module=weights, command=command, sets=sets,
+                      config={"unet": {**UNET_KW, **(unet_kw or {})}, "clip_ckpt": str(clip_ckpt),
+                              "schedule": "linear 1e-4..0.02, T=1000"},
+                      unet_params=sum(p.numel() for p in unet.parameters()),
+                      weights="ema" if cfg.ema_decay > 0 else "model", n_train_images=len(images))
     return out_dir
 
 

@@ -8,8 +8,6 @@ they stay bit-identical by construction (a test checks it).
 """
 from __future__ import annotations
 
-import json
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -243,7 +241,7 @@ def train(components: dict, concepts, cfg, out_dir, *, schedule=None, latent_sca
     Writes ``<out>/learned_embeds/<name>.safetensors`` (diffusers' format, one token per file,
     loadable with ``pipe.load_textual_inversion``), ``loss.json`` and ``manifest.json``; the
     learned rows stay in ``components``' text encoder, ready for generation."""
-    from ..train import fit, thin_history, write_manifest
+    from ..train import export_checkpoint, fit
     emb, stats = install(components, concepts, latent_scale=latent_scale, resolution=resolution)
     loss = make_batch_loss(components, concepts, stats, batch_size=cfg.batch_size,
                            schedule=schedule, snr_gamma=snr_gamma, guidance=guidance,
@@ -256,13 +254,12 @@ def train(components: dict, concepts, cfg, out_dir, *, schedule=None, latent_sca
         rows[c.token] = emb.rows[k:k + c.num_vectors].detach()
         k += c.num_vectors
     paths = save_embeddings(out / "learned_embeds", rows)
-    (out / "loss.json").write_text(json.dumps(thin_history(res.history)))
-    write_manifest(out / "manifest.json", command=command, train_config=asdict(cfg),
-                   snr_gamma=snr_gamma, guidance=guidance, t_min=t_min, relative=relative,
-                   concepts=[{"token": c.token, "init_word": c.init_word, "kind": c.kind,
-                              "num_vectors": c.num_vectors, "n_images": len(c.images)} for c in concepts],
-                   steps_done=len(res.history["step"]), wall_seconds=round(res.wall, 1),
-                   files=[p.name for p in paths], made=time.strftime("%Y-%m-%d %H:%M:%S"))
+    export_checkpoint(out, res, cfg, command=command, snr_gamma=snr_gamma, guidance=guidance,
+                      t_min=t_min, relative=relative,
+                      concepts=[{"token": c.token, "init_word": c.init_word, "kind": c.kind,
+                                 "num_vectors": c.num_vectors, "n_images": len(c.images)}
+                                for c in concepts],
+                      files=[p.name for p in paths])
     return out
 
 

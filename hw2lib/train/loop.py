@@ -1,12 +1,11 @@
-"""Training loops (accelerate): the same code runs on the CPU here and on GPUs with
-``accelerate launch``. Resumable: a killed run restarted with the same arguments continues from
+"""The training loop every model of the project shares (accelerate): the same code runs on the
+CPU here and on GPUs with ``accelerate launch``. Resumable: a killed run restarted with the same arguments continues from
 its last state file; every batch, time step and noise is drawn from a generator seeded by
 (seed, step), so a resumed run sees the same data as an uninterrupted one.
 """
 from __future__ import annotations
 
 import copy
-import json
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -14,9 +13,9 @@ from pathlib import Path
 
 import torch
 
-from .diffusion import Schedule, derived_seed, eps_loss
-from .errors import InputError, StaleStateError, TrainingInterrupted
-from .files import torch_load, write_text_atomic
+from ..diffusion import derived_seed
+from ..errors import InputError, StaleStateError, TrainingInterrupted
+from ..files import torch_load
 
 
 @dataclass(frozen=True)
@@ -45,20 +44,6 @@ def _atomic_save(obj, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
-
-
-def ema_decay(max_decay: float, step: int) -> float:
-    """min(max_decay, (1 + step) / (10 + step)): the EMA warm-up of diffusers' EMAModel. A fixed
-    0.999 from the start averages over the first, poor weights for thousands of steps (measured
-    here: after 2,000 face steps the EMA's eps loss at t = 500 was 0.027 against 0.011 for the
-    raw weights, and its DDIM samples were noise)."""
-    return min(max_decay, (1 + step) / (10 + step))
-
-
-@torch.no_grad()
-def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
-    for e, p in zip(ema.parameters(), model.parameters()):
-        e.lerp_(p.detach(), 1 - decay)
 
 
 @dataclass
@@ -100,8 +85,11 @@ def fit(model: torch.nn.Module, batch_loss, cfg: TrainConfig, out_dir, *,
 
     ``batch_loss(model, g)`` draws its batch from the generator ``g`` (seeded by (seed, step), so
     a resumed run sees the same batches as an uninterrupted one) and returns a scalar loss.
-    AdamW with linear warm-up then a constant rate (or one cycle, ``cfg.lr_schedule``), gradient
-    clipping at ``cfg.clip_grad``, an EMA copy with warm-up, a tqdm bar with the mean loss of the
+    AdamW with diffusers' linear warm-up then a constant rate (or torch's one cycle,
+    ``cfg.lr_schedule``), gradient clipping at ``cfg.clip_grad``, diffusers' ``EMAModel`` with its
+    warm-up min(decay, (1 + n) / (10 + n)) (a fixed 0.999 from the start averages over the first,
+    poor weights for thousands of steps: measured here, after 2,000 face steps the EMA's eps loss
+    at t = 500 was 0.027 against 0.011 for the raw weights), a tqdm bar with the mean loss of the
     last 50 steps. ``out_dir/train_state.pt`` is written every ``cfg.save_every`` steps, at the
     end, on ``max_minutes`` and on SIGINT/SIGTERM; after a signal
     :class:`~hw2lib.errors.TrainingInterrupted` is raised (the caller exports nothing). The state
@@ -109,6 +97,7 @@ def fit(model: torch.nn.Module, batch_loss, cfg: TrainConfig, out_dir, *,
     ``weights_only=True``: a file planted in an output folder cannot run code.
     """
     from accelerate import Accelerator
+    from diffusers.training_utils import EMAModel
     from tqdm.auto import tqdm
 
     out_dir = Path(out_dir)
@@ -118,9 +107,9 @@ def fit(model: torch.nn.Module, batch_loss, cfg: TrainConfig, out_dir, *,
     torch.manual_seed(cfg.seed)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    # ema_decay = 0: no EMA copy (large frozen parts, e.g. textual inversion's text encoder)
-    ema = copy.deepcopy(model).eval().requires_grad_(False) if cfg.ema_decay > 0 else None
     params = [p for p in model.parameters() if p.requires_grad]
+    # ema_decay = 0: no EMA (large frozen parts, e.g. textual inversion's text encoder)
+    ema = EMAModel(params, decay=cfg.ema_decay) if cfg.ema_decay > 0 else None
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = _lr_scheduler(opt, cfg)
     history = {"step": [], "loss": []}
@@ -145,7 +134,7 @@ def fit(model: torch.nn.Module, batch_loss, cfg: TrainConfig, out_dir, *,
         start, history, wall = st["step"], st["history"], st["wall"]
     model, opt = acc.prepare(model, opt)
     if ema is not None:
-        ema.to(acc.device)
+        ema.to(acc.device)  # its shadow parameters follow the model
 
     def save(step, seconds):
         _atomic_save({"model": acc.unwrap_model(model).state_dict(),
@@ -169,7 +158,7 @@ def fit(model: torch.nn.Module, batch_loss, cfg: TrainConfig, out_dir, *,
             opt.step()
             sched.step()
             if ema is not None:
-                ema_update(ema, acc.unwrap_model(model), ema_decay(cfg.ema_decay, step))
+                ema.step(params)
             history["step"].append(step)
             history["loss"].append(float(loss.detach()))
             bar.set_postfix(loss=f"{sum(history['loss'][-50:]) / len(history['loss'][-50:]):.4f}")
@@ -188,16 +177,20 @@ def fit(model: torch.nn.Module, batch_loss, cfg: TrainConfig, out_dir, *,
         stop.restore()
         bar.close()
     unwrapped = acc.unwrap_model(model).to(memory_format=torch.contiguous_format)
-    ema = ema.to(memory_format=torch.contiguous_format) if ema is not None else unwrapped
-    return TrainResult(ema, unwrapped.eval(), history,
-                       wall + time.perf_counter() - t0)
+    averaged = unwrapped
+    if ema is not None:  # the EMA weights in a copy of the network
+        averaged = copy.deepcopy(unwrapped)
+        ema.copy_to([p for p in averaged.parameters() if p.requires_grad])
+        averaged.eval().requires_grad_(False)
+    return TrainResult(averaged, unwrapped.eval(), history, wall + time.perf_counter() - t0)
 
 
 def _lr_scheduler(opt, cfg: TrainConfig):
     if cfg.lr_schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps)
     if cfg.lr_schedule == "warmup-constant":
-        return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / cfg.warmup))
+        from diffusers.optimization import get_constant_schedule_with_warmup
+        return get_constant_schedule_with_warmup(opt, num_warmup_steps=cfg.warmup)
     raise ValueError(f"lr_schedule must be 'warmup-constant' or 'onecycle', "
                      f"got {cfg.lr_schedule!r}")
 
@@ -210,107 +203,3 @@ def _read_state(path: Path) -> dict:
     if not isinstance(st, dict) or not {"model", "opt", "sched", "step", "config"} <= set(st):
         raise InputError(f"{path}: not a training state written by hw2lib; {hint}")
     return st
-
-
-def train_eps_model(model: torch.nn.Module, schedule: Schedule, images: torch.Tensor,
-                    labels: torch.Tensor | None, cfg: TrainConfig, out_dir, *,
-                    null_label: int | None = None, progress: bool = True) -> TrainResult:
-    """Train ``model(x, t, class_labels=y).sample`` to predict eps (Ho et al. eq. 14) with
-    :func:`fit`. images: float (N, C, H, W) in [-1, 1]; labels: int64 (N,) or None
-    (unconditional); a fraction ``cfg.p_uncond`` of labels becomes ``null_label``."""
-    n = len(images)
-
-    def batch_loss(model, g):
-        idx = torch.randint(0, n, (cfg.batch_size,), generator=g)
-        x0 = images[idx]
-        t = torch.randint(0, schedule.T, (cfg.batch_size,), generator=g)
-        noise = torch.randn(x0.shape, generator=g)
-        cond = {}
-        if labels is not None:
-            y = labels[idx].clone()
-            drop = torch.rand(cfg.batch_size, generator=g) < cfg.p_uncond
-            y[drop] = null_label
-            cond["class_labels"] = y
-        device = next(model.parameters()).device
-        x0, t, noise = x0.to(device), t.to(device), noise.to(device)
-        cond = {k: v.to(device) for k, v in cond.items()}
-        if cfg.channels_last:
-            x0, noise = (v.contiguous(memory_format=torch.channels_last) for v in (x0, noise))
-        return eps_loss(lambda x, tt, **c: model(x, tt, **c).sample, schedule, x0, t=t,
-                        noise=noise, **cond)
-
-    return fit(model, batch_loss, cfg, out_dir, progress=progress)
-
-
-def train_and_export(unet_cfg, images: torch.Tensor, labels: torch.Tensor | None,
-                     cfg: TrainConfig, out_dir, *, T: int = 1000, null_label: int | None = None,
-                     config_extra: dict | None = None, manifest_extra: dict | None = None,
-                     command: str = "", export: str = "ema", progress: bool = True) -> Path:
-    """Train a UNet2DModel eps-model on a linear schedule and export into ``out_dir``:
-    ``model.safetensors`` (fp16 EMA weights), ``config.json`` (UNet config, T, ``config_extra``),
-    ``loss.json`` and ``manifest.json`` (command, config, steps, wall time, commit). The training
-    state lives in ``out_dir/state`` (kept out of git) so a killed run resumes. ``export``:
-    "ema" (default) or "model" (the raw weights, for runs whose EMA still lags)."""
-    from .diffusion import linear_schedule
-    from .nets.unet import build_unet, n_params
-    from .weights import save_weights
-    out_dir = Path(out_dir)
-    torch.manual_seed(cfg.seed)
-    model = build_unet(unet_cfg)
-    if export not in ("ema", "model"):
-        raise ValueError(f"export must be 'ema' or 'model', got {export!r}")
-    res = train_eps_model(model, linear_schedule(T), images, labels, cfg, out_dir / "state",
-                          null_label=null_label, progress=progress)
-    weights = res.ema if export == "ema" else res.model
-    history, wall = res.history, res.wall
-    save_weights(weights, out_dir / "model.safetensors")
-    write_text_atomic(out_dir / "config.json", json.dumps(
-        {"unet": asdict(unet_cfg), "T": T, "null_label": null_label, **(config_extra or {})},
-        indent=2))
-    write_text_atomic(out_dir / "loss.json", json.dumps(thin_history(history)))
-    write_manifest(out_dir / "manifest.json", command=command, train_config=asdict(cfg),
-                   unet_params=n_params(weights), steps_done=len(history["step"]), weights=export,
-                   n_train_images=len(images), wall_seconds=round(wall, 1),
-                   made=time.strftime("%Y-%m-%d %H:%M:%S"), **(manifest_extra or {}))
-    return out_dir
-
-
-def load_checkpoint(ckpt_dir):
-    """(unet in eval mode, linear schedule, config dict) from :func:`train_and_export`'s folder."""
-    from .diffusion import linear_schedule
-    from .nets.unet import UNetConfig, build_unet
-    from .weights import load_weights
-    from .files import read_json
-    ckpt_dir = Path(ckpt_dir)
-    cfg = read_json(ckpt_dir / "config.json", what="a checkpoint config written by hw2lib",
-                    hint="train it with `make checkpoints` or give the folder of a checkpoint "
-                         "written by hw2lib")
-    try:
-        unet_cfg, T = UNetConfig.from_dict(cfg["unet"]), int(cfg["T"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise InputError(f"{ckpt_dir / 'config.json'}: not a UNet checkpoint config written by "
-                         f"hw2lib ({type(e).__name__}: {e})") from e
-    unet = load_weights(build_unet(unet_cfg), ckpt_dir / "model.safetensors")
-    return unet.eval(), linear_schedule(T), cfg
-
-
-def thin_history(history: dict, every: int = 10) -> dict:
-    """Loss history averaged over windows of ``every`` steps (keeps loss.json small)."""
-    import numpy as np
-    loss = np.asarray(history["loss"])
-    m = len(loss) // every * every
-    return {"step": list(range(every, m + 1, every)),
-            "loss": loss[:m].reshape(-1, every).mean(1).round(5).tolist()}
-
-
-def write_manifest(path, **fields) -> Path:
-    """A JSON manifest next to a checkpoint: how it was made (command, config, data, time)."""
-    import subprocess
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                                cwd=Path(__file__).parent).stdout.strip() or None
-    except OSError:
-        commit = None
-    fields.setdefault("commit", commit)
-    fields.setdefault("torch", torch.__version__)
-    return write_text_atomic(path, json.dumps(fields, indent=2, default=str) + "\n")
