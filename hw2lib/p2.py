@@ -29,8 +29,8 @@ N_STEPS = 50
 #          steps_offset=1, set_alpha_to_one=False: the embedded ground truth's convention)
 #   "t-1": alpha_bar[t-1] on 981, ..., 1, then 1.0           (the DDIM paper's code read on an
 #          offset grid)
-CONVENTIONS = {"t": dict(alpha_bar_shift=0, final="alpha_bar[0]"),
-               "t-1": dict(alpha_bar_shift=1, final=1.0)}
+CONVENTIONS = {"t": dict(alpha_bar_shift=0, set_alpha_to_one=False),
+               "t-1": dict(alpha_bar_shift=1, set_alpha_to_one=True)}
 DEFAULT_CONVENTION = "t"
 
 # ~0.7M parameters, 32x32, attention only at 8x8 (issue 4: ~2,000 steps give face-like samples).
@@ -50,11 +50,8 @@ def ddim_faces(eps_model, noise: torch.Tensor, *, eta: float = 0.0, schedule: Sc
     if convention not in CONVENTIONS:
         raise ValueError(f"convention must be one of {list(CONVENTIONS)}, got {convention!r}")
     schedule = schedule or linear_schedule(T)
-    conv = CONVENTIONS[convention]
-    final = float(schedule.alpha_bar[0]) if conv["final"] == "alpha_bar[0]" else conv["final"]
     res = ddim_sample(eps_model, schedule, timesteps=ddim_timesteps(schedule.T, N_STEPS, offset=1),
-                      eta=eta, noise=noise, clip_x0=True, final_alpha_bar=final,
-                      alpha_bar_shift=conv["alpha_bar_shift"],
+                      eta=eta, noise=noise, clip_x0=True, **CONVENTIONS[convention],
                       generator=image_generators(seed, range(len(noise)) if image_ids is None
                                                  else image_ids))
     return res.sample

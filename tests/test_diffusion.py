@@ -179,3 +179,41 @@ def test_min_snr_weight_matches_diffusers_training_scripts():
     got = min_snr_weight(linear_schedule(), t, 5.0)
     torch.testing.assert_close(got, expected.float(), rtol=1e-5, atol=1e-6)
     assert got[0] < 0.01 and got[-1] == 1.0  # low noise down-weighted, high noise untouched
+
+
+@pytest.mark.parametrize("t", [1, 500, 999])
+def test_ddpm_step_is_diffusers_step(t):
+    """One step, both outputs (x_{t-1} and x0_hat), same noise generator."""
+    from hw2lib.diffusion import ddpm_step
+    x_t, eps = torch.randn(SHAPE), torch.randn(SHAPE)
+    ref = diffusers_ddpm().step(eps, t, x_t, generator=torch.Generator().manual_seed(3))
+    ours = ddpm_step(linear_schedule(T), eps, t, x_t, generator=torch.Generator().manual_seed(3))
+    tol = 1e-3 if t <= 1 else 2e-4  # float32 alpha_bar in diffusers (see the test above)
+    torch.testing.assert_close(ours.pred_original_sample, ref.pred_original_sample,
+                               rtol=tol, atol=tol)
+    torch.testing.assert_close(ours.prev_sample, ref.prev_sample, rtol=tol, atol=tol)
+    # negative control: the same step read at another time step is far outside the tolerance
+    other = ddpm_step(linear_schedule(T), eps, t // 2, x_t, generator=torch.Generator().manual_seed(3))
+    assert (other.prev_sample - ref.prev_sample).abs().max() > 10 * tol
+
+
+@pytest.mark.parametrize("set_alpha_to_one", [True, False])
+def test_ddim_step_is_diffusers_step_at_the_last_step(set_alpha_to_one):
+    """The last step of a grid is where set_alpha_to_one acts: 1 or alpha_bar_0 after it."""
+    from hw2lib.diffusion import ddim_alpha_bars, ddim_step
+    sched = DDIMScheduler(num_train_timesteps=T, beta_schedule="linear", beta_start=1e-4,
+                          beta_end=2e-2, clip_sample=False, set_alpha_to_one=set_alpha_to_one,
+                          steps_offset=1, timestep_spacing="leading")
+    sched.set_timesteps(50)
+    grid = ddim_timesteps(T, 50, offset=1)
+    assert sched.timesteps.tolist() == grid
+    pairs = ddim_alpha_bars(linear_schedule(T), grid, set_alpha_to_one=set_alpha_to_one)
+    x_t, eps = torch.randn(SHAPE), torch.randn(SHAPE)
+    for i in (0, len(grid) - 1):
+        ref = sched.step(eps, grid[i], x_t, eta=0.0)
+        ours = ddim_step(eps, x_t, *pairs[i])
+        torch.testing.assert_close(ours.prev_sample, ref.prev_sample, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(ours.pred_original_sample, ref.pred_original_sample,
+                                   rtol=1e-5, atol=1e-5)
+    other = ddim_alpha_bars(linear_schedule(T), grid, set_alpha_to_one=not set_alpha_to_one)
+    assert (ddim_step(eps, x_t, *other[-1]).prev_sample - ref.prev_sample).abs().max() > 1e-3

@@ -4,6 +4,11 @@ from __future__ import annotations
 import torch
 
 
+def guided_eps(eps_c: torch.Tensor, eps_u: torch.Tensor, w: float) -> torch.Tensor:
+    """eps_tilde = (1 + w) eps(x, t, c) - w eps(x, t, null)   (Ho & Salimans 2022, eq. 6)."""
+    return (1 + w) * eps_c - w * eps_u
+
+
 def classifier_free_guidance(eps_model, w: float, *, cond_key: str = "y", null_value):
     """eps = (1 + w) eps(x, t, c) - w eps(x, t, null), computed as one doubled batch.
 
@@ -22,6 +27,6 @@ def classifier_free_guidance(eps_model, w: float, *, cond_key: str = "y", null_v
                 else torch.full_like(c, null_value))
         both = {**cond, cond_key: torch.cat([c, null])}
         eps_c, eps_u = eps_model(torch.cat([x, x]), torch.cat([t, t]), **both).chunk(2)
-        return (1 + w) * eps_c - w * eps_u
+        return guided_eps(eps_c, eps_u, w)
 
     return guided

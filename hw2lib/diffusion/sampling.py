@@ -1,6 +1,8 @@
 """Samplers over any ``eps_model(x_t, t, **cond) -> eps``: ancestral DDPM and DDIM with eta.
 
-Both run under ``torch.inference_mode()``, take keyword-only ``noise`` (x_T), ``generator``,
+Each sampler is one step function (:func:`ddpm_step`, :func:`ddim_step`: x_t and the model's
+eps in, x_{t-1} and x0_hat out, as diffusers' ``scheduler.step()``) and a loop over the grid
+(:func:`ddpm_sample`, :func:`ddim_sample`). The loops run under ``torch.inference_mode()``, take keyword-only ``noise`` (x_T), ``generator``,
 ``record`` (time steps whose x_t to keep) and ``progress``, and return a :class:`SampleResult`.
 Random draws follow diffusers' order (x_T first, then one ``randn`` per stochastic step, none at
 the last step), so the same generator seed gives the same samples as its schedulers.
@@ -14,9 +16,16 @@ from typing import Callable, Iterable, Sequence
 
 import torch
 
-from .schedule import Schedule, posterior_mean, predict_x0
+from .schedule import Schedule, posterior_mean, predict_x0, x0_from_eps
 
 EpsModel = Callable[..., torch.Tensor]
+
+
+@dataclass(frozen=True)
+class StepOutput:
+    """One reverse step, named as diffusers' ``SchedulerOutput``: x_{t-1} and x0_hat."""
+    prev_sample: torch.Tensor
+    pred_original_sample: torch.Tensor
 
 
 @dataclass(frozen=True)
@@ -68,13 +77,27 @@ def _steps(ts, progress: bool, desc: str):
     return tqdm(ts, desc=desc, leave=False)
 
 
+def ddpm_step(schedule: Schedule, eps: torch.Tensor, t: int, x_t: torch.Tensor, *,
+              generator=None, clip_x0: bool = False) -> StepOutput:
+    """x_{t-1} = mu_tilde_t(x_t, x0_hat) + sigma_t z with sigma_t^2 = beta_tilde_t and no noise
+    at t = 0   (Ho et al. eq. 7 and Alg. 2, with x0_hat from eq. 4)."""
+    tt = torch.full((x_t.shape[0],), t, device=x_t.device, dtype=torch.long)
+    x0 = predict_x0(schedule, x_t, tt, eps)
+    if clip_x0:
+        x0 = x0.clamp(-1, 1)
+    x = posterior_mean(schedule, x0, x_t, tt)
+    if t > 0:
+        z = randn(x.shape, generator, device=x.device, dtype=x.dtype)
+        x = x + schedule.posterior_variance()[t].sqrt().to(x.dtype) * z
+    return StepOutput(x, x0)
+
+
 def ddpm_sample(eps_model: EpsModel, schedule: Schedule, *, shape=None, noise=None,
                 generator=None, cond: dict | None = None,
                 clip_x0: bool = False, record: Iterable[int] = (), progress: bool = False,
                 device=None) -> SampleResult:
     """Ancestral sampling over all T steps with sigma_t^2 = beta_tilde_t (Ho et al. Alg. 2)."""
     cond, keep = cond or {}, set(record)
-    beta_tilde = schedule.posterior_variance()
     with torch.inference_mode():
         x = _start(shape, noise, generator, device)
         traj = {}
@@ -83,14 +106,7 @@ def ddpm_sample(eps_model: EpsModel, schedule: Schedule, *, shape=None, noise=No
                 traj[t] = x.clone()
             tt = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
             eps = eps_model(x, tt, **cond).float()
-            x0 = predict_x0(schedule, x, tt, eps)
-            if clip_x0:
-                x0 = x0.clamp(-1, 1)
-            # x_{t-1} = mu_tilde_t(x_t, x0_hat) + sigma_t z   (Ho et al. eq. 7 and Alg. 2)
-            x = posterior_mean(schedule, x0, x, tt)
-            if t > 0:
-                z = randn(x.shape, generator, device=x.device, dtype=x.dtype)
-                x = x + beta_tilde[t].sqrt().to(x.dtype) * z
+            x = ddpm_step(schedule, eps, t, x, generator=generator, clip_x0=clip_x0).prev_sample
         return SampleResult(x, traj)
 
 
@@ -109,42 +125,63 @@ def ddim_sigma(a_t: torch.Tensor, a_prev: torch.Tensor, eta: float) -> torch.Ten
     return eta * ((1 - a_prev) / (1 - a_t)).sqrt() * (1 - a_t / a_prev).sqrt()
 
 
-def ddim_sample(eps_model: EpsModel, schedule: Schedule, *, timesteps: Sequence[int],
-                eta: float = 0.0, shape=None, noise=None, generator=None,
-                cond: dict | None = None, clip_x0: bool = False, final_alpha_bar: float = 1.0,
-                alpha_bar_shift: int = 0, record: Iterable[int] = (), progress: bool = False,
-                device=None) -> SampleResult:
-    """DDIM (Song et al. 2021) over an explicit descending grid of time steps.
+def ddim_alpha_bars(schedule: Schedule, timesteps: Sequence[int], *, set_alpha_to_one: bool = True,
+                    alpha_bar_shift: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(alpha_bar_t, alpha_bar_prev) for each step of a descending grid.
 
-    The model is called with each grid step t; the schedule is read at ``t - alpha_bar_shift``
-    (0: alpha_bar[t], the diffusers convention; 1: alpha_bar[t-1], found in some public code for
-    a grid offset by one). The step after the last one uses ``final_alpha_bar`` (1.0, or
-    alpha_bar[0]). ``clip_x0`` clamps x0_hat to [-1, 1] (eps is not recomputed, as in diffusers).
-    """
-    cond, keep = cond or {}, set(record)
+    The schedule is read at ``t - alpha_bar_shift`` (0: alpha_bar[t], the diffusers convention;
+    1: alpha_bar[t-1], found in some public code for a grid offset by one). After the last step,
+    alpha_bar_prev is 1 when ``set_alpha_to_one`` (x_0 itself, diffusers' default for SD) and
+    alpha_bar[0] otherwise: one boolean, as diffusers' ``DDIMScheduler`` spells it."""
     ab = schedule.alpha_bar
     ts = list(timesteps)
     idx = [t - alpha_bar_shift for t in ts]
     if min(idx) < 0 or max(idx) >= schedule.T:
-        raise ValueError(f"time steps {ts[0]}..{ts[-1]} with shift {alpha_bar_shift} leave 0..{schedule.T - 1}")
+        raise ValueError(f"time steps {ts[0]}..{ts[-1]} with shift {alpha_bar_shift} leave "
+                         f"0..{schedule.T - 1}")
     a_ts = [ab[i] for i in idx]
-    a_prevs = a_ts[1:] + [ab.new_tensor(final_alpha_bar)]
+    final = ab.new_tensor(1.0) if set_alpha_to_one else ab[0]
+    return list(zip(a_ts, a_ts[1:] + [final]))
+
+
+def ddim_step(eps: torch.Tensor, x_t: torch.Tensor, a_t: torch.Tensor, a_prev: torch.Tensor, *,
+              eta: float = 0.0, generator=None, clip_x0: bool = False) -> StepOutput:
+    """One DDIM step from alpha_bar_t = ``a_t`` to alpha_bar_prev = ``a_prev``   (Song et al. eq. 12):
+
+    x0_hat = (x_t - sqrt(1 - a_t) eps) / sqrt(a_t),
+    x_prev = sqrt(a_prev) x0_hat + sqrt(1 - a_prev - sigma^2) eps + sigma z,
+
+    sigma from :func:`ddim_sigma`. ``clip_x0`` clamps x0_hat to [-1, 1] (eps is not recomputed,
+    as in diffusers). No noise is drawn when eta = 0."""
+    x0 = x0_from_eps(x_t, eps, a_t)
+    if clip_x0:
+        x0 = x0.clamp(-1, 1)
+    sigma = ddim_sigma(a_t, a_prev, eta)
+    x = a_prev.sqrt().float() * x0 + (1 - a_prev - sigma ** 2).sqrt().float() * eps
+    if eta > 0:
+        x = x + sigma.float() * randn(x.shape, generator, device=x.device, dtype=x.dtype)
+    return StepOutput(x, x0)
+
+
+def ddim_sample(eps_model: EpsModel, schedule: Schedule, *, timesteps: Sequence[int],
+                eta: float = 0.0, shape=None, noise=None, generator=None,
+                cond: dict | None = None, clip_x0: bool = False, set_alpha_to_one: bool = True,
+                alpha_bar_shift: int = 0, record: Iterable[int] = (), progress: bool = False,
+                device=None) -> SampleResult:
+    """DDIM (Song et al. 2021) over an explicit descending grid of time steps: the model is
+    called with each grid step t, then :func:`ddim_step` with :func:`ddim_alpha_bars`."""
+    cond, keep = cond or {}, set(record)
+    ts = list(timesteps)
+    pairs = ddim_alpha_bars(schedule, ts, set_alpha_to_one=set_alpha_to_one,
+                            alpha_bar_shift=alpha_bar_shift)
     with torch.inference_mode():
         x = _start(shape, noise, generator, device)
         traj = {}
-        for t, a_t, a_prev in _steps(list(zip(ts, a_ts, a_prevs)), progress, "DDIM"):
+        for t, (a_t, a_prev) in _steps(list(zip(ts, pairs)), progress, "DDIM"):
             if t in keep:
                 traj[t] = x.clone()
             tt = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
             eps = eps_model(x, tt, **cond).float()
-            # x0_hat = (x_t - sqrt(1 - a_t) eps) / sqrt(a_t)   (Song et al. eq. 12, "predicted x0")
-            x0 = (x - (1 - a_t).sqrt().float() * eps) / a_t.sqrt().float()
-            if clip_x0:
-                x0 = x0.clamp(-1, 1)
-            sigma = ddim_sigma(a_t, a_prev, eta)
-            # x_prev = sqrt(a_prev) x0_hat + sqrt(1 - a_prev - sigma^2) eps + sigma z   (eq. 12)
-            x = a_prev.sqrt().float() * x0 + (1 - a_prev - sigma ** 2).sqrt().float() * eps
-            if eta > 0:
-                z = randn(x.shape, generator, device=x.device, dtype=x.dtype)
-                x = x + sigma.float() * z
+            x = ddim_step(eps, x, a_t, a_prev, eta=eta, generator=generator,
+                          clip_x0=clip_x0).prev_sample
         return SampleResult(x, traj)

@@ -71,8 +71,15 @@ def posterior_mean(schedule: Schedule, x0: torch.Tensor, x_t: torch.Tensor,
     return (ab_prev.sqrt() * beta / (1 - ab)) * x0 + (alpha.sqrt() * (1 - ab_prev) / (1 - ab)) * x_t
 
 
+def x0_from_eps(x_t: torch.Tensor, eps: torch.Tensor, alpha_bar_t) -> torch.Tensor:
+    """x0_hat = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)   (Ho et al. eq. 4 solved
+    for x_0; Song et al. eq. 12's "predicted x_0"). ``alpha_bar_t``: a scalar tensor or one
+    broadcast to x_t; the result is in x_t's dtype."""
+    ab = torch.as_tensor(alpha_bar_t)
+    return ((x_t - (1 - ab).sqrt() * eps) / ab.sqrt()).to(x_t.dtype)
+
+
 def predict_x0(schedule: Schedule, x_t: torch.Tensor, t: torch.Tensor,
                eps: torch.Tensor) -> torch.Tensor:
-    """x0_hat = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)   (eq. 4 solved for x_0)."""
-    ab = gather(schedule.alpha_bar, t, x_t)
-    return (x_t - (1 - ab).sqrt() * eps) / ab.sqrt()
+    """x0_hat at integer time steps ``t`` (B,): :func:`x0_from_eps` with alpha_bar[t]."""
+    return x0_from_eps(x_t, eps, gather(schedule.alpha_bar, t, x_t))

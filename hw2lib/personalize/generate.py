@@ -37,11 +37,9 @@ def generate(components: dict, prompts, *, noise: torch.Tensor, steps: int = 50,
     null = text_embeddings(tok, te, [""])
     eps = classifier_free_guidance(unet_eps(unet), w, cond_key="ctx", null_value=null)
     noise = noise.to(unet.device)
-    ab = schedule.alpha_bar
-    final = float(ab[0]) if final_alpha_bar == "alpha_bar0" else 1.0
     lat = ddim_sample(eps, schedule, timesteps=ddim_timesteps(schedule.T, steps, offset=steps_offset),
                       eta=eta, noise=noise, generator=generator, cond={"ctx": ctx},
-                      final_alpha_bar=final, clip_x0=clip_x0).sample
+                      set_alpha_to_one=final_alpha_bar != "alpha_bar0", clip_x0=clip_x0).sample
     img = lat if vae is None else vae.decode((lat / latent_scale).to(vae.dtype)).sample.float()
     return to_uint8(img)
 
