@@ -75,8 +75,27 @@ lab: $(VENV)/.installed
 	$(VENV)/bin/jupyter lab --ServerApp.root_dir=notebooks --ServerApp.ip=127.0.0.1 \
 	  --ServerApp.port=$(LAB_PORT) $(LAB_ROOT) $(LAB_BROWSER)
 
-checkpoints: $(VENV)/.installed
-	$(PY) -m hw2lib checkpoints --out checkpoints --seed $(SEED)
+# Every embedded model, one target per model in dependency order (order-only: a model is
+# trained when its folder has no manifest, whatever the files' dates). Each is resumable: after
+# an interruption, rerun make. CKPT=runs/new trains a fresh set beside the committed one.
+CKPT ?= checkpoints
+TRAIN = $(PY) -m hw2lib train $(1) --out $(@D) --seed $(SEED) --data-seed $(DATA_SEED)
+CHECKPOINTS := $(CKPT)/digit_classifier/info.json $(CKPT)/p1_ddpm/manifest.json \
+               $(CKPT)/p2_faces/manifest.json $(CKPT)/p3_clip/manifest.json \
+               $(CKPT)/p3_t2i/manifest.json $(CKPT)/p3_ti/manifest.json
+checkpoints: $(CHECKPOINTS)
+$(CKPT)/digit_classifier/info.json: | $(VENV)/.installed
+	$(call TRAIN,classifier)
+$(CKPT)/p1_ddpm/manifest.json: | $(VENV)/.installed
+	$(call TRAIN,p1)
+$(CKPT)/p2_faces/manifest.json: | $(VENV)/.installed
+	$(call TRAIN,faces)
+$(CKPT)/p3_clip/manifest.json: | $(VENV)/.installed
+	$(call TRAIN,clip)
+$(CKPT)/p3_t2i/manifest.json: | $(CKPT)/p3_clip/manifest.json
+	$(call TRAIN,t2i) --clip $(CKPT)/p3_clip
+$(CKPT)/p3_ti/manifest.json: | $(CKPT)/p3_t2i/manifest.json
+	$(call TRAIN,ti) --t2i $(CKPT)/p3_t2i
 
 bench: $(VENV)/.installed
 	$(PY) -m hw2lib bench --profile $(PROFILE)

@@ -215,8 +215,7 @@ def training_speed(models: dict, *, steps: int, batch: int = 64) -> list[Row]:
 def embedded_training_models(batch: int) -> dict:
     from .clip.embedded import MODEL_NAME
     from .nets.unet import build_unet
-    from .p1 import P1_UNET
-    from .p2 import FACE_UNET
+    from .nets.presets import FACE_UNET, P1_UNET
 
     def unet_loss(cfg, labels):
         def loss(m, b, cl):
@@ -296,11 +295,12 @@ def run(profile: str = "quick", *, p1_ckpt="checkpoints/p1_ddpm",
     p = PROFILES[profile]
     sections = set(sections or ("sampler", "flops", "quality", "training", "report"))
     from . import p1
+    from .nets.presets import P1_UNET
     from .nets.unet import build_unet
     if Path(p1_ckpt, "config.json").exists():
         unet, _, _ = p1.load(p1_ckpt)
     else:  # a random P1 UNet times the same as a trained one
-        unet = build_unet(p1.P1_UNET).eval()
+        unet = build_unet(P1_UNET).eval()
     labels = lambda b: torch.randint(0, 20, (b,), generator=torch.Generator().manual_seed(0))  # noqa: E731
     rows: list[Row] = []
 

@@ -105,35 +105,37 @@ def accuracy(model: nn.Module, images_uint8: np.ndarray, labels) -> float:
     return float(np.mean(predict(model, images_uint8) == np.asarray(labels)))
 
 
-def train_classifier(sets: dict, *, epochs: int = 4, batch_size: int = 128, lr: float = 2e-3,
-                     seed: int = 0, progress: bool = True, state_dir=None,
-                     save_every: int = 250) -> tuple[DigitCNN, dict]:
+def train_classifier(sets: dict, *, epochs: int | None = None, cfg=None, progress: bool = True,
+                     state_dir=None, **overrides) -> tuple[DigitCNN, dict]:
     """Train :class:`DigitCNN` on all training splits of ``sets`` ({name: DigitSet}) with the
-    shared loop :func:`hw2lib.train.fit` (AdamW, one-cycle rate, no EMA, no clipping), resumable
-    from ``state_dir`` (a temporary folder when None: not resumable).
+    shared loop :func:`hw2lib.train.fit`, resumable from ``state_dir`` (a temporary folder when
+    None: not resumable). ``cfg``: the training config (default: the ``classifier`` preset),
+    with ``overrides``; ``epochs`` (default the preset's) sets its number of steps.
 
     Returns (model, info) with the test accuracy per set and the wall time.
     """
     import tempfile
+    from dataclasses import replace
 
-    from .train import TrainConfig, fit
-    torch.manual_seed(seed)
+    from .nets.presets import PRESETS
+    from .train import fit
+    preset = PRESETS["classifier"]
+    cfg = replace(cfg or preset.train, **overrides)
+    torch.manual_seed(cfg.seed)
     x = torch.cat([to_model_range(ds.x_train) for ds in sets.values()])
     y = torch.cat([torch.from_numpy(ds.y_train) for ds in sets.values()])
+    cfg = replace(cfg, steps=(epochs or preset.epochs) * (len(x) // cfg.batch_size))
     model = DigitCNN()
-    cfg = TrainConfig(steps=epochs * (len(x) // batch_size), batch_size=batch_size, lr=lr,
-                      seed=seed, weight_decay=1e-4, lr_schedule="onecycle", clip_grad=None,
-                      ema_decay=0.0, p_uncond=0.0, channels_last=False, save_every=save_every)
 
     def batch_loss(model, g):
-        idx = torch.randint(0, len(x), (batch_size,), generator=g)
+        idx = torch.randint(0, len(x), (cfg.batch_size,), generator=g)
         return F.cross_entropy(model(_augment(x[idx], g)), y[idx], label_smoothing=0.05)
 
     with tempfile.TemporaryDirectory() as tmp:
         res = fit(model, batch_loss, cfg, state_dir or tmp, progress=progress, desc="classifier")
     model = res.model
     info = {"test_accuracy": {n: accuracy(model, ds.x_test, ds.y_test) for n, ds in sets.items()},
-            "steps": cfg.steps, "batch_size": batch_size, "wall_seconds": round(res.wall, 1)}
+            "steps": cfg.steps, "batch_size": cfg.batch_size, "wall_seconds": round(res.wall, 1)}
     return model.eval(), info
 
 
@@ -142,6 +144,18 @@ def save_classifier(model: DigitCNN, out_dir, info: dict) -> Path:
     save_weights(model, out_dir / "model.safetensors", half=True)
     write_text_atomic(out_dir / "info.json", json.dumps(info, indent=2))
     return out_dir
+
+
+def train_and_save(sets: dict, out_dir, cfg, *, epochs: int | None = None, command: str = "",
+                   progress: bool = True) -> Path:
+    """:func:`train_classifier` resumable from ``out_dir/state``, then :func:`save_classifier`
+    with the command and the data fingerprints in ``info.json``."""
+    model, info = train_classifier(sets, epochs=epochs, cfg=cfg, progress=progress,
+                                   state_dir=Path(out_dir) / "state")
+    info.update(command=command, data_fingerprints={n: d.fingerprint for n, d in sets.items()})
+    out = save_classifier(model, out_dir, info)
+    print(f"test accuracy {info['test_accuracy']}")
+    return out
 
 
 def load_classifier(ckpt_dir) -> DigitCNN:

@@ -4,6 +4,7 @@ never measured here)."""
 from __future__ import annotations
 
 MODES = ("embedded", "course")
+DIGIT_SETS = ("mnistm", "svhn")  # the two digit sets of P1, in class-label order
 
 # (the course's item, its embedded stand-in, how they differ)
 STAND_INS = (

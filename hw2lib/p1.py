@@ -14,20 +14,13 @@ import torch
 from .data import DIGIT_SETS, DigitSet
 from .diffusion import classifier_free_guidance, ddim_sample, ddim_timesteps, ddpm_sample
 from .errors import InputError, MissingInputError
+from .nets.presets import P1_UNET
 from .nets.unet import UNetConfig, eps_fn
 from .train import TrainConfig, load_checkpoint, train_and_export
 from .images import to_model_range, to_uint8
 
 NULL_LABEL = 20
 T = 1000
-# Sized for 2 AVX2 cores in fp32 (no AMX here, bf16 is ~100x slower): 1.5M parameters,
-# attention only at 7x7.
-P1_UNET = UNetConfig(sample_size=28, block_out_channels=(24, 48, 96), layers_per_block=1,
-                     down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
-                     up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
-                     attention_head_dim=24, norm_num_groups=8, num_class_embeds=21)
-
-
 def class_label(set_name: str, digit) -> torch.Tensor:
     """The model's class label for digit(s) of a data set."""
     return torch.as_tensor(digit, dtype=torch.long) + 10 * DIGIT_SETS.index(set_name)
@@ -374,3 +367,38 @@ def explorer(unet, schedule, set_names, *, n: int = 8, seed: int = 0):
                          digit=W.IntSlider(value=0, min=0, max=9, **slider),
                          set_name=W.ToggleButtons(options=list(set_names)),
                          steps=W.IntSlider(value=20, min=5, max=100, step=5, **slider))
+
+
+def sample_to_folders(ckpt, out, *, n_per_digit: int = 50, sampler: str = "ddim",
+                      steps: int = 50, w: float = 4.0, seed: int = 0,
+                      overwrite: bool = False) -> list[Path]:
+    """``python -m hw2lib p1 sample``: ``n_per_digit`` of each digit per set, written as the
+    course grades them (``out/<set>/{digit}_{NNN}.png``); set k's noise is seeded ``seed + k``.
+    Refuses non-empty set folders (unless ``overwrite``) before sampling anything."""
+    from .files import check_empty_or_overwrite
+    unet, schedule, cfg = load(ckpt)
+    for name in cfg["sets"]:
+        check_empty_or_overwrite(Path(out) / name, overwrite=overwrite)
+    digits = np.repeat(np.arange(10), n_per_digit)
+    folders = []
+    for k, name in enumerate(cfg["sets"]):
+        images, _ = sample(unet, schedule, name, digits, sampler=sampler, steps=steps, w=w,
+                           seed=seed + k, progress=True)
+        folders.append(write_grading_folder(out, name, images, digits, overwrite=overwrite))
+    return folders
+
+
+def score_folders(folder, scorers: dict) -> list[tuple[str, str, float, int]]:
+    """(scorer, set, accuracy, n images) for every grading folder under ``folder``, and an
+    ``average`` row per scorer (n: the images of all sets)."""
+    from .classifier import accuracy
+    rows = []
+    for scorer, model in scorers.items():
+        accs, n = [], 0
+        for d in grading_folders(folder):
+            x, y = read_grading_folder(d)
+            accs.append(accuracy(model, x, y))
+            n += len(y)
+            rows.append((scorer, d.name, accs[-1], len(y)))
+        rows.append((scorer, "average", sum(accs) / len(accs), n))
+    return rows

@@ -18,7 +18,7 @@ from .diffusion import (Schedule, ddim_sample, ddim_timesteps, image_generators,
 from .errors import InputError, MissingInputError
 from .files import load_state_dict_file
 from .images import minmax, unit_to_uint8
-from .nets.unet import UNetConfig
+from .nets.presets import FACE_UNET
 from .train import TrainConfig, train_and_export
 
 T = 1000
@@ -32,13 +32,6 @@ N_STEPS = 50
 CONVENTIONS = {"t": dict(alpha_bar_shift=0, set_alpha_to_one=False),
                "t-1": dict(alpha_bar_shift=1, set_alpha_to_one=True)}
 DEFAULT_CONVENTION = "t"
-
-# ~0.7M parameters, 32x32, attention only at 8x8 (issue 4: ~2,000 steps give face-like samples).
-FACE_UNET = UNetConfig(sample_size=32, block_out_channels=(16, 32, 64), layers_per_block=1,
-                       down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
-                       up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
-                       attention_head_dim=16, norm_num_groups=8)
-
 
 def ddim_faces(eps_model, noise: torch.Tensor, *, eta: float = 0.0, schedule: Schedule | None = None,
                convention: str = DEFAULT_CONVENTION, seed: int = 0,
@@ -417,3 +410,30 @@ def explorer(eps_model, noises, *, convention: str = DEFAULT_CONVENTION, device=
     return W.interactive(show, eta=W.FloatSlider(value=0.0, min=0, max=1, step=0.05),
                          alpha=W.FloatSlider(value=0.5, min=0, max=1, step=0.05),
                          how=W.ToggleButtons(options=["slerp", "lerp"]))
+
+
+def face_model(*, unet_module=None, unet_ckpt=None, ckpt="checkpoints/p2_faces"):
+    """``eps_model(x, t)`` of the course's UNet (``unet_module`` given) or the embedded one."""
+    if unet_module:
+        return load_course_unet(unet_module, unet_ckpt or "UNet.pt")
+    return load_face_model(ckpt)[0]
+
+
+def sample_folder(eps_model, noise_dir, out, *, eta: float = 0.0,
+                  convention: str = DEFAULT_CONVENTION, seed: int = 0,
+                  batch_size: int = 10) -> list[Path]:
+    """``python -m hw2lib p2 sample`` (the course's ``hw2_2.sh``): DDIM from every
+    ``noise_dir/<name>.pt`` to ``out/<name>.png``; refuses an ``out`` over its inputs."""
+    from .files import refuse_overlap, save_image_atomic
+    noise_dir, out = Path(noise_dir), Path(out)
+    refuse_overlap(out, {"the noise folder": noise_dir,
+                         "the ground-truth folder": noise_dir.parent / "GT"})
+    noises, names = load_noises(noise_dir)
+    written = []
+    for i in range(0, len(noises), batch_size):
+        imgs = sample_uint8(eps_model, noises[i:i + batch_size], eta=eta, convention=convention,
+                            seed=seed, image_ids=range(i, min(i + batch_size, len(noises))))
+        for img, n in zip(imgs, names[i:i + batch_size]):
+            written.append(save_image_atomic(img, out / f"{n}.png"))
+            print(written[-1])
+    return written

@@ -3,7 +3,8 @@ import pytest
 
 from hw2lib.data import build_faces, build_mnistm, build_svhn, count_table
 from hw2lib.data.cache import cached_arrays, fingerprint
-from hw2lib.data.embedded import _stratified_split, blend_mnistm
+from hw2lib.data.embedded import blend_mnistm
+from hw2lib.data.split import stratified_split
 
 SMALL_MNISTM = dict(n_test_per_class=20, train_copies=1)
 SMALL_SVHN = dict(n_train_per_class=8, n_test_per_class=4)
@@ -43,7 +44,7 @@ def test_same_seed_same_arrays(mnistm, svhn):
 
 def test_split_indices_disjoint_and_complete():
     y = np.repeat(np.arange(10), 7)
-    tr, te = _stratified_split(y, 2, np.random.default_rng(0))
+    tr, te = stratified_split(y, 2, np.random.default_rng(0))
     assert not set(tr) & set(te) and len(tr) + len(te) == len(y)
     assert np.bincount(y[te]).tolist() == [2] * 10
 

@@ -399,7 +399,7 @@ CHECKPOINTS_SCRIPT = textwrap.dedent('''
         return augment(x, g)
 
     classifier._augment = interrupted
-    sys.exit(cli.main(["checkpoints", "--out", sys.argv[1]]))
+    sys.exit(cli.main(["train", "classifier", "--out", sys.argv[1] + "/digit_classifier"]))
 ''')
 
 
@@ -412,9 +412,21 @@ def test_checkpoints_stop_on_sigterm(tmp_path):
     assert run.returncode == 143, run.stderr[-2000:]
     assert "stopped by signal" in run.stderr and "Traceback" not in run.stderr
     assert not (out / "digit_classifier" / "model.safetensors").exists()
-    assert not (out / "p1_ddpm").exists()  # the next model never started
     state = torch.load(out / "digit_classifier" / "state" / "train_state.pt", weights_only=True)
     assert state["step"] == 2
+
+
+def test_make_checkpoints_trains_each_model_after_what_it_reads(tmp_path):
+    """One Make target per model: a failing (or interrupted) training stops make before the
+    models that read its output; the committed folders are up to date (nothing to train)."""
+    run = subprocess.run(["make", "-n", "checkpoints", f"CKPT={tmp_path}"], capture_output=True,
+                         text=True, cwd=ROOT)
+    trains = [line.split()[4] for line in run.stdout.splitlines() if " train " in line]
+    assert sorted(trains) == ["classifier", "clip", "faces", "p1", "t2i", "ti"]
+    assert trains.index("clip") < trains.index("t2i") < trains.index("ti")
+    assert f"--t2i {tmp_path}/p3_t2i" in run.stdout
+    done = subprocess.run(["make", "-n", "checkpoints"], capture_output=True, text=True, cwd=ROOT)
+    assert " train " not in done.stdout, done.stdout
 
 
 # --------------------------------------------------- 14: classifier resumable, --save-every

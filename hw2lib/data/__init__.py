@@ -11,8 +11,9 @@ from ..errors import InputError
 from .cache import cached_arrays, fingerprint
 from .course import (CourseDataError, check_tree, load_images, read_clip_zeroshot, read_digits,
                      read_face, read_textual_inversion)
-from .embedded import DIGIT_SETS, DigitSet, build_digits, build_faces, build_mnistm, build_svhn
-from ..modes import MODES
+from .split import stratified_split
+from .embedded import DigitSet, build_digits, build_faces, build_mnistm, build_svhn
+from ..modes import DIGIT_SETS, MODES
 
 
 def _check_mode(mode: str, data_dir) -> None:
@@ -32,10 +33,8 @@ def course_digit_set(data_dir, name: str, *, seed: int = 0, test_fraction: float
 
     def build():
         x = load_images(d.paths, size=28)
-        rng = np.random.default_rng(seed)
-        test = np.concatenate([rng.permutation(np.flatnonzero(d.labels == c))[
-            :int(round(test_fraction * np.sum(d.labels == c)))] for c in range(10)])
-        train = rng.permutation(np.setdiff1d(np.arange(len(x)), test))
+        counts = [int(round(test_fraction * np.sum(d.labels == c))) for c in range(10)]
+        train, test = stratified_split(d.labels, counts, np.random.default_rng(seed))
         return dict(x_train=x[train], y_train=d.labels[train], x_test=x[test], y_test=d.labels[test])
 
     arrays = cached_arrays(f"course-{name}", params, build, cache_dir)

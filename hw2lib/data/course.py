@@ -23,8 +23,8 @@ import numpy as np
 
 from ..errors import InputError, MissingInputError
 from ..files import SAFE_NAME, read_json
+from ..modes import DIGIT_SETS
 
-DIGIT_SETS = ("mnistm", "svhn")
 N_FACE = 10
 IMAGE_EXT = (".png", ".jpg", ".jpeg")
 

@@ -16,10 +16,11 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..modes import DIGIT_SETS
 from .cache import cached_arrays, fingerprint
+from .split import stratified_split
 
 BUILDER_VERSION = 1
-DIGIT_SETS = ("mnistm", "svhn")
 # Colour photos that scikit-image ships inside its wheel (no download).
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field",
           "immunohistochemistry", "retina")
@@ -51,14 +52,6 @@ class DigitSet:
 def _as_digitset(name: str, arrays: dict) -> DigitSet:
     return DigitSet(name, arrays["x_train"], arrays["y_train"], arrays["x_test"],
                     arrays["y_test"], fingerprint(arrays))
-
-
-def _stratified_split(y: np.ndarray, n_test_per_class: int, rng: np.random.Generator):
-    """Indices (train, test): n_test_per_class of each class go to test, the rest to train."""
-    test = np.concatenate([rng.permutation(np.flatnonzero(y == c))[:n_test_per_class]
-                           for c in range(10)])
-    train = np.setdiff1d(np.arange(len(y)), test)
-    return rng.permutation(train), rng.permutation(test)
 
 
 @lru_cache(maxsize=None)
@@ -122,7 +115,7 @@ def build_mnistm(*, seed: int = 0, n_test_per_class: int = 100, train_copies: in
         X, y = mnist_data()
         digits = X.reshape(-1, 28, 28).astype(np.uint8)
         rng = np.random.default_rng(seed)
-        tr, te = _stratified_split(y, n_test_per_class, rng)
+        tr, te = stratified_split(y, n_test_per_class, rng)
         out = {}
         for split, idx, copies in (("train", tr, train_copies), ("test", te, 1)):
             idx = np.tile(idx, copies)

@@ -8,7 +8,7 @@ they stay bit-identical by construction (a test checks it).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np

@@ -105,3 +105,34 @@ def read_back(pdf, page, pngs=None) -> dict:
     if pngs:
         seen["blank"] = [p.name for p in page_pngs(pdf, pngs) if is_blank(p)]
     return seen
+
+
+def hand_in(page, *, out=None, student_id: str = "", pngs=None) -> tuple[Path, list[str]]:
+    """Print the built ``page`` to the PDF the course collects; then, when poppler-utils is
+    there, check where each section starts and that no page is blank, writing every page as a
+    PNG into ``pngs``. Returns (the PDF, the problems found)."""
+    import time
+
+    from ..errors import InputError, MissingInputError
+    page = Path(page)
+    if not page.exists():
+        raise MissingInputError(f"{page} not found: run make report first")
+    try:
+        out = Path(out or page.with_name(pdf_name(student_id)))
+    except ValueError as e:
+        raise InputError(str(e)) from None
+    if student_id and f"Student ID: <b>{student_id}</b>" not in page.read_text():
+        raise InputError(f"{page} does not show student id {student_id} on its title page: "
+                         "build it with --student-id (make pdf STUDENT_ID=... does)")
+    t0 = time.perf_counter()
+    print_pdf(page, out)
+    print(f"{out}: {time.perf_counter() - t0:.1f} s")
+    if not (shutil.which("pdftotext") and shutil.which("pdftoppm")):
+        print("(install poppler-utils to check the pages and see them as PNGs)")
+        return out, []
+    seen = read_back(out, page, pngs)
+    print(f"{seen['pages']} pages; sections start on pages "
+          + ", ".join(f"{p or '?'} ({h})" for h, p in seen["starts"])
+          + (f"; every page as a PNG in {pngs}/" if pngs else ""))
+    bad = [f"section does not start a page: {h}" for h, p in seen["starts"] if p is None]
+    return out, bad + [f"blank page: {name}" for name in seen["blank"]]

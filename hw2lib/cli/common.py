@@ -1,0 +1,21 @@
+"""Arguments several command groups share."""
+from __future__ import annotations
+
+import sys
+
+from ..modes import MODES
+
+
+def command_line() -> str:
+    """The command line as a user would retype it (for manifests)."""
+    return "python -m hw2lib " + " ".join(sys.argv[1:])
+
+
+def data_args(p, *, seed: bool = True) -> None:
+    """--mode, --data, --data-seed, --cache-dir (and --seed)."""
+    p.add_argument("--mode", choices=MODES, default="embedded")
+    p.add_argument("--data", default=None, help="the hw2_data folder (course mode)")
+    if seed:
+        p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-seed", type=int, default=0, help="seed of the embedded data builders")
+    p.add_argument("--cache-dir", default="data_cache")

@@ -1,0 +1,117 @@
+"""``p1 sample|score``, ``p2 sample|mse``, ``p3 zeroshot``: the course's commands."""
+from __future__ import annotations
+
+from .common import data_args
+
+
+def cmd_p1_sample(args) -> int:
+    from .. import p1
+    for folder in p1.sample_to_folders(args.ckpt, args.out, n_per_digit=args.n_per_digit,
+                                       sampler=args.sampler, steps=args.steps, w=args.w,
+                                       seed=args.seed, overwrite=args.overwrite):
+        print(folder)
+    return 0
+
+
+def cmd_p1_score(args) -> int:
+    from .. import p1
+    for scorer, name, acc, n in p1.score_folders(args.dir, p1.scorers(args.classifier,
+                                                                      args.course_classifier)):
+        print(f"{scorer:12s} {name:8s} {acc:.4f}" + ("" if name == "average" else f" ({n} images)"))
+    return 0
+
+
+def cmd_p2_sample(args) -> int:
+    from .. import p2
+    eps_model = p2.face_model(unet_module=args.unet_module, unet_ckpt=args.unet_ckpt,
+                              ckpt=args.ckpt)
+    p2.sample_folder(eps_model, args.noise_dir, args.out, eta=args.eta,
+                     convention=args.convention, seed=args.seed, batch_size=args.batch_size)
+    return 0
+
+
+def cmd_p2_mse(args) -> int:
+    from .. import p2
+    names, mse = p2.mse_folders(args.pred, args.gt)
+    for n, m in zip(names, mse):
+        print(f"{n}.png: {m:.4f}")
+    print(f"mean: {mse.mean():.4f}")
+    return 0
+
+
+def cmd_p3_zeroshot(args) -> int:
+    from .. import p3
+    clip = p3.load_model(args.mode, pretrained=args.pretrained, ckpt=args.ckpt,
+                         model_name=args.model, quick_gelu=not args.no_quick_gelu)
+    data = p3.zeroshot_set(args.mode, data_dir=args.data, seed=args.data_seed,
+                           cache_dir=args.cache_dir)
+    kinds = ("single", "ensemble") if args.templates == "both" else (args.templates,)
+    results = p3.evaluate(clip, data, kinds)
+    print(p3.format_accuracies(results))
+    if args.out:
+        print(p3.write_predictions(args.out, data, results[kinds[-1]]))
+    return 0
+
+
+def _register_p1(sub) -> None:
+    p = sub.add_parser("p1", help="problem 1: sample digits, score them")
+    s = p.add_subparsers(dest="action", required=True)
+    a = s.add_parser("sample", help="write <out>/<set>/{digit}_{NNN}.png as the course grades them")
+    a.add_argument("--out", required=True)
+    a.add_argument("--ckpt", default="checkpoints/p1_ddpm")
+    a.add_argument("--sampler", choices=("ddpm", "ddim"), default="ddim")
+    a.add_argument("--steps", type=int, default=50, help="DDIM steps (DDPM always uses T)")
+    a.add_argument("--w", type=float, default=4.0, help="guidance weight w (eps = (1+w)c - w u)")
+    a.add_argument("--n-per-digit", type=int, default=50)
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--overwrite", action="store_true",
+                   help="replace set folders that already hold files (default: refuse)")
+    a.set_defaults(func=cmd_p1_sample)
+    c = s.add_parser("score", help="accuracy of a classifier on a grading folder")
+    c.add_argument("dir", help="the folder holding mnistm/ and svhn/ (other folders are ignored)")
+    c.add_argument("--classifier", default="checkpoints/digit_classifier")
+    c.add_argument("--course-classifier", default=None, help="the course's Classifier.pth")
+    c.set_defaults(func=cmd_p1_score)
+
+
+def _register_p2(sub) -> None:
+    p = sub.add_parser("p2", help="problem 2: DDIM from fixed noises, MSE against ground truth")
+    s = p.add_subparsers(dest="action", required=True)
+    a = s.add_parser("sample", help="DDIM-50 (981..1) from noise_dir/*.pt to out/<name>.png")
+    a.add_argument("--noise-dir", required=True)
+    a.add_argument("--out", required=True)
+    a.add_argument("--unet-module", default=None, help="the course's UNet.py (course mode)")
+    a.add_argument("--unet-ckpt", default=None, help="the course's UNet.pt (course mode)")
+    a.add_argument("--ckpt", default="checkpoints/p2_faces", help="embedded face model folder")
+    a.add_argument("--eta", type=float, default=0.0)
+    a.add_argument("--convention", choices=("t", "t-1"), default="t",
+                   help="alpha_bar[t] then alpha_bar[0] (t), or alpha_bar[t-1] then 1 (t-1)")
+    a.add_argument("--seed", type=int, default=0,
+                   help="seed of the eta > 0 noise (per image: independent of --batch-size)")
+    a.add_argument("--batch-size", type=int, default=10)
+    a.set_defaults(func=cmd_p2_sample)
+    m = s.add_parser("mse", help="per-image and mean MSE (0-255) of pred/*.png against gt/*.png")
+    m.add_argument("--pred", required=True)
+    m.add_argument("--gt", required=True)
+    m.set_defaults(func=cmd_p2_mse)
+
+
+def _register_p3(sub) -> None:
+    p = sub.add_parser("p3", help="problem 3: CLIP zero-shot")
+    s = p.add_subparsers(dest="action", required=True)
+    z = s.add_parser("zeroshot", help="zero-shot accuracy (course: ViT-B/32 from a local file)")
+    data_args(z)
+    z.add_argument("--pretrained", default=None, help="course mode: the CLIP weights file")
+    z.add_argument("--model", default="ViT-B-32", help="course mode: the open_clip model name")
+    z.add_argument("--no-quick-gelu", action="store_true",
+                   help="the weights were not trained with QuickGELU (OpenAI's were)")
+    z.add_argument("--ckpt", default="checkpoints/p3_clip", help="embedded CLIP folder")
+    z.add_argument("--templates", choices=("single", "ensemble", "both"), default="both")
+    z.add_argument("--out", default=None, help="write predictions to this CSV")
+    z.set_defaults(func=cmd_p3_zeroshot)
+
+
+def register(sub) -> None:
+    _register_p1(sub)
+    _register_p2(sub)
+    _register_p3(sub)

@@ -1,0 +1,89 @@
+"""Every architecture and training preset of the project, as data (frozen dataclasses).
+
+The CLI's ``train <model>`` defaults, ``make checkpoints`` and the notebooks all read them
+from here; a preset is changed here and nowhere else. Each training preset reproduces the
+committed checkpoint of its folder (its manifest's ``train_config``), apart from
+``max_minutes``, the time limit a run was given.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..train.loop import TrainConfig
+from .unet import UNetConfig
+
+# ---------------------------------------------------------------------------- architectures
+# P1: sized for 2 AVX2 cores in fp32: 1.5M parameters, attention only at 7x7; 21 class labels
+# (10 digits x 2 sets + the null label of guidance dropout).
+P1_UNET = UNetConfig(sample_size=28, block_out_channels=(24, 48, 96), layers_per_block=1,
+                     down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
+                     up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
+                     attention_head_dim=24, norm_num_groups=8, num_class_embeds=21)
+
+# P2 (embedded): ~0.7M parameters, 32x32, attention only at 8x8 (~2,000 steps give face-like
+# samples).
+FACE_UNET = UNetConfig(sample_size=32, block_out_channels=(16, 32, 64), layers_per_block=1,
+                       down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
+                       up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
+                       attention_head_dim=16, norm_num_groups=8)
+
+
+# ----------------------------------------------------------------------------- training
+@dataclass(frozen=True)
+class Preset:
+    """How one model of the project is trained: ``python -m hw2lib train <name>``.
+
+    :func:`hw2lib.recipes.train` runs it. ``needs``: options naming
+    another preset's output folder (trained first by ``make checkpoints``); ``options``: the
+    model's own settings and their defaults; ``epochs``: for models trained in epochs (the
+    steps then follow from the data size)."""
+    name: str
+    help: str
+    out: str
+    train: TrainConfig
+    data: str = "digits"  # "digits" (--mode aware), "embedded digits", or "none"
+    export: str = "ema"  # which weights are exported: "ema" or "model"
+    needs: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)
+    epochs: int | None = None
+
+
+PRESETS = {p.name: p for p in (
+    Preset("classifier", "the digit CNN that scores P1 samples", "checkpoints/digit_classifier",
+           TrainConfig(steps=0, batch_size=128, lr=2e-3, weight_decay=1e-4,
+                       lr_schedule="onecycle", clip_grad=None, ema_decay=0.0, p_uncond=0.0,
+                       channels_last=False),
+           export="model", epochs=15),
+    Preset("p1", "the class-conditional digit DDPM (~80 min on 2 CPU cores alone)",
+           "checkpoints/p1_ddpm",
+           TrainConfig(steps=5235, batch_size=64, lr=1e-3, warmup=200, p_uncond=0.15)),
+    Preset("faces", "the unconditional face DDPM of P2 (embedded mode)", "checkpoints/p2_faces",
+           TrainConfig(steps=2000, batch_size=32, lr=3e-4, warmup=200),
+           data="none", export="model"),
+    Preset("clip", "the embedded CLIP of P3 (ClipLoss on captioned digits)", "checkpoints/p3_clip",
+           TrainConfig(steps=6000, batch_size=128, lr=1e-3, warmup=200, channels_last=False),
+           data="embedded digits"),
+    Preset("t2i", "the embedded text-to-image scene model of P3b", "checkpoints/p3_t2i",
+           TrainConfig(steps=3000, batch_size=64, lr=1e-3, warmup=200, p_uncond=0.1),
+           data="embedded digits", needs={"clip": "clip"}),
+    Preset("ti", "textual inversion of the two new concepts on the embedded scene model "
+                 "(course SD: python -m hw2lib ti train)", "checkpoints/p3_ti",
+           TrainConfig(steps=300, batch_size=64, lr=2e-3, warmup=20, ema_decay=0.0, p_uncond=0.0,
+                       channels_last=False, save_every=100),
+           data="embedded digits", export="model", needs={"t2i": "t2i"},
+           options={"snr_gamma": 0.0, "target_w": 0.0, "t_min": 0, "relative": True,
+                    "num_vectors": 4}),
+)}
+
+# what each option means (the CLI's help)
+OPTION_HELP = {
+    "clip": "the embedded CLIP whose text tower conditions the scene model",
+    "t2i": "the embedded scene model the concepts are learned on",
+    "snr_gamma": "Min-SNR loss weighting with this gamma (0: the plain eps loss)",
+    "target_w": "fit the guided prediction (1 + w) eps(c) - w eps(null) with this w "
+                "(0: the conditional one)",
+    "t_min": "draw training timesteps from [t_min, 1000) only (0: all)",
+    "relative": "divide each sample's loss by the unconditional prediction's "
+                "(--no-relative: the plain eps loss)",
+    "num_vectors": "embedding vectors per token (diffusers' multi-vector format)",
+}
