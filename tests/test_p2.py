@@ -74,7 +74,7 @@ def test_mse_against_plain_numpy():
 def test_minmax_per_image():
     x = torch.stack([torch.linspace(-3, 5, 12).view(3, 2, 2), torch.full((3, 2, 2), 0.5)])
     x[1, 0, 0, 0] = 1.0
-    y = p2.minmax(x)
+    y = minmax(x)
     assert y[0].min() == 0 and y[0].max() == 1 and y[1].min() == 0 and y[1].max() == 1
 
 

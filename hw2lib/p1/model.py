@@ -1,0 +1,115 @@
+"""P1's model: class labels, training, loading and sampling of the conditional DDPM."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data import DIGIT_SETS, DigitSet
+from ..diffusion import classifier_free_guidance, ddim_sample, ddim_timesteps, ddpm_sample
+from ..nets.presets import P1_UNET
+from ..nets.unet import UNetConfig, eps_fn
+from ..train import TrainConfig, load_checkpoint, train_and_export
+from ..images import to_model_range, to_uint8
+
+
+NULL_LABEL = 20
+
+
+T = 1000
+
+
+def class_label(set_name: str, digit) -> torch.Tensor:
+    """The model's class label for digit(s) of a data set."""
+    return torch.as_tensor(digit, dtype=torch.long) + 10 * DIGIT_SETS.index(set_name)
+
+
+def training_tensors(sets: dict[str, DigitSet]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both sets' training splits as one (images in [-1, 1], class labels) pair."""
+    xs, ys = zip(*[(to_model_range(ds.x_train), class_label(name, ds.y_train))
+                   for name, ds in sets.items()])
+    return torch.cat(xs), torch.cat(ys)
+
+
+def train(sets: dict[str, DigitSet], out_dir, cfg: TrainConfig, *, unet_cfg: UNetConfig = P1_UNET,
+          command: str = "", export: str = "ema", progress: bool = True) -> Path:
+    """Train the conditional DDPM and export it into ``out_dir`` (see :func:`train_and_export`)."""
+    images, labels = training_tensors(sets)
+    return train_and_export(unet_cfg, images, labels, cfg, out_dir, T=T, null_label=NULL_LABEL,
+                            config_extra={"sets": list(sets)}, command=command,
+                            manifest_extra={"data_fingerprints": {n: ds.fingerprint
+                                                                  for n, ds in sets.items()}},
+                            export=export, progress=progress)
+
+
+def load(ckpt_dir, device="cpu"):
+    """(unet in eval mode on ``device``, schedule, config dict) from a directory written by
+    :func:`train`."""
+    from ..device import resolve
+    unet, schedule, cfg = load_checkpoint(ckpt_dir)
+    return unet.to(resolve(device)), schedule, cfg
+
+
+def grid_noise(n: int, *, seed: int, size: int = 28) -> torch.Tensor:
+    """The starting noises x_T of ``n`` samples: (n, 3, size, size) from a CPU generator seeded
+    by ``seed`` (the same numbers on every device)."""
+    return torch.randn((n, 3, size, size), generator=torch.Generator().manual_seed(seed))
+
+
+def sampler_steps(schedule, sampler: str, steps: int) -> list[int]:
+    """The time steps the sampler visits, from noisiest to cleanest."""
+    return list(range(schedule.T - 1, -1, -1)) if sampler == "ddpm" else ddim_timesteps(schedule.T, steps)
+
+
+def reverse_steps(schedule, sampler: str, steps: int, n_frames: int = 6) -> list[int]:
+    """The time steps of the reverse-process strip (the sample itself is its last frame): the
+    sampler's first step (pure noise), then the first steps at which the signal coefficient
+    sqrt(alpha_bar_t) of x_t reaches 0.2, 0.4, 0.6 and 0.8 (for six frames). Evenly spaced
+    steps would show noise in most frames: with the linear schedule the signal is below 0.1
+    until t is about 650."""
+    ts = sampler_steps(schedule, sampler, steps)
+    signal = schedule.alpha_bar.sqrt()
+    levels = [k / (n_frames - 1) for k in range(1, n_frames - 1)]
+    shown = [ts[0]] + [next((t for t in ts if signal[t] >= s), ts[-1]) for s in levels]
+    return list(dict.fromkeys(shown))
+
+
+def sample(unet, schedule, set_name: str, digits, *, sampler: str = "ddim", steps: int = 50,
+           w: float = 2.0, seed: int = 0, noise: torch.Tensor | None = None, eta: float = 0.0,
+           clip_x0: bool = True, record=(), batch_size: int = 250, progress: bool = False):
+    """Draw one image per entry of ``digits`` from ``set_name``. Returns (uint8 (N, 28, 28, 3),
+    trajectory {t: x_t (B, 3, 28, 28) on the CPU} of the first batch). The starting noises are
+    ``noise`` or :func:`grid_noise` (``seed``); the DDPM and eta > 0 noise comes from a generator
+    seeded by ``seed`` as well. Images are drawn in batches of ``batch_size`` on the UNet's
+    device. ``clip_x0`` clamps x0-hat to the data range [-1, 1] at every step (diffusers'
+    default ``clip_sample=True``): at large t an eps error is multiplied by 1/sqrt(alpha_bar_t)
+    (~160 at t = 980) in x0-hat, and without the clamp a small model's trajectories drift out
+    of range."""
+    from ..device import of
+    if sampler not in ("ddpm", "ddim"):
+        raise ValueError(f"sampler must be 'ddpm' or 'ddim', got {sampler!r}")
+    digits = torch.as_tensor(np.asarray(digits), dtype=torch.long)
+    # one stream: x_T first (= grid_noise(seed)), then the DDPM / eta > 0 noise after it
+    g = torch.Generator().manual_seed(seed)
+    size = unet.config.sample_size
+    drawn = torch.randn((len(digits), 3, size, size), generator=g)  # = grid_noise(n, seed=seed)
+    noise = drawn if noise is None else noise
+    if len(noise) != len(digits):
+        raise ValueError(f"{len(noise)} noises for {len(digits)} digits")
+    dev = of(unet)
+    eps = classifier_free_guidance(eps_fn(unet, device_type=dev.type), w, cond_key="y",
+                                   null_value=NULL_LABEL)
+    out, traj = [], {}
+    for i in range(0, len(digits), batch_size):
+        y = class_label(set_name, digits[i:i + batch_size]).to(dev)
+        kw = dict(noise=noise[i:i + batch_size].to(dev), generator=g, cond={"y": y},
+                  clip_x0=clip_x0, record=record if i == 0 else (), progress=progress)
+        if sampler == "ddpm":
+            res = ddpm_sample(eps, schedule, **kw)
+        else:
+            res = ddim_sample(eps, schedule, timesteps=ddim_timesteps(schedule.T, steps),
+                              eta=eta, **kw)
+        out.append(to_uint8(res.sample))
+        traj = traj or {t: x.cpu() for t, x in res.trajectory.items()}
+    return np.concatenate(out), traj

@@ -1,0 +1,188 @@
+"""What the P1 notebook shows: the reverse process, the network and results in computed prose,
+the guidance sweep, the JupyterLab explorer."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..diffusion import classifier_free_guidance
+from ..nets.unet import eps_fn
+from ..images import to_uint8
+from .model import NULL_LABEL, class_label, grid_noise, sample
+
+
+def reverse_frames(trajectory: dict, final: np.ndarray, index: int = 0):
+    """The reverse process of sample ``index``: x_t at each recorded step (noisiest first),
+    then the sample itself. Returns (uint8 (len(trajectory) + 1, H, W, 3), column labels)."""
+    ts = sorted(trajectory, reverse=True)
+    frames = [to_uint8(trajectory[t][index]) for t in ts] + [final[index]]
+    return np.stack(frames), [f"t = {t}" for t in ts] + ["x_0 (in the grid)"]
+
+
+def predicted_x0_frames(unet, schedule, set_name: str, digit: int, trajectory: dict, *,
+                        w: float, index: int = 0) -> np.ndarray:
+    """What the model predicts the clean image to be at each recorded x_t of sample ``index``
+    (guided, as in sampling): x0_hat = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t),
+    clamped as the sampler clamps it. uint8 (len(trajectory), H, W, 3), noisiest first."""
+    from ..device import of
+    from ..diffusion import predict_x0
+    dev = of(unet)
+    eps = classifier_free_guidance(eps_fn(unet, device_type=dev.type), w, cond_key="y",
+                                   null_value=NULL_LABEL)
+    ts = sorted(trajectory, reverse=True)
+    x = torch.stack([trajectory[t][index] for t in ts]).to(dev)
+    tt = torch.tensor(ts, device=dev)
+    with torch.inference_mode():
+        e = eps(x, tt, y=class_label(set_name, [digit] * len(ts)).to(dev)).float()
+        return to_uint8(predict_x0(schedule, x, tt, e).clamp(-1, 1))
+
+
+def describe(unet, ckpt_dir) -> dict:
+    """What P1.1 says of the network and its training, read from the model and its manifest."""
+    import json
+    man = json.loads((Path(ckpt_dir) / "manifest.json").read_text())
+    cfg = man.get("train_config", {})
+    c = unet.config
+    return {"params": sum(p.numel() for p in unet.parameters()),
+            "channels": tuple(c.block_out_channels), "layers_per_block": c.layers_per_block,
+            "attention": [b for b in c.down_block_types if "Attn" in b],
+            "n_classes": c.num_class_embeds, "steps": man.get("steps_done"),
+            "batch_size": cfg.get("batch_size"), "lr": cfg.get("lr"),
+            "p_uncond": cfg.get("p_uncond"), "ema_decay": cfg.get("ema_decay"),
+            "warmup": cfg.get("warmup"), "wall_minutes": man.get("wall_seconds", 0) / 60,
+            "weights": man.get("weights", "ema"), "n_train_images": man.get("n_train_images"),
+            "attention_sizes": [c.sample_size // 2 ** i for i, b in enumerate(c.down_block_types)
+                                if "Attn" in b]}
+
+
+def sampler_label(sampler: str, steps: int) -> str:
+    return "DDPM-1000 (ancestral)" if sampler == "ddpm" else f"DDIM-{steps}, eta = 0"
+
+
+def network_text(d: dict) -> str:
+    """P1.1's network and training paragraph, from :func:`describe`."""
+    sizes = ", ".join(f"{s}x{s}" for s in d["attention_sizes"]) or "no level"
+    return (f"**Network.** A diffusers `UNet2DModel` with {d['params'] / 1e6:.2f}M parameters: "
+            f"channels {', '.join(map(str, d['channels']))} at 28x28, 14x14 and 7x7, "
+            f"{d['layers_per_block']} residual block(s) per level, self-attention at {sizes}; the "
+            f"time step enters through a sinusoidal embedding, the class through a learned "
+            f"embedding of {d['n_classes']} labels (10 digits x 2 sets, and the null label) added "
+            f"to it. Trained for {d['steps']:,} steps at batch {d['batch_size']}, AdamW at "
+            f"learning rate {d['lr']:g} after {d['warmup']} warm-up steps, guidance dropout "
+            f"p_uncond = {d['p_uncond']:g}, EMA decay {d['ema_decay']:g} (the exported weights: "
+            f"{d['weights']}), on {d['n_train_images']:,} images of both sets; its training runs "
+            f"took {d['wall_minutes']:.0f} minutes of wall time on a CPU (manifest.json).")
+
+
+def reverse_text(schedule, shown: list[int]) -> str:
+    """What the reverse-process strips show, with the signal and noise level of each frame."""
+    ab = schedule.alpha_bar
+    lv = "; ".join(f"$t = {t}$: {float(ab[t].sqrt()):.2f} and {float((1 - ab[t]).sqrt()):.2f}"
+                   for t in shown)
+    return (r"Each strip starts from the grid image's own starting noise $x_T$ and ends at the "
+            r"image in the grid. The frames in between are $x_t$ as the sampler enters step $t$, "
+            r"$x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1 - \bar\alpha_t}\,\epsilon$, at the steps "
+            r"where the signal coefficient $\sqrt{\bar\alpha_t}$ first reaches 0.2, 0.4, 0.6 and "
+            f"0.8 (signal and noise coefficients: {lv}). In the top row the digit is hard to see "
+            f"until the last steps: per-pixel colour noise of standard deviation "
+            f"{float((1 - ab[shown[-1]]).sqrt()):.2f} still covers it at $t = {shown[-1]}$. The "
+            r"bottom row shows what the model makes of each $x_t$, its prediction "
+            r"$\hat x_0 = (x_t - \sqrt{1 - \bar\alpha_t}\,\hat\epsilon) / \sqrt{\bar\alpha_t}$. "
+            f"At $t = {shown[0]}$ any error of the predicted noise is multiplied by "
+            rf"$1/\sqrt{{\bar\alpha_t}} = {float(1 / ab[shown[0]].sqrt()):.0f}$, so the prediction "
+            "is saturated noise; a few steps later it is a blurred 0, and the colours, background "
+            "texture and stroke edges come only in the last steps, where little noise is left.")
+
+
+def accuracy_text(table, test_accuracy: dict, mode: str) -> str:
+    """The accuracy paragraph, from :func:`score_table` and the CNN's held-out accuracy."""
+    from ..modes import set_label
+    from ..report.show import pct
+    cnn = table[table.classifier == "project CNN"]
+    parts = [f"{pct(r.accuracy, r.images)} of the {r['digit set']} samples"
+             for _, r in cnn.iterrows()]
+    held = ", ".join(f"{pct(v)} on {set_label(k, mode)}" for k, v in test_accuracy.items())
+    text = (f"The project's digit CNN reads {' and '.join(parts)} as the digit they were drawn "
+            f"for (± one standard error).")
+    if held:
+        text += (f" The CNN itself scores {held} on the held-out real test images, so it cannot "
+                 f"certify more than that: part of any remaining error is the judge's.")
+    lenet = table[table.classifier == "course LeNet"]
+    if len(lenet):
+        r = lenet.iloc[0]
+        text += f" The course's MNIST-M classifier reads {pct(r.accuracy, r.images)} of them."
+    return text
+
+
+def sweep_text(table, guidance: float, per_point: int, names: dict) -> str:
+    """The guidance paragraph, from :func:`guidance_sweep`'s table."""
+    from ..report.show import pct
+    ws = list(table.index)
+    bits = []
+    for name in table.columns:
+        acc = table[name]
+        best = " and ".join(f"{w:g}" for w in ws if acc[w] == acc.max())
+        bits.append(f"{names.get(name, name)}: {pct(acc.iloc[0])} at w = {ws[0]:g}, best "
+                    f"{pct(acc.max())} at w = {best}, {pct(acc.iloc[-1])} at w = {ws[-1]:g}")
+    return (f"Accuracy of the project CNN against the guidance weight ({per_point} samples per "
+            f"point, the same starting noises at every w; {'; '.join(bits)}). Guidance trades "
+            f"diversity for fidelity: it pushes each sample away from the unconditional "
+            f"prediction and towards features that say \"this digit\", so the digits become "
+            f"easier to read as w grows, until the samples over-saturate into high-contrast "
+            f"blotches that no longer look like the data. The grids use w = {guidance:g}.")
+
+
+def sweep_columns(n_cols: int, per_digit: int) -> list[int]:
+    """Indices of the first ``per_digit`` columns of each digit's row in a grid of ``n_cols``."""
+    return [d * n_cols + c for d in range(10) for c in range(per_digit)]
+
+
+def guidance_sweep(unet, schedule, set_names, ws, classifier, *, per_digit: int, n_cols: int,
+                   sampler: str = "ddim", steps: int = 50, seed: int = 0, known: dict | None = None):
+    """Project-CNN accuracy for each guidance weight w and set, on the first ``per_digit``
+    columns of each set's grid noises (:func:`grid_noise` with ``seed + k`` for the k-th set), so
+    every w starts from the same noises and the grid's own w needs no new samples: ``known``
+    ``{(w, set): grid images}`` are reused. Returns (DataFrame rows w, columns sets;
+    {(w, set): uint8 images, digit-major})."""
+    import pandas as pd
+
+    from ..classifier import accuracy
+    digits = np.repeat(np.arange(10), per_digit)
+    cols = sweep_columns(n_cols, per_digit)
+    rows, images = {}, {}
+    for k, name in enumerate(set_names):
+        noise = grid_noise(10 * n_cols, seed=seed + k, size=unet.config.sample_size)[cols]
+        for w in ws:
+            if known and (w, name) in known:
+                images[(w, name)] = known[(w, name)][cols]
+            else:
+                images[(w, name)], _ = sample(unet, schedule, name, digits, sampler=sampler,
+                                              steps=steps, w=w, seed=seed + k, noise=noise)
+            rows.setdefault(w, {})[name] = accuracy(classifier, images[(w, name)], digits)
+    df = pd.DataFrame.from_dict(rows, orient="index")
+    df.index.name = "w"
+    return df, images
+
+
+def explorer(unet, schedule, set_names, *, n: int = 8, seed: int = 0):
+    """ipywidgets: guidance weight, digit, set and DDIM steps -> ``n`` samples from fixed noises
+    (JupyterLab; continuous_update off, so a draw happens when a slider is released)."""
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+
+    def show(w=2.0, digit=0, set_name=set_names[0], steps=20):
+        imgs, _ = sample(unet, schedule, set_name, [digit] * n, steps=steps, w=w, seed=seed)
+        fig, axes = plt.subplots(1, n, figsize=(1.1 * n, 1.4))
+        for ax, img in zip(axes, imgs):
+            ax.imshow(img)
+            ax.axis("off")
+        fig.suptitle(f"{set_name}: digit {digit}, w={w:g}, DDIM-{steps}", fontsize=9)
+        plt.show()
+
+    slider = dict(continuous_update=False)
+    return W.interactive(show, w=W.FloatSlider(value=2.0, min=0, max=6, step=0.5, **slider),
+                         digit=W.IntSlider(value=0, min=0, max=9, **slider),
+                         set_name=W.ToggleButtons(options=list(set_names)),
+                         steps=W.IntSlider(value=20, min=5, max=100, step=5, **slider))

@@ -1,0 +1,21 @@
+"""Problem 2: DDIM on a face UNet from fixed noises; eta grid, MSE against ground truth, slerp.
+
+Reuses :func:`hw2lib.diffusion.ddim_sample`; ``ddim`` adds the course's conventions (grid
+981, 961, ..., 1; x0-hat clamped; min-max normalised outputs), ``folders`` the noise and image
+files and the MSE on 0-255, ``models`` the course UNet loader and the embedded face model,
+``notebook`` what the P2 notebook shows.
+"""
+from .ddim import (CONVENTIONS, DEFAULT_CONVENTION, N_STEPS, T, ddim_faces, diffusers_reference,
+                   interpolate, sample_uint8)
+from .folders import load_noises, mse_255, mse_folders, noise_paths, sample_folder, write_noises
+from .models import (face_model, face_training_images, load_course_unet, load_face_model,
+                     train_face_model)
+from .notebook import (FaceSetup, eta_grid, eta_observation, eta_stats, explorer,
+                       interpolation_observation, interpolation_rows, mse_table, mse_text, setup)
+
+__all__ = ["CONVENTIONS", "DEFAULT_CONVENTION", "FaceSetup", "N_STEPS", "T", "ddim_faces",
+           "diffusers_reference", "eta_grid", "eta_observation", "eta_stats", "explorer",
+           "face_model", "face_training_images", "interpolate", "interpolation_observation",
+           "interpolation_rows", "load_course_unet", "load_face_model", "load_noises", "mse_255",
+           "mse_folders", "mse_table", "mse_text", "noise_paths", "sample_folder", "sample_uint8",
+           "setup", "train_face_model", "write_noises"]

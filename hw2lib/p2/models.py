@@ -1,0 +1,72 @@
+"""The face eps-models: the course's ``UNet.py`` + ``UNet.pt``, or the embedded face DDPM."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import InputError, MissingInputError
+from ..files import load_state_dict_file
+from ..nets.presets import FACE_UNET
+from ..train import TrainConfig, train_and_export
+from .ddim import T
+
+
+def load_course_unet(module_path, ckpt_path, device="cpu"):
+    """The course's ``UNet`` class imported from the user's ``UNet.py``, with ``UNet.pt`` loaded
+    strictly. Returns ``eps_model(x, t)``."""
+    module_path, ckpt_path = Path(module_path), Path(ckpt_path)
+    for p, what in ((module_path, "the course's UNet.py (--unet-module)"),
+                    (ckpt_path, "the course's UNet.pt (--unet-ckpt)")):
+        if not p.exists():
+            raise MissingInputError(f"{p} not found: give the path of {what}")
+    spec = importlib.util.spec_from_file_location("course_unet", module_path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if not hasattr(module, "UNet"):
+        raise InputError(f"{module_path} defines no class UNet")
+    model = module.UNet()
+    sd = load_state_dict_file(ckpt_path)
+    missing, unexpected = model.load_state_dict(sd, strict=False)
+    if missing or unexpected:
+        raise InputError(f"{ckpt_path} does not fit UNet of {module_path}: missing keys "
+                         f"{missing[:10]}, unexpected keys {unexpected[:10]}")
+    model.eval().to(device)
+    return lambda x, t: model(x, t)
+
+
+def load_face_model(ckpt_dir):
+    """The embedded face UNet: ``eps_model(x, t)``, and the UNet itself."""
+    from ..nets.unet import eps_fn
+    from ..train import load_checkpoint
+    unet, _, _ = load_checkpoint(ckpt_dir)
+    return eps_fn(unet), unet
+
+
+def face_training_images(size: int = 32) -> torch.Tensor:
+    """The 100 LFW faces resized to ``size`` and their mirror images: (200, 3, size, size) in
+    [-1, 1] (grey replicated to three channels, the course's noise format)."""
+    from skimage.transform import resize
+    from ..data import build_faces
+    faces = np.stack([resize(f, (size, size), anti_aliasing=True) for f in build_faces()])
+    faces = np.concatenate([faces, faces[:, :, ::-1]])
+    x = torch.from_numpy(faces.astype(np.float32))[:, None].repeat(1, 3, 1, 1)
+    return x * 2 - 1
+
+
+def train_face_model(out_dir, cfg: TrainConfig, *, command: str = "", export: str = "ema",
+                     progress: bool = True):
+    """Unconditional DDPM on the LFW faces (embedded stand-in for the course's face UNet)."""
+    images = face_training_images(FACE_UNET.sample_size)
+    return train_and_export(FACE_UNET, images, None, cfg, out_dir, T=T, command=command,
+                            config_extra={"data": "skimage.data.lfw_subset()[:100], 32x32, flips"},
+                            export=export, progress=progress)
+
+
+def face_model(*, unet_module=None, unet_ckpt=None, ckpt="checkpoints/p2_faces"):
+    """``eps_model(x, t)`` of the course's UNet (``unet_module`` given) or the embedded one."""
+    if unet_module:
+        return load_course_unet(unet_module, unet_ckpt or "UNet.pt")
+    return load_face_model(ckpt)[0]
