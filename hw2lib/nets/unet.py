@@ -1,8 +1,7 @@
 """UNets from diffusers' UNet2DModel, configured by a frozen dataclass saved with each checkpoint."""
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 
@@ -21,14 +20,11 @@ class UNetConfig:
     attention_head_dim: int = 32
     norm_num_groups: int = 32
     num_class_embeds: int | None = None
-    extra: dict = field(default_factory=dict)
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2)
 
     @classmethod
     def from_dict(cls, d: dict) -> "UNetConfig":
         d = dict(d)
+        d.pop("extra", None)  # an empty field of checkpoints written before it was removed
         for k in ("block_out_channels", "down_block_types", "up_block_types"):
             d[k] = tuple(d[k])
         return cls(**d)
@@ -36,9 +32,7 @@ class UNetConfig:
 
 def build_unet(cfg: UNetConfig):
     from diffusers import UNet2DModel
-    kw = asdict(cfg)
-    kw.pop("extra")
-    return UNet2DModel(**kw)
+    return UNet2DModel(**asdict(cfg))
 
 
 def n_params(model: torch.nn.Module) -> int:
