@@ -129,13 +129,18 @@ def parse_digits(root: Path, name: str, *, check_images: int | None = 200):
     return DigitsData(name, paths, np.asarray(labels, dtype=np.int64)), problems
 
 
+def _valid(part: str, data, problems: list, **kw):
+    """A ``parse_*`` result as a ``read_*`` returns it: the data, or :class:`CourseDataError`
+    listing every problem found."""
+    if problems:
+        raise CourseDataError(part, problems, **kw)
+    return data
+
+
 def read_digits(root, name: str) -> DigitsData:
     if name not in DIGIT_SETS:
         raise ValueError(f"unknown digit set {name!r}; expected one of {DIGIT_SETS}")
-    data, problems = parse_digits(Path(root), name)
-    if problems:
-        raise CourseDataError(f"digits/{name}", problems)
-    return data
+    return _valid(f"digits/{name}", *parse_digits(Path(root), name))
 
 
 def load_images(paths, size: int | None = None) -> np.ndarray:
@@ -210,10 +215,7 @@ def parse_face(root: Path, *, check_tensors: bool = True):
 
 
 def read_face(root) -> FaceData:
-    data, problems = parse_face(Path(root))
-    if problems:
-        raise CourseDataError("face", problems)
-    return data
+    return _valid("face", *parse_face(Path(root)))
 
 
 # --------------------------------------------------------------------------------- clip zero-shot
@@ -296,10 +298,7 @@ def parse_clip_zeroshot(root: Path, *, check_images: int | None = 200):
 
 
 def read_clip_zeroshot(root) -> ZeroShotData:
-    data, problems = parse_clip_zeroshot(Path(root))
-    if problems:
-        raise CourseDataError("clip_zeroshot", problems)
-    return data
+    return _valid("clip_zeroshot", *parse_clip_zeroshot(Path(root)))
 
 
 # ---------------------------------------------------------------------------- textual inversion
@@ -389,10 +388,7 @@ def parse_concepts(json_path, refs_dir=None):
 
 def read_concepts(json_path, refs_dir=None) -> list[Concept]:
     """:func:`parse_concepts`, raising :class:`CourseDataError` listing every problem."""
-    concepts, problems = parse_concepts(json_path, refs_dir)
-    if problems:
-        raise CourseDataError("textual_inversion", problems, title=str(json_path))
-    return concepts
+    return _valid("textual_inversion", *parse_concepts(json_path, refs_dir), title=str(json_path))
 
 
 def parse_textual_inversion(root: Path):
@@ -407,10 +403,7 @@ def parse_textual_inversion(root: Path):
 
 
 def read_textual_inversion(root) -> list[Concept]:
-    data, problems = parse_textual_inversion(Path(root))
-    if problems:
-        raise CourseDataError("textual_inversion", problems)
-    return data
+    return _valid("textual_inversion", *parse_textual_inversion(Path(root)))
 
 
 # --------------------------------------------------------------------------------------- check
