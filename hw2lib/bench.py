@@ -213,7 +213,6 @@ def training_speed(models: dict, *, steps: int, batch: int = 64) -> list[Row]:
 
 
 def embedded_training_models(batch: int) -> dict:
-    from .clip.embedded import MODEL_NAME
     from .nets.unet import build_unet
     from .p1 import P1_UNET
     from .p2 import FACE_UNET
@@ -229,7 +228,10 @@ def embedded_training_models(batch: int) -> dict:
 
     def clip_build():
         import open_clip
-        return open_clip.create_model(MODEL_NAME)
+
+        from .zeroshot.model import DIGIT_CLIP, register_configs
+        register_configs()
+        return open_clip.create_model(DIGIT_CLIP)
 
     def clip_loss(m, b, cl):
         import open_clip

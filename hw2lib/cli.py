@@ -456,7 +456,7 @@ def register_p2(sub) -> None:
 
 # -------------------------------------------------------------------------------------- p3
 def cmd_p3_zeroshot(args) -> int:
-    from . import p3
+    from .zeroshot import notebook as p3
     clip = p3.load_model(args.mode, pretrained=args.pretrained, ckpt=args.ckpt,
                          model_name=args.model, quick_gelu=not args.no_quick_gelu)
     data = p3.zeroshot_set(args.mode, data_dir=args.data, seed=args.data_seed,
@@ -470,7 +470,7 @@ def cmd_p3_zeroshot(args) -> int:
 
 
 def cmd_train_clip(args) -> int:
-    from .clip.embedded import train
+    from .zeroshot.digit_clip import train
     from .data import load_digit_sets
     from .train import TrainConfig
     sets = load_digit_sets("embedded", seed=args.data_seed, cache_dir=args.cache_dir)
