@@ -302,8 +302,9 @@ def register_train(sub) -> None:
     v.add_argument("--lr", type=float, default=2e-3)
     v.add_argument("--snr-gamma", type=float, default=0.0,
                    help="Min-SNR loss weighting with this gamma (0: the plain eps loss)")
-    v.add_argument("--guidance", type=float, default=0.0,
-                   help="fit the guided prediction with this w (0: the conditional one)")
+    v.add_argument("--target-w", type=float, default=0.0,
+                   help="a loss target, not sampling guidance: fit the guided prediction "
+                        "(1 + w) eps(c) - w eps(null) with this w (0: the conditional one)")
     v.add_argument("--t-min", type=int, default=0,
                    help="draw training timesteps from [t_min, 1000) only (0: all)")
     v.add_argument("--relative", action=argparse.BooleanOptionalAction, default=True,
@@ -483,7 +484,7 @@ def cmd_train_clip(args) -> int:
 
 def cmd_train_t2i(args) -> int:
     from .data import load_digit_sets
-    from .personalize.embedded import train
+    from .personalize.scene_model import train
     from .train import TrainConfig
     sets = load_digit_sets("embedded", seed=args.data_seed, cache_dir=args.cache_dir)
     cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
@@ -495,14 +496,14 @@ def cmd_train_t2i(args) -> int:
 
 def cmd_train_ti(args) -> int:
     from .data import load_digit_sets
-    from .personalize.embedded import train_concepts
+    from .personalize.concepts import train_concepts
     from .train import TrainConfig
     sets = load_digit_sets("embedded", seed=args.data_seed, cache_dir=args.cache_dir)
     cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                       warmup=20, ema_decay=0.0, p_uncond=0.0, channels_last=False,
                       save_every=args.save_every, max_minutes=args.max_minutes)
     out = train_concepts(args.t2i, sets, args.out, cfg, command=_command(),
-                         snr_gamma=args.snr_gamma or None, guidance=args.guidance,
+                         snr_gamma=args.snr_gamma or None, target_w=args.target_w,
                          t_min=args.t_min, num_vectors=args.num_vectors,
                          relative=args.relative)
     print(f"learned concepts written to {out}")

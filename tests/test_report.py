@@ -15,6 +15,14 @@ COMPUTING = {"p1_ddpm.ipynb", "p2_ddim.ipynb", "p3_zeroshot.ipynb", "p3_personal
 DATA_BUILDING = {"00_data.ipynb", "p3_zeroshot.ipynb"}
 
 
+def test_notebooks_in_the_assignments_order():
+    """P3.1 (zero-shot) before P3.2 (personalization), although their names sort the other way."""
+    from hw2lib.report import notebook_order
+    assert [p.name for p in notebook_order(NOTEBOOKS)] == [
+        "00_data.ipynb", "p1_ddpm.ipynb", "p2_ddim.ipynb", "p3_zeroshot.ipynb",
+        "p3_personalize.ipynb", "appendix_performance.ipynb"]
+
+
 def test_parse_param():
     assert parse_param("seed=3") == ("seed", 3)
     assert parse_param("data_dir=") == ("data_dir", "")
