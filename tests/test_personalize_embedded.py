@@ -191,3 +191,11 @@ def test_notebook_course_mode_is_skipped_with_the_commands_to_run(tmp_path):
     assert st["status"] == "skipped", st
     assert "hw2_3.sh" in st["error"] and "ti score" in st["error"]
     assert str(tmp_path / "hw2_data" / "textual_inversion" / "input.json") in st["error"]
+
+
+def test_train_ti_calls_its_loss_weight_target_w():
+    """``train ti``'s guided-target weight is a loss setting, not the sampling guidance."""
+    from hw2lib import cli
+    assert cli.build_parser().parse_args(["train", "ti", "--target-w", "1.5"]).target_w == 1.5
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["train", "ti", "--guidance", "1"])
