@@ -213,7 +213,6 @@ def training_speed(models: dict, *, steps: int, batch: int = 64) -> list[Row]:
 
 
 def embedded_training_models(batch: int) -> dict:
-    from .clip.embedded import MODEL_NAME
     from .nets.unet import build_unet
     from .nets.presets import FACE_UNET, P1_UNET
 
@@ -228,7 +227,10 @@ def embedded_training_models(batch: int) -> dict:
 
     def clip_build():
         import open_clip
-        return open_clip.create_model(MODEL_NAME)
+
+        from .zeroshot.model import DIGIT_CLIP, register_configs
+        register_configs()
+        return open_clip.create_model(DIGIT_CLIP)
 
     def clip_loss(m, b, cl):
         import open_clip

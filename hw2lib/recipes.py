@@ -52,15 +52,15 @@ def train(name: str, out, cfg: TrainConfig, *, mode: str = "embedded", data_dir=
         from . import p2
         return p2.train_face_model(out, cfg, command=command, export=export, progress=progress)
     if name == "clip":
-        from .clip.embedded import train as train_clip
+        from .zeroshot.digit_clip import train as train_clip
         return train_clip(sets, out, cfg, command=command, progress=progress)
     if name == "t2i":
-        from .personalize.embedded import train as train_t2i
+        from .personalize.scene_model import train as train_t2i
         return train_t2i(sets, opts["clip"], out, cfg, command=command, progress=progress)
     if name == "ti":
-        from .personalize.embedded import train_concepts
+        from .personalize.concepts import train_concepts
         return train_concepts(opts["t2i"], sets, out, cfg, command=command, progress=progress,
-                              snr_gamma=opts["snr_gamma"] or None, guidance=opts["target_w"],
+                              snr_gamma=opts["snr_gamma"] or None, target_w=opts["target_w"],
                               t_min=opts["t_min"], num_vectors=opts["num_vectors"],
                               relative=opts["relative"])
     raise KeyError(f"no recipe for preset {name!r}")

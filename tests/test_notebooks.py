@@ -13,7 +13,7 @@ CKPT = ROOT / "checkpoints"
 TINY = {
     "p1_ddpm.ipynb": dict(steps=2, n_cols=2, sweep_w=[0.0, 4.0], sweep_per_digit=1),
     "p2_ddim.ipynb": dict(etas=[0.0, 1.0], n_grid=2, n_alpha=3),
-    "p3_clip.ipynb": dict(n_cases=2),
+    "p3_zeroshot.ipynb": dict(n_cases=2),
     "p3_personalize.ipynb": dict(n_images=2, steps=3, band_batches=1),
 }
 
@@ -23,7 +23,7 @@ TINY = {
 def test_notebook_runs_on_tiny_parameters(name, tmp_path):
     needed = {"p1_ddpm.ipynb": ["p1_ddpm/model.safetensors", "digit_classifier/model.safetensors"],
               "p2_ddim.ipynb": ["p2_faces/model.safetensors"],
-              "p3_clip.ipynb": ["p3_clip/model.safetensors"],
+              "p3_zeroshot.ipynb": ["p3_clip/model.safetensors"],
               "p3_personalize.ipynb": ["p3_t2i/model.safetensors", "p3_ti/references.safetensors",
                                        "p3_clip/model.safetensors"]}
     for f in needed[name]:

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from hw2lib.data.embedded import DigitSet
-from hw2lib.personalize import embedded as E
+from hw2lib.personalize import compose, concepts, scene_model, scenes
+from hw2lib.personalize.scenes import CELL
 from hw2lib.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,10 +29,10 @@ def _sets(n=40, seed=0):
 def test_text_tower_equals_open_clip():
     import open_clip
 
-    from hw2lib.clip import embedded as CE
-    m = CE.load(CLIP).model
-    te = E.hf_text_encoder(m)
-    ids = open_clip.get_tokenizer(CE.MODEL_NAME)(["a 3 next to a seven", "", "a four on the left"])
+    from hw2lib.zeroshot import DIGIT_CLIP, load_digit_clip
+    m = load_digit_clip(CLIP).model
+    te = scene_model.hf_text_encoder(m)
+    ids = open_clip.get_tokenizer(DIGIT_CLIP)(["a 3 next to a seven", "", "a four on the left"])
     with torch.no_grad():
         x = m.transformer(m.token_embedding(ids) + m.positional_embedding, attn_mask=m.attn_mask)
         ref = m.ln_final(x)
@@ -40,14 +41,14 @@ def test_text_tower_equals_open_clip():
 
 
 def test_scenes_match_their_captions():
-    cells = torch.rand(10, 3, E.CELL, E.CELL) * 2 - 1
+    cells = torch.rand(10, 3, CELL, CELL) * 2 - 1
     labels = np.arange(10)
-    x, caps = E.draw_scenes(cells, labels, 200, torch.Generator().manual_seed(0), p_single=0.5)
-    assert x.shape == (200, 3, E.CELL, 2 * E.CELL)
+    x, caps = scenes.draw_scenes(cells, labels, 200, torch.Generator().manual_seed(0), p_single=0.5)
+    assert x.shape == (200, 3, CELL, 2 * CELL)
     flat = lambda c: bool((c.std((-2, -1)) < 1e-6).all())  # noqa: E731
     singles = 0
     for img, cap in zip(x, caps):
-        left_blank, right_blank = flat(img[..., :E.CELL]), flat(img[..., E.CELL:])
+        left_blank, right_blank = flat(img[..., :CELL]), flat(img[..., CELL:])
         assert not (left_blank and right_blank)
         if left_blank or right_blank:
             singles += 1
@@ -63,42 +64,42 @@ def test_scenes_match_their_captions():
 
 
 def test_cell_attributes_name_ink_and_paper(tmp_path):
-    cells = torch.empty(2, 3, E.CELL, E.CELL)
+    cells = torch.empty(2, 3, CELL, CELL)
     cells[0] = torch.tensor([0.8, 0.05, 0.1]).view(3, 1, 1)  # red paper
     cells[0, :, 4:12, 7:9] = torch.tensor([0.95, 0.9, 0.1]).view(3, 1, 1)  # a yellow "1"
     cells[1] = torch.tensor([0.1, 0.6, 0.2]).view(3, 1, 1)  # green paper
     cells[1, :, 3:13, 5:11] = torch.tensor([0.15, 0.2, 0.9]).view(3, 1, 1)  # a blue blob
-    a = E.cell_attributes(cells * 2 - 1, ["mnistm", "svhn"])
+    a = scenes.cell_attributes(cells * 2 - 1, ["mnistm", "svhn"])
     assert a == [dict(domain="handwritten", ink="yellow", paper="red"),
                  dict(domain="printed", ink="blue", paper="green")]
     rng = np.random.default_rng(0)
-    caps = [E.scene_caption(1, 4, rng, tuple(a)) for _ in range(200)]
+    caps = [scenes.scene_caption(1, 4, rng, tuple(a)) for _ in range(200)]
     assert any("yellow 1" in c or "yellow one" in c for c in caps)
     assert any("on green" in c for c in caps) and any("handwritten" in c for c in caps)
     # the left cell (the 1) is never described by the right cell's colours, and vice versa
     assert not any("green" in c.split(" next to ")[0] for c in caps if " next to " in c)
     assert not any("red" in c.split(" to the right of ")[0] for c in caps if "right of" in c)
     longest = "a printed orange eight on purple to the right of a handwritten orange eight on purple"
-    tok = E.text_components(CLIP)["tokenizer"]
+    tok = scene_model.text_components(CLIP)["tokenizer"]
     assert len(tok(longest).input_ids) <= tok.model_max_length
 
 
 def test_concepts_are_held_out_and_styled():
     sets = _sets()
-    c = E.new_concepts(sets, n_images=4)
+    c = concepts.new_concepts(sets, n_images=4)
     assert set(c) == {"<new1>", "<new2>"}
-    assert c["<new1>"]["cells"].shape == (4, 3, E.CELL, E.CELL)
+    assert c["<new1>"]["cells"].shape == (4, 3, CELL, CELL)
     # the style concept has two colours only: every pixel is a mix of ink and paper
     s = c["<new2>"]["cells"]
-    assert s.shape == (4, 3, E.CELL, E.CELL)
+    assert s.shape == (4, 3, CELL, CELL)
     assert s.min() >= -1 and s.max() <= 1
 
 
 def test_concept_captions_say_the_side_the_concept_is_on():
-    for spec in E.concept_specs(E.new_concepts(_sets(), n_images=3)):
+    for spec in concepts.concept_specs(concepts.new_concepts(_sets(), n_images=3)):
         assert len(spec.image_prompts) == len(spec.images) == 6
         for canvas, temps in zip(spec.images, spec.image_prompts):
-            left_busy = canvas[..., : E.CELL].std() > canvas[..., E.CELL:].std()
+            left_busy = canvas[..., : CELL].std() > canvas[..., CELL:].std()
             side = [t for t in temps if " on the " in t]
             assert side == ["a {} on the left" if left_busy else "a {} on the right"]
 
@@ -107,57 +108,48 @@ def test_concept_captions_say_the_side_the_concept_is_on():
 def test_tiny_scene_model_end_to_end(tmp_path):
     sets = _sets()
     cfg = TrainConfig(steps=2, batch_size=4, lr=1e-3, save_every=100, channels_last=False)
-    out = E.train(sets, CLIP, tmp_path / "t2i", cfg, unet_kw=TINY_UNET, progress=False)
-    comps = E.load(out)
-    assert comps["vae"] is None
-    base = comps["text_encoder"].get_input_embeddings().weight.detach().clone()
+    out = scene_model.train(sets, CLIP, tmp_path / "t2i", cfg, unet_kw=TINY_UNET, progress=False)
+    model = scene_model.load_scene_model(out)
+    assert model.latent_shape == (3, CELL, 2 * CELL)
+    base = model.text_encoder.get_input_embeddings().weight.detach().clone()
 
     ti_cfg = TrainConfig(steps=3, batch_size=4, lr=1e-2, warmup=1, ema_decay=0.0,
                          channels_last=False, save_every=100)
-    ti = E.train_concepts(out, sets, tmp_path / "ti", ti_cfg, progress=False, snr_gamma=1.0,
-                          relative=True)
-    comps = E.load(out)
-    refs = E.load_concepts(comps, ti)
-    table = comps["text_encoder"].get_input_embeddings().weight.detach()
+    ti = concepts.train_concepts(out, sets, tmp_path / "ti", ti_cfg, progress=False,
+                                 snr_gamma=1.0, relative=True)
+    model = scene_model.load_scene_model(out)
+    refs = concepts.load_concepts(model, ti)
+    table = model.text_encoder.get_input_embeddings().weight.detach()
     assert torch.equal(table[: len(base)], base), "textual inversion changed existing rows"
-    tok = comps["tokenizer"]
+    tok = model.tokenizer
     new_ids = tok.convert_tokens_to_ids(["<new1>", "<new2>"])
     four = tok("four", add_special_tokens=False).input_ids
     assert not torch.allclose(table[new_ids[0]], base[four].mean(0)), "the new row did not move"
 
-    noise = torch.randn(2, 3, E.CELL, 2 * E.CELL, generator=torch.Generator().manual_seed(0))
-    imgs = E.generate(comps, ["a <new1>", "a <new2>"], noise=noise, steps=3)
-    assert imgs.shape == (2, E.CELL, 2 * E.CELL, 3) and imgs.dtype == np.uint8
-    reg = E.generate_regions(comps, "a <new1> on the left", "a <new2> on the right", noise=noise,
-                             steps=3)
+    noise = torch.randn(2, 3, CELL, 2 * CELL, generator=torch.Generator().manual_seed(0))
+    imgs = compose.generate(model, ["a <new1>", "a <new2>"], noise=noise, steps=3)
+    assert imgs.shape == (2, CELL, 2 * CELL, 3) and imgs.dtype == np.uint8
+    reg = compose.generate_regions(model, "a <new1> on the left", "a <new2> on the right",
+                                   noise=noise, steps=3)
     assert reg.shape == imgs.shape
-    from hw2lib.clip import embedded as CE
-    clip = CE.load(CLIP)
-    scores = E.region_scores(clip, reg, refs)
+    from hw2lib.zeroshot import load_digit_clip
+    clip = load_digit_clip(CLIP)
+    scores = concepts.region_scores(clip, reg, refs)
     assert scores["both_present"].shape == (2,)
-    assert E.concept_scores(clip, imgs, refs["<new1>"]).shape == (2,)
-    from hw2lib import p3b
-    drawn = p3b.draw(comps, ["a <new1>", "a four", "a <new2>", "a digit"], n=3, seed=0, w=3.0,
-                     steps=3)
-    t = p3b.concept_table(clip, drawn, refs).set_index("prompt")
-    for token, init in p3b.INIT_PROMPT.items():  # paired difference = difference of the means
+    assert concepts.concept_scores(clip, imgs, refs["<new1>"]).shape == (2,)
+    from hw2lib.personalize import notebook
+    drawn = notebook.draw(model, ["a <new1>", "a four", "a <new2>", "a digit"], n=3, seed=0,
+                          w=3.0, steps=3)
+    t = notebook.concept_table(clip, drawn, refs).set_index("prompt")
+    for token, init in notebook.INIT_PROMPT.items():  # paired difference = difference of the means
         assert t.loc[f"a {token}", "minus init word"] == pytest.approx(
             t.loc[f"a {token}", "image score"] - t.loc[init, "image score"], abs=1e-4)
 
 
 def test_region_mask_uses_each_prompt_only_on_its_side():
-    """With a model whose eps is the context's mean, the left half must follow the left prompt's
-    context and the right half the right prompt's."""
-    class Ctx:
-        def __call__(self, x, t, encoder_hidden_states):
-            class R:
-                pass
-            r = R()
-            r.sample = torch.ones_like(x) * encoder_hidden_states.mean((1, 2)).view(-1, 1, 1, 1)
-            return r
-    unet = Ctx()
-    unet.dtype = torch.float32
-    unet.device = torch.device("cpu")
+    """With a model whose eps is its context's mean, the left half must follow the left prompt's
+    guided prediction and the right half the right prompt's."""
+    from hw2lib.personalize.compose import region_eps
 
     class Tok:
         model_max_length = 4
@@ -174,22 +166,14 @@ def test_region_mask_uses_each_prompt_only_on_its_side():
 
         def __call__(self, ids):
             return (ids.float()[..., None].expand(-1, -1, 2),)
-    comps = dict(unet=unet, text_encoder=TE(), tokenizer=Tok())
-    captured = {}
-    import hw2lib.diffusion as D
 
-    real = D.ddim_sample
+    class Model:  # a TextToImage stand-in: eps = the prompt's length everywhere
+        tokenizer, text_encoder = Tok(), TE()
 
-    def spy(eps, schedule, **kw):
-        x = kw["noise"]
-        captured["eps"] = eps(x, torch.tensor(500))
-        return real(eps, schedule, **kw)
-    D.ddim_sample = spy
-    try:
-        E.generate_regions(comps, "ab", "abcd", noise=torch.zeros(1, 3, 4, 8), w=1.0, steps=2)
-    finally:
-        D.ddim_sample = real
-    e = captured["eps"]
+        def eps(self, x, t, ctx):
+            return torch.ones_like(x) * ctx.mean((1, 2)).view(-1, 1, 1, 1)
+
+    e = region_eps(Model(), "ab", "abcd", 1.0, 1)(torch.zeros(1, 3, 4, 8), torch.tensor([500]))
     # guided = 2 * eps(c) - eps(null): left 2*2 - 0 = 4, right 2*4 - 0 = 8
     assert torch.allclose(e[..., :4], torch.full_like(e[..., :4], 4.0))
     assert torch.allclose(e[..., 4:], torch.full_like(e[..., 4:], 8.0))
@@ -207,3 +191,11 @@ def test_notebook_course_mode_is_skipped_with_the_commands_to_run(tmp_path):
     assert st["status"] == "skipped", st
     assert "hw2_3.sh" in st["error"] and "ti score" in st["error"]
     assert str(tmp_path / "hw2_data" / "textual_inversion" / "input.json") in st["error"]
+
+
+def test_train_ti_calls_its_loss_weight_target_w():
+    """``train ti``'s guided-target weight is a loss setting, not the sampling guidance."""
+    from hw2lib import cli
+    assert cli.build_parser().parse_args(["train", "ti", "--target-w", "1.5"]).target_w == 1.5
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["train", "ti", "--guidance", "1"])

@@ -11,8 +11,16 @@ from hw2lib.report.mathml import MathError, markdown_to_mathml, tex_to_mathml
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 # The notebooks that draw noise or run networks; those that build data take data_seed instead.
-COMPUTING = {"p1_ddpm.ipynb", "p2_ddim.ipynb", "p3_clip.ipynb", "p3_personalize.ipynb"}
-DATA_BUILDING = {"00_data.ipynb", "p3_clip.ipynb"}
+COMPUTING = {"p1_ddpm.ipynb", "p2_ddim.ipynb", "p3_zeroshot.ipynb", "p3_personalize.ipynb"}
+DATA_BUILDING = {"00_data.ipynb", "p3_zeroshot.ipynb"}
+
+
+def test_notebooks_in_the_assignments_order():
+    """P3.1 (zero-shot) before P3.2 (personalization), although their names sort the other way."""
+    from hw2lib.report import notebook_order
+    assert [p.name for p in notebook_order(NOTEBOOKS)] == [
+        "00_data.ipynb", "p1_ddpm.ipynb", "p2_ddim.ipynb", "p3_zeroshot.ipynb",
+        "p3_personalize.ipynb", "appendix_performance.ipynb"]
 
 
 def test_parse_param():

@@ -40,16 +40,16 @@ def cmd_p2_mse(args) -> int:
 
 
 def cmd_p3_zeroshot(args) -> int:
-    from .. import p3
-    clip = p3.load_model(args.mode, pretrained=args.pretrained, ckpt=args.ckpt,
+    from ..zeroshot import notebook as zeroshot
+    clip = zeroshot.load_model(args.mode, pretrained=args.pretrained, ckpt=args.ckpt,
                          model_name=args.model, quick_gelu=not args.no_quick_gelu)
-    data = p3.zeroshot_set(args.mode, data_dir=args.data, seed=args.data_seed,
+    data = zeroshot.zeroshot_set(args.mode, data_dir=args.data, seed=args.data_seed,
                            cache_dir=args.cache_dir)
     kinds = ("single", "ensemble") if args.templates == "both" else (args.templates,)
-    results = p3.evaluate(clip, data, kinds)
-    print(p3.format_accuracies(results))
+    results = zeroshot.evaluate(clip, data, kinds)
+    print(zeroshot.format_accuracies(results))
     if args.out:
-        print(p3.write_predictions(args.out, data, results[kinds[-1]]))
+        print(zeroshot.write_predictions(args.out, data, results[kinds[-1]]))
     return 0
 
 

@@ -11,14 +11,14 @@ def cmd_train(args) -> int:
     from . import sd, textual_inversion as TI
     sd.check_sd(args.sd, args.sd_config)
     concepts = read_concepts(args.json, args.refs)
-    pipe = sd.load_sd(args.sd, config_dir=args.sd_config, device=args.device)
+    model = sd.load_sd(args.sd, config_dir=args.sd_config, device=args.device,
+                       resolution=args.resolution)
     inits = dict(kv.split("=", 1) for kv in args.init)
     specs = sd.course_specs(concepts, inits, num_vectors=args.num_vectors)
     cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
                       ema_decay=0.0, channels_last=False, seed=args.seed, save_every=args.save_every,
                       max_minutes=args.max_minutes)
-    out = TI.train(sd.components(pipe), specs, cfg, args.out, resolution=args.resolution,
-                   command=" ".join(sys.argv), relative=args.relative)
+    out = TI.train(model, specs, cfg, args.out, command=" ".join(sys.argv), relative=args.relative)
     print(f"learned embeddings in {out / 'learned_embeds'}")
     return 0
 
@@ -27,24 +27,24 @@ def cmd_generate(args) -> int:
     from ..data.course import read_concepts
     from ..errors import MissingInputError
     from ..files import child
-    from . import generate as G, sd, textual_inversion as TI
+    from . import compose, sd, textual_inversion as TI
     sd.check_sd(args.sd, args.sd_config)
     concepts = read_concepts(args.json)
     folders = [child(args.out, c.key, where=f"{args.json}[{c.key!r}]") for c in concepts]
     if not Path(args.embeds).is_dir() or not list(Path(args.embeds).glob("*.safetensors")):
         raise MissingInputError(f"no learned embeddings (*.safetensors) in {args.embeds}: run "
                                 "`python -m hw2lib ti train`")
-    pipe = sd.load_sd(args.sd, config_dir=args.sd_config, device=args.device)
-    TI.load_embeddings(pipe, args.embeds)
+    model = sd.load_sd(args.sd, config_dir=args.sd_config, device=args.device)
+    TI.load_embeddings(model, args.embeds)
     for c, folder in zip(concepts, folders):
-        G.generate_folder(sd.components(pipe), c.prompts, folder, n_per_prompt=args.n,
-                          seed=args.seed, batch_size=args.batch_size, steps=args.steps, w=args.w)
+        compose.generate_folder(model, c.prompts, folder, n_per_prompt=args.n, seed=args.seed,
+                                batch_size=args.batch_size, steps=args.steps, w=args.w)
     print(f"images in {args.out}")
     return 0
 
 
 def cmd_score(args) -> int:
-    from ..clip import load_clip
+    from ..zeroshot import load_clip
     from ..data.course import read_concepts
     from .score import format_scores, score_outputs
     concepts = read_concepts(args.json, args.refs)

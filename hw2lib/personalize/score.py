@@ -12,10 +12,9 @@ from pathlib import Path
 
 import torch
 
-from ..clip import encode_images
-from ..clip.zeroshot import ClipModel
+from ..data.course import IMAGE_EXT
+from ..zeroshot import ClipModel, encode_images
 
-IMAGE_EXT = (".png", ".jpg", ".jpeg")
 TOP_K = 5
 TEXT_WEIGHT = 2.5
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
+
+from .t2i import TextToImage, encode_prompts
 
 # Prompt templates of the textual-inversion paper / diffusers' example script (a subset).
 OBJECT_TEMPLATES = (
@@ -36,13 +37,13 @@ STYLE_TEMPLATES = (
 class ConceptSpec:
     token: str  # e.g. "<new1>"
     init_word: str  # e.g. "dog": the new row starts as this word's embedding
-    # uint8 (N, H, W, 3) or a list of uint8 (H, W, 3): centre-cropped, resized; or, for a
-    # pixel-space model (vae None), a float tensor (N, 3, H, W) in [-1, 1] used as it is
+    # what the model's ``to_latents`` takes: uint8 pictures (N, H, W, 3) or a list of them for
+    # Stable Diffusion; float scenes (N, 3, H, W) in [-1, 1] (or uint8) for the scene model
     images: object
     kind: str = "object"  # "object" | "style": which prompt templates
     prompts: tuple = ()  # templates to use instead of the object/style ones
     # per image, the templates that describe it (e.g. where the concept is); overrides the
-    # above. Index i % N, so a VAE model's mirrored copies share their original's templates.
+    # above. Index i % N, so mirrored copies (Stable Diffusion's) share their original's.
     image_prompts: tuple = ()
     # vectors per token (diffusers' multi-vector format): the token stands for itself and
     # ``<new1>_1`` ... ``<new1>_{n-1}``, all initialised from the init word
@@ -111,120 +112,62 @@ def add_placeholder_tokens(tokenizer, text_encoder, concepts) -> list[int]:
     return ids
 
 
-def _images_tensor(images: np.ndarray, size: int) -> torch.Tensor:
-    """uint8 (N, H, W, 3) -> float (N, 3, size, size) in [-1, 1] (centre crop, bicubic)."""
-    from PIL import Image
-    out = []
-    for img in images:
-        im = Image.fromarray(img).convert("RGB")
-        s = min(im.size)
-        left, top = (im.size[0] - s) // 2, (im.size[1] - s) // 2
-        im = im.crop((left, top, left + s, top + s)).resize((size, size), Image.BICUBIC)
-        out.append(torch.from_numpy(np.array(im)).permute(2, 0, 1).float() / 127.5 - 1)
-    return torch.stack(out)
-
-
-@torch.no_grad()
-def encode_latents(vae, images: torch.Tensor, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean, std) of the VAE posterior of each image, times the latent scale (flips included:
-    the second half of the returned batch are the mirrored images)."""
-    x = torch.cat([images, images.flip(-1)])
-    dist = vae.encode(x.to(vae.dtype)).latent_dist
-    return dist.mean.float() * scale, dist.std.float() * scale
-
-
-def expand_prompt(tokenizer, prompt: str) -> str:
-    """Spell out multi-vector tokens: "a <new1>" -> "a <new1> <new1>_1 <new1>_2" when the
-    tokenizer holds ``<new1>_1`` and ``<new1>_2`` (diffusers' ``maybe_convert_prompt``)."""
-    added = getattr(tokenizer, "added_tokens_encoder", None)
-    if not added:  # nothing added (or a stand-in tokenizer): nothing to spell out
-        return prompt
-    for token in dict.fromkeys(tokenizer.tokenize(prompt)):
-        if token in added and f"{token}_1" in added:
-            i, replacement = 1, token
-            while f"{token}_{i}" in added:
-                replacement += f" {token}_{i}"
-                i += 1
-            prompt = prompt.replace(token, replacement)
-    return prompt
-
-
-def text_embeddings(tokenizer, text_encoder, prompts) -> torch.Tensor:
-    prompts = [expand_prompt(tokenizer, p) for p in prompts]
-    ids = tokenizer(prompts, padding="max_length", max_length=tokenizer.model_max_length,
-                    truncation=True, return_tensors="pt").input_ids
-    return text_encoder(ids.to(text_encoder.device))[0]
-
-
-def install(components: dict, concepts, *, latent_scale: float = 0.18215,
-            resolution: int | None = None):
-    """Freeze the model, add the concepts' tokens and wrap the embedding table; returns
-    (PlaceholderEmbedding, per-concept VAE latent (mean, std) of the training images)."""
-    unet, vae, te, tok = (components[k] for k in ("unet", "vae", "text_encoder", "tokenizer"))
-    for m in (unet, vae, te):
-        if m is not None:
-            m.requires_grad_(False).eval()
-    ids = add_placeholder_tokens(tok, te, concepts)
+def install(model: TextToImage, concepts):
+    """Add the concepts' tokens to ``model`` (frozen) and wrap its embedding table; returns
+    (PlaceholderEmbedding, per-concept training :class:`~hw2lib.personalize.t2i.Latents`)."""
+    te = model.text_encoder
+    ids = add_placeholder_tokens(model.tokenizer, te, concepts)
     emb = PlaceholderEmbedding(te.get_input_embeddings(), ids)
     te.set_input_embeddings(emb)
-    if vae is None:  # pixel space (the embedded model): the images are the model's input
-        stats = [(torch.as_tensor(c.images).float(), torch.zeros_like(torch.as_tensor(c.images)))
-                 for c in concepts]
-        return emb, stats
-    size = resolution or unet.config.sample_size * 2 ** (len(vae.config.block_out_channels) - 1)
-    stats = [encode_latents(vae, _images_tensor(c.images, size), latent_scale) for c in concepts]
-    return emb, stats
+    return emb, [model.to_latents(c.images) for c in concepts]
 
 
-def uninstall(components: dict, emb: PlaceholderEmbedding) -> None:
+def uninstall(model: TextToImage, emb: PlaceholderEmbedding) -> None:
     """Write the learned rows into the plain table and put the table back."""
     emb.write_back()
-    components["text_encoder"].set_input_embeddings(emb.base)
+    model.text_encoder.set_input_embeddings(emb.base)
 
 
-def make_batch_loss(components: dict, concepts, stats, *, batch_size: int, schedule=None,
-                    snr_gamma: float | None = None, guidance: float = 0.0, t_min: int = 0,
+def make_batch_loss(model: TextToImage, concepts, latents, *, batch_size: int,
+                    snr_gamma: float | None = None, target_w: float = 0.0, t_min: int = 0,
                     relative: bool = False):
-    """``batch_loss(model, g)`` for :func:`hw2lib.train.fit`: a batch of (concept image latent,
+    """``batch_loss(net, g)`` for :func:`hw2lib.train.fit`: a batch of (concept latent,
     templated prompt with the concept's token), eps loss (Ho et al. eq. 14) on the latents,
-    Min-SNR weighted when ``snr_gamma`` is given. With ``guidance`` w > 0 the loss is taken on
-    the guided prediction (1 + w) eps(x_t, c) - w eps(x_t, null) that sampling uses. ``t_min``
-    > 0 draws t from [t_min, T) only: the noisy steps, where colour and layout are decided.
-    ``relative``: each sample's loss is divided by that of the unconditional prediction on the
-    same x_t (no gradient), so every t counts by how much the caption helps there rather than
-    by the size of its loss (the eps loss at t < 100 is ~70 times that at t > 700)."""
-    from ..diffusion import min_snr_weight, q_sample, scaled_linear_schedule
-    schedule = schedule or scaled_linear_schedule()
-    unet, te, tok = (components[k] for k in ("unet", "text_encoder", "tokenizer"))
+    Min-SNR weighted when ``snr_gamma`` is given. ``target_w`` > 0 (a loss setting, not the
+    sampling guidance) takes the loss on the guided prediction (1 + w) eps(x_t, c) - w eps(x_t,
+    null) with w = ``target_w``. ``t_min`` > 0 draws t from [t_min, T) only: the noisy steps,
+    where colour and layout are decided. ``relative``: each sample's loss is divided by that of
+    the unconditional prediction on the same x_t (no gradient), so every t counts by how much
+    the caption helps there rather than by the size of its loss (the eps loss at t < 100 is ~70
+    times that at t > 700)."""
+    from ..diffusion import classifier_free_guidance, min_snr_weight, q_sample
+    schedule = model.schedule
 
-    def batch_loss(model, g):
+    def batch_loss(net, g):
         which = torch.randint(0, len(concepts), (batch_size,), generator=g).tolist()
-        latents, prompts = [], []
+        x0s, prompts = [], []
         for k in which:
-            mean, std = stats[k]
-            i = int(torch.randint(0, len(mean), (1,), generator=g))
-            latents.append(mean[i] + std[i] * torch.randn(mean[i].shape, generator=g))
+            i = int(torch.randint(0, len(latents[k]), (1,), generator=g))
+            x0s.append(latents[k].sample(i, g))
             c = concepts[k]
             temps = c.image_prompts[i % len(c.image_prompts)] if c.image_prompts else c.templates()
             prompts.append(temps[int(torch.randint(0, len(temps), (1,), generator=g))]
                            .format(concepts[k].token))
-        x0 = torch.stack(latents)
+        x0 = torch.stack(x0s)
         t = torch.randint(t_min, schedule.T, (batch_size,), generator=g)
         noise = torch.randn(x0.shape, generator=g)
-        ctx = text_embeddings(tok, te, prompts)
+        ctx = encode_prompts(model, prompts)
         x_t = q_sample(schedule, x0, t, noise)
-        pred = unet(x_t, t, encoder_hidden_states=ctx).sample
-        if guidance or relative:
-            with torch.no_grad():  # the null prompt does not depend on the learned rows
-                null = text_embeddings(tok, te, [""]).expand_as(ctx)
-                pred_null = unet(x_t, t, encoder_hidden_states=null).sample
-        if guidance:  # classifier-free guidance (Ho & Salimans 2022, eq. 6)
-            pred = (1 + guidance) * pred - guidance * pred_null
+        null = encode_prompts(model, [""]) if target_w or relative else None
+        pred = classifier_free_guidance(model.eps, target_w, cond_key="ctx",
+                                        null_value=null)(x_t, t, ctx=ctx)
         if snr_gamma is None and not relative:
             return F.mse_loss(pred.float(), noise)
         dims = tuple(range(1, x0.ndim))
         per_sample = F.mse_loss(pred.float(), noise, reduction="none").mean(dims)
         if relative:
+            with torch.no_grad():  # the null prompt does not depend on the learned rows
+                pred_null = model.eps(x_t, t, null.expand_as(ctx))
             per_sample = per_sample / F.mse_loss(pred_null.float(), noise, reduction="none").mean(dims)
         if snr_gamma is not None:
             per_sample = min_snr_weight(schedule, t, snr_gamma) * per_sample
@@ -233,28 +176,26 @@ def make_batch_loss(components: dict, concepts, stats, *, batch_size: int, sched
     return batch_loss
 
 
-def train(components: dict, concepts, cfg, out_dir, *, schedule=None, latent_scale: float = 0.18215,
-          resolution: int | None = None, progress: bool = True, command: str = "",
-          snr_gamma: float | None = None, guidance: float = 0.0, t_min: int = 0,
+def train(model: TextToImage, concepts, cfg, out_dir, *, progress: bool = True, command: str = "",
+          snr_gamma: float | None = None, target_w: float = 0.0, t_min: int = 0,
           relative: bool = False) -> Path:
     """Learn one embedding per concept, everything else frozen; resumable (:func:`fit`).
     Writes ``<out>/learned_embeds/<name>.safetensors`` (diffusers' format, one token per file,
     loadable with ``pipe.load_textual_inversion``), ``loss.json`` and ``manifest.json``; the
-    learned rows stay in ``components``' text encoder, ready for generation."""
+    learned rows stay in ``model``'s text encoder, ready for generation."""
     from ..train import export_checkpoint, fit
-    emb, stats = install(components, concepts, latent_scale=latent_scale, resolution=resolution)
-    loss = make_batch_loss(components, concepts, stats, batch_size=cfg.batch_size,
-                           schedule=schedule, snr_gamma=snr_gamma, guidance=guidance,
-                           t_min=t_min, relative=relative)
+    emb, latents = install(model, concepts)
+    loss = make_batch_loss(model, concepts, latents, batch_size=cfg.batch_size,
+                           snr_gamma=snr_gamma, target_w=target_w, t_min=t_min, relative=relative)
     res = fit(emb, loss, cfg, Path(out_dir) / "state", progress=progress, desc="textual inversion")
-    uninstall(components, emb)
+    uninstall(model, emb)
     out = Path(out_dir)
     rows, k = {}, 0
     for c in concepts:
         rows[c.token] = emb.rows[k:k + c.num_vectors].detach()
         k += c.num_vectors
     paths = save_embeddings(out / "learned_embeds", rows)
-    export_checkpoint(out, res, cfg, command=command, snr_gamma=snr_gamma, guidance=guidance,
+    export_checkpoint(out, res, cfg, command=command, snr_gamma=snr_gamma, target_w=target_w,
                       t_min=t_min, relative=relative,
                       concepts=[{"token": c.token, "init_word": c.init_word, "kind": c.kind,
                                  "num_vectors": c.num_vectors, "n_images": len(c.images)}
@@ -282,11 +223,12 @@ def save_embeddings(folder, rows: dict) -> list[Path]:
     return paths
 
 
-def load_embeddings_into(components: dict, folder) -> list[str]:
-    """Add every learned token of ``folder`` to a component dict's tokenizer and text encoder
-    (what ``pipe.load_textual_inversion`` does for a pipeline); returns the tokens."""
+def load_embeddings(model: TextToImage, folder) -> list[str]:
+    """Add every learned token of ``folder`` (:func:`save_embeddings`' files) to ``model``'s
+    tokenizer and text encoder, as ``pipe.load_textual_inversion`` does for a diffusers
+    pipeline (a multi-vector token as ``<new1>``, ``<new1>_1``, ...); returns the tokens."""
     from safetensors.torch import load_file
-    tok, te = components["tokenizer"], components["text_encoder"]
+    tok, te = model.tokenizer, model.text_encoder
     files = sorted(Path(folder).glob("*.safetensors"))
     if not files:
         raise FileNotFoundError(f"no learned embeddings (*.safetensors) in {folder}")
@@ -302,14 +244,3 @@ def load_embeddings_into(components: dict, folder) -> list[str]:
         for token, row in vectors.items():
             table[tok.convert_tokens_to_ids(token)] = row.to(table.dtype)
     return list(rows)
-
-
-def load_embeddings(pipe, folder) -> list[str]:
-    """Load every learned token of ``folder`` into a diffusers pipeline; returns the tokens."""
-    from safetensors.torch import load_file
-    tokens = []
-    for p in sorted(Path(folder).glob("*.safetensors")):
-        (token, row), = load_file(str(p)).items()
-        pipe.load_textual_inversion({token: row}, token=token)
-        tokens.append(token)
-    return tokens

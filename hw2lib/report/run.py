@@ -81,9 +81,16 @@ def check_params(params: dict) -> None:
                          "DATA=/path/to/hw2_data)")
 
 
+# Notebooks of one problem whose names do not sort in the assignment's order: P3.1 before P3.2.
+PART_ORDER = {"p3_zeroshot.ipynb": 0, "p3_personalize.ipynb": 1}
+
+
 def notebook_order(paths) -> list[Path]:
-    """The assignment's order: data, p1, p2, p3..., then appendices (``appendix_*``) last."""
-    return sorted((Path(p) for p in paths), key=lambda p: (p.name.startswith("appendix"), p.name))
+    """The assignment's order: data, p1, p2, p3 (zero-shot, then personalization), then
+    appendices (``appendix_*``) last."""
+    return sorted((Path(p) for p in paths),
+                  key=lambda p: (p.name.startswith("appendix"), p.name.split("_")[0],
+                                 PART_ORDER.get(p.name, 0), p.name))
 
 
 def declared_params(src) -> dict:

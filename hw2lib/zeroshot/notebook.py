@@ -1,5 +1,6 @@
-"""Problem 3a: CLIP zero-shot classification, on the course's 50 CIFAR-100 classes (ViT-B/32
-with OpenAI's weights from a local file) or on the embedded digits (the project's CLIP)."""
+"""Problem 3a for the notebook and the ``p3 zeroshot`` command: CLIP zero-shot classification,
+on the course's 50 CIFAR-100 classes (ViT-B/32 with OpenAI's weights from a local file) or on the
+embedded digits (the project's CLIP)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .clip import DIGIT_WORDS, clean_classname, encode_images, template_set, zero_shot
-from .clip.zeroshot import ClipModel, ZeroShotResult
-from .errors import InputError
+from ..errors import InputError
+from .classify import ZeroShotResult, encode_images, zero_shot
+from .model import ClipModel
+from .templates import DIGIT_WORDS, clean_classname, template_set
 
 COURSE_MODEL = "ViT-B-32"
 
@@ -19,7 +21,6 @@ class ZeroShotSet:
     images: object  # list of paths (course) or uint8 (N, H, W, 3) (embedded)
     labels: np.ndarray
     classnames: tuple[str, ...]  # cleaned for prompts
-    groups: np.ndarray | None = None  # e.g. the digit set of each embedded image
 
 
 def zeroshot_set(mode: str = "embedded", *, data_dir=None, seed: int = 0,
@@ -27,16 +28,16 @@ def zeroshot_set(mode: str = "embedded", *, data_dir=None, seed: int = 0,
     """Course: ``hw2_data/clip_zeroshot/val`` with id2label.json; embedded: the held-out test
     splits of both digit sets, classes named by the digit words."""
     if mode == "course":
-        from .data.course import read_clip_zeroshot
+        from ..data.course import read_clip_zeroshot
         if data_dir is None:
             raise InputError("course mode needs data_dir (the hw2_data folder)")
         d = read_clip_zeroshot(data_dir)
         names = tuple(clean_classname(d.id2label[i]) for i in sorted(d.id2label))
         return ZeroShotSet(list(d.paths), d.labels, names)
-    from .clip.embedded import eval_set
-    from .data import load_digit_sets
-    x, y, groups = eval_set(load_digit_sets("embedded", seed=seed, cache_dir=cache_dir))
-    return ZeroShotSet(x, y, DIGIT_WORDS, groups)
+    from ..data import load_digit_sets
+    from .digit_clip import eval_set
+    x, y = eval_set(load_digit_sets("embedded", seed=seed, cache_dir=cache_dir))
+    return ZeroShotSet(x, y, DIGIT_WORDS)
 
 
 def load_model(mode: str = "embedded", *, pretrained=None, ckpt="checkpoints/p3_clip",
@@ -44,19 +45,18 @@ def load_model(mode: str = "embedded", *, pretrained=None, ckpt="checkpoints/p3_
                device="cpu") -> ClipModel:
     """Course: ``model_name`` with the weights file ``pretrained`` (QuickGELU for OpenAI's
     weights); embedded: the project's CLIP from ``ckpt``. On ``device``."""
-    from .clip import load_clip
-    from .device import resolve
+    from ..device import resolve
+    from .model import load_clip, load_digit_clip
     dev = str(resolve(device))
     if mode == "course":
         return load_clip(model_name, pretrained, quick_gelu=quick_gelu, device=dev)
-    from .clip.embedded import MODEL_NAME
-    return load_clip(MODEL_NAME, Path(ckpt) / "model.safetensors", device=dev)
+    return load_digit_clip(ckpt, device=dev)
 
 
 def evaluate(clip: ClipModel, data: ZeroShotSet, kinds=("single", "ensemble"), *,
              progress: bool = True) -> dict[str, ZeroShotResult]:
     """One :class:`ZeroShotResult` per template set, from one pass of the image encoder."""
-    from .device import of
+    from ..device import of
     dev = str(of(clip.model))
     feats = encode_images(clip, data.images, progress=progress, device=dev)
     return {k: zero_shot(clip, feats, data.labels, data.classnames, template_set(k))
@@ -71,7 +71,7 @@ def accuracy_table(results: dict[str, ZeroShotResult]):
     """Per template set: images, top-1 and its standard error, top-5."""
     import pandas as pd
 
-    from .report.show import se
+    from ..report.show import se
     return pd.DataFrame([{"templates": TEMPLATE_NAMES.get(k, k), "images": len(r.labels),
                           "top-1": r.top1, "SE": se(r.top1, len(r.labels)), "top-5": r.topk(5)}
                          for k, r in results.items()])
@@ -136,7 +136,7 @@ def setup_text(clip: ClipModel, data: ZeroShotSet, mode: str) -> str:
 
 
 def accuracy_text(results: dict[str, ZeroShotResult], mode: str) -> str:
-    from .report.show import pct
+    from ..report.show import pct
     s, e = results["single"], results["ensemble"]
     n = len(e.labels)
     gain = e.top1 - s.top1

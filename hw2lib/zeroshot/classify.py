@@ -6,7 +6,6 @@ model's learned logit scale (100 for OpenAI's weights).
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -14,82 +13,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..errors import InputError, MissingInputError
-from ..files import check_not_lfs_pointer
-
-
-class MissingWeightsError(MissingInputError):
-    pass
-
-
-@dataclass(frozen=True)
-class ClipModel:
-    model: torch.nn.Module
-    preprocess: object  # open_clip's eval transform (PIL image -> tensor)
-    tokenizer: object
-    name: str
-    weights: str
-
-
-def _read_torchscript_state_dict(path) -> dict:
-    """OpenAI's own ``ViT-B-32.pt`` is a TorchScript archive: take its state dict."""
-    sd = torch.jit.load(str(path), map_location="cpu").state_dict()
-    for key in ("input_resolution", "context_length", "vocab_size"):
-        sd.pop(key, None)
-    return sd
-
-
-def load_clip(name: str = "ViT-B-32", weights=None, *, quick_gelu: bool = False,
-              device: str = "cpu") -> ClipModel:
-    """An open_clip model with weights read from the local file ``weights`` (never downloaded).
-
-    OpenAI's CLIP weights were trained with QuickGELU: open_clip switches it on for the
-    ``openai`` tag but not for a file, so pass ``quick_gelu=True`` with them (the CLI does).
-    """
-    import open_clip
-    from . import embedded  # registers the project's model configs with open_clip
-    del embedded
-    if weights is None or not Path(weights).is_file():
-        raise MissingWeightsError(
-            f"CLIP weights for {name!r} not found: {weights!r}. Give the local file, e.g. "
-            "--pretrained /path/to/ViT-B-32.pt (OpenAI's weights: the TorchScript ViT-B-32.pt "
-            "or open_clip_pytorch_model.bin of timm/vit_base_patch32_clip_224.openai); nothing "
-            "is downloaded. For the embedded model run `make checkpoints`.")
-    check_not_lfs_pointer(weights)
-    if name not in open_clip.list_models():
-        raise InputError(f"unknown open_clip model {name!r}")
-    root = logging.getLogger()
-    level, root.level = root.level, logging.ERROR  # "no pretrained weights": they come next
-    try:
-        model, _, preprocess = open_clip.create_model_and_transforms(
-            name, pretrained=None, force_quick_gelu=quick_gelu, device=device)
-    finally:
-        root.setLevel(level)
-    try:
-        open_clip.load_checkpoint(model, str(weights))
-    except RuntimeError as e:
-        if "TorchScript" not in str(e) and "torchscript" not in str(e).lower():
-            raise InputError(f"{weights}: does not fit {name}: {e}") from e
-        model.load_state_dict(_read_torchscript_state_dict(weights))
-    except Exception as e:  # noqa: BLE001 - SafetensorError, UnpicklingError...: unreadable
-        raise InputError(f"{weights}: not a readable weights file for {name} "
-                         f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from e
-    return ClipModel(model.eval(), preprocess, open_clip.get_tokenizer(name), name, str(weights))
-
-
-@torch.inference_mode()
-def build_classifier(model, tokenizer, classnames: Sequence[str], templates: Sequence[str], *,
-                     classes_per_batch: int = 10, device: str = "cpu") -> torch.Tensor:
-    """(D, C) zero-shot weights: per class, the renormalised mean of the normalised text
-    embeddings of every template (open_clip's ``build_zero_shot_classifier``)."""
-    cols = []
-    for i in range(0, len(classnames), classes_per_batch):
-        names = classnames[i:i + classes_per_batch]
-        texts = tokenizer([t.format(c) for c in names for t in templates]).to(device)
-        emb = model.encode_text(texts, normalize=True).reshape(len(names), len(templates), -1)
-        w = emb.mean(dim=1)
-        cols.append((w / w.norm(dim=-1, keepdim=True)).T)
-    return torch.cat(cols, dim=1)
+from .model import ClipModel
 
 
 def _as_pil(img):
@@ -172,7 +96,12 @@ class ZeroShotResult:
 @torch.inference_mode()
 def zero_shot(clip: ClipModel, image_features: torch.Tensor, labels, classnames: Sequence[str],
               templates: Sequence[str]) -> ZeroShotResult:
-    """Classify pre-encoded images (see :func:`encode_images`) with one template set."""
-    w = build_classifier(clip.model, clip.tokenizer, list(classnames), list(templates))
-    logits = clip.model.logit_scale.exp() * image_features @ w
+    """Classify pre-encoded images (see :func:`encode_images`) with one template set: the class
+    weights are open_clip's ``build_zero_shot_classifier`` (the formula above)."""
+    from open_clip import build_zero_shot_classifier
+
+    from ..device import of
+    w = build_zero_shot_classifier(clip.model, clip.tokenizer, list(classnames), list(templates),
+                                   device=of(clip.model)).float().cpu()
+    logits = clip.model.logit_scale.exp().float().cpu() * image_features @ w
     return ZeroShotResult(logits.softmax(-1).numpy(), np.asarray(labels), tuple(classnames))

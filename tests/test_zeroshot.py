@@ -1,20 +1,23 @@
-"""CLIP zero-shot: oracle test against open_clip's builder, result bookkeeping, captions, and the
-course-mode command on the fixture tree with a random-weight model standing in for OpenAI's."""
+"""CLIP zero-shot: open_clip's classifier builder against the formula, result bookkeeping,
+captions, and the course-mode command on the fixture tree with a random-weight model standing in
+for OpenAI's."""
 import numpy as np
 import pytest
 import torch
 
 from hw2lib import cli
-from hw2lib.clip import (CIFAR_TEMPLATES, DIGIT_WORDS, SINGLE_TEMPLATE, MissingWeightsError,
-                         ZeroShotResult, build_classifier, clean_classname, load_clip)
-from hw2lib.clip import embedded
+from hw2lib.zeroshot import (CIFAR_TEMPLATES, DIGIT_CLIP, DIGIT_WORDS, SINGLE_TEMPLATE,
+                             MissingWeightsError, ZeroShotResult, clean_classname, digit_clip,
+                             load_clip, load_digit_clip)
+from hw2lib.zeroshot.model import register_configs
 
-NAME = embedded.MODEL_NAME
+NAME = DIGIT_CLIP
 
 
 @pytest.fixture(scope="module")
 def tiny_clip():
     import open_clip
+    register_configs()
     torch.manual_seed(0)
     model, _, preprocess = open_clip.create_model_and_transforms(NAME, pretrained=None)
     return model.eval(), preprocess, open_clip.get_tokenizer(NAME)
@@ -27,19 +30,41 @@ def weights_file(tiny_clip, tmp_path_factory):
     return path
 
 
+def _formula(model, tok, names, templates):
+    """w_c = normalize(mean_k normalize(f_text(template_k(c)))), one class at a time."""
+    with torch.no_grad():
+        cols = []
+        for c in names:
+            emb = model.encode_text(tok([t.format(c) for t in templates]))
+            w = torch.nn.functional.normalize(emb, dim=-1).mean(0)
+            cols.append(w / w.norm())
+    return torch.stack(cols, 1)
+
+
 @pytest.mark.parametrize("templates", [SINGLE_TEMPLATE, CIFAR_TEMPLATES])
-def test_classifier_equals_open_clip_builder(tiny_clip, templates):
+def test_open_clip_builder_is_the_formula(tiny_clip, templates):
+    """zero_shot's class weights (open_clip's build_zero_shot_classifier, in batches of
+    classes) are the documented formula computed class by class."""
     from open_clip import build_zero_shot_classifier
     model, _, tok = tiny_clip
     names = [clean_classname(n) for n in ("apple", "maple_tree", "willow_tree")] + list(DIGIT_WORDS)
-    ours = build_classifier(model, tok, names, templates, classes_per_batch=4)
-    ref = build_zero_shot_classifier(model, tok, names, templates, num_classes_per_batch=10)
+    ours = build_zero_shot_classifier(model, tok, names, templates, num_classes_per_batch=4)
     assert ours.shape == (64, len(names))
-    torch.testing.assert_close(ours, ref, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(ours, _formula(model, tok, names, templates), atol=1e-6, rtol=1e-5)
     # and the ensemble is not the single template in disguise
     if len(templates) > 1:
-        single = build_classifier(model, tok, names, SINGLE_TEMPLATE)
+        single = build_zero_shot_classifier(model, tok, names, SINGLE_TEMPLATE)
         assert (single - ours).abs().max() > 1e-3
+
+
+def test_zero_shot_is_the_softmax_of_scaled_cosines(tiny_clip):
+    from hw2lib.zeroshot import ClipModel, zero_shot
+    model, preprocess, tok = tiny_clip
+    clip = ClipModel(model, preprocess, tok, NAME, "")
+    feats = torch.nn.functional.normalize(torch.randn(5, 64, generator=torch.Generator().manual_seed(0)), dim=-1)
+    r = zero_shot(clip, feats, np.zeros(5, dtype=int), DIGIT_WORDS, SINGLE_TEMPLATE)
+    logits = model.logit_scale.exp() * feats @ _formula(model, tok, DIGIT_WORDS, SINGLE_TEMPLATE)
+    np.testing.assert_allclose(r.probs, logits.softmax(-1).detach().numpy(), atol=1e-5)
 
 
 def test_clean_classname():
@@ -79,7 +104,7 @@ def test_fast_tensor_path_matches_open_clip_preprocess(tiny_clip):
     _, preprocess, _ = tiny_clip
     imgs = np.random.default_rng(0).integers(0, 256, (3, 28, 28, 3), dtype=np.uint8)
     cfg = tiny_clip[0].visual.preprocess_cfg
-    fast = embedded.to_clip_tensor(imgs, cfg["mean"], cfg["std"])
+    fast = digit_clip.to_clip_tensor(imgs, cfg["mean"], cfg["std"])
     ref = torch.stack([preprocess(Image.fromarray(i)) for i in imgs])
     torch.testing.assert_close(fast, ref, atol=1e-5, rtol=0)
 
@@ -87,7 +112,7 @@ def test_fast_tensor_path_matches_open_clip_preprocess(tiny_clip):
 def test_captions_never_contain_an_evaluation_prompt():
     rng = np.random.default_rng(0)
     imgs = rng.integers(0, 256, (200, 28, 28, 3), dtype=np.uint8)
-    caps = {embedded.caption(s, d % 10, imgs[d], rng) for s in ("mnistm", "svhn")
+    caps = {digit_clip.caption(s, d % 10, imgs[d], rng) for s in ("mnistm", "svhn")
             for d in range(200) for _ in range(5)}
     assert len(caps) > 500  # varied
     prompts = [t.format(w).lower() for t in SINGLE_TEMPLATE + CIFAR_TEMPLATES for w in DIGIT_WORDS]
@@ -99,10 +124,10 @@ def test_captions_never_contain_an_evaluation_prompt():
 def test_colour_name():
     def solid(rgb):
         return np.full((4, 4, 3), rgb, dtype=np.uint8)
-    assert embedded.colour_name(solid((220, 30, 30))) == "red"
-    assert embedded.colour_name(solid((30, 30, 220))) == "blue"
-    assert embedded.colour_name(solid((128, 128, 128))) == "grey"
-    assert embedded.colour_name(solid((10, 10, 10))) == "black"
+    assert digit_clip.colour_name(solid((220, 30, 30))) == "red"
+    assert digit_clip.colour_name(solid((30, 30, 220))) == "blue"
+    assert digit_clip.colour_name(solid((128, 128, 128))) == "grey"
+    assert digit_clip.colour_name(solid((10, 10, 10))) == "black"
 
 
 def test_course_zeroshot_cli(hw2_data_pristine, weights_file, capsys, tmp_path):
@@ -134,8 +159,8 @@ def test_train_export_load_roundtrip(tmp_path):
     y = np.arange(20) % 10
     sets = {"mnistm": DigitSet("mnistm", x, y, x[:10], y[:10], "f0")}
     cfg = TrainConfig(steps=2, batch_size=8, lr=1e-3, warmup=1, channels_last=False)
-    embedded.train(sets, tmp_path / "clip", cfg, progress=False)
-    clip = embedded.load(tmp_path / "clip")
+    digit_clip.train(sets, tmp_path / "clip", cfg, progress=False)
+    clip = load_digit_clip(tmp_path / "clip")
     assert (tmp_path / "clip" / "manifest.json").exists()
     assert clip.model.encode_image(torch.zeros(1, 3, 28, 28)).shape == (1, 64)
 
@@ -148,7 +173,7 @@ def test_notebook_course_mode(hw2_data_pristine, weights_file, tmp_path):
     from hw2lib.report import run_notebook
     root = Path(__file__).resolve().parents[1]
     figs = tmp_path / "figs"
-    run_notebook(root / "notebooks" / "p3_clip.ipynb", tmp_path / "p3.ipynb",
+    run_notebook(root / "notebooks" / "p3_zeroshot.ipynb", tmp_path / "p3.ipynb",
                  {"mode": "course", "data_dir": str(hw2_data_pristine), "clip_model": NAME,
                   "clip_weights": str(weights_file), "n_cases": 2, "fig_dir": str(figs)})
     m = json.loads((figs / "metrics.json").read_text())
@@ -159,17 +184,16 @@ def test_notebook_course_mode(hw2_data_pristine, weights_file, tmp_path):
 def test_failure_reasons_and_accuracy_text_read_the_numbers():
     import numpy as np
 
-    from hw2lib import p3
-    from hw2lib.clip.zeroshot import ZeroShotResult
+    from hw2lib.zeroshot import notebook
     probs = np.array([[0.95, 0.05, 0.0], [0.3, 0.6, 0.1], [0.96, 0.02, 0.02], [0.1, 0.2, 0.7]])
     r = ZeroShotResult(probs, np.array([1, 0, 1, 2]), ("cat", "dog", "fox"))
-    table = p3.failure_table(r, [0, 1, 2])
+    table = notebook.failure_table(r, [0, 1, 2])
     assert table["reason"][0].startswith("confident: CLIP puts 95.0% on cat")
     assert "the set makes this mistake 2 times (100.0% of its 2 dog images)" in table["reason"][0]
     assert table["reason"][1].startswith("near miss: cat is close behind at 30%")
     assert "the only such mistake" in table["reason"][1]
-    text = p3.failure_text(table, "course")
+    text = notebook.failure_text(table, "course")
     assert "2 are confident" in text and "1 are near misses" in text and "2 are mistakes" in text
     single = ZeroShotResult(probs, np.array([0, 1, 0, 2]), ("cat", "dog", "fox"))
-    acc = p3.accuracy_text({"single": single, "ensemble": r}, "course")
+    acc = notebook.accuracy_text({"single": single, "ensemble": r}, "course")
     assert "paired difference of -75.0 points" in acc and "SE" in acc

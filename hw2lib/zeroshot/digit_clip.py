@@ -16,19 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .model import CONFIG_DIR, DIGIT_CLIP, register_configs
 from .templates import DIGIT_WORDS
-
-MODEL_NAME = "hw2-digit-clip"
-CONFIG_FILE = Path(__file__).parent / "configs" / f"{MODEL_NAME}.json"
-
-
-def _register() -> None:
-    import open_clip
-    if MODEL_NAME not in open_clip.list_models():
-        open_clip.add_model_config(CONFIG_FILE)
-
-
-_register()
 
 DOMAIN = {  # (adjectives, nouns, scene phrases) per digit set
     "mnistm": (("handwritten", "hand-drawn", "pen-written", "scribbled"),
@@ -97,11 +86,10 @@ def captioned_images(sets: dict, *, seed: int = 0, per_image: int = 4):
 
 
 def eval_set(sets: dict):
-    """(uint8 images, digit labels, set names) of the held-out test splits of both sets."""
+    """(uint8 images, digit labels) of the held-out test splits of both sets."""
     xs = [ds.x_test for ds in sets.values()]
     ys = [ds.y_test for ds in sets.values()]
-    names = [np.full(len(ds.y_test), n) for n, ds in sets.items()]
-    return np.concatenate(xs), np.concatenate(ys).astype(np.int64), np.concatenate(names)
+    return np.concatenate(xs), np.concatenate(ys).astype(np.int64)
 
 
 def to_clip_tensor(images: np.ndarray, mean, std) -> torch.Tensor:
@@ -117,9 +105,10 @@ def train(sets: dict, out_dir, cfg, *, command: str = "", progress: bool = True)
     import open_clip
     from ..train import export_checkpoint, fit
     out_dir = Path(out_dir)
+    register_configs()
     torch.manual_seed(cfg.seed)
-    model, _, _ = open_clip.create_model_and_transforms(MODEL_NAME, pretrained=None)
-    tokenizer = open_clip.get_tokenizer(MODEL_NAME)
+    model, _, _ = open_clip.create_model_and_transforms(DIGIT_CLIP, pretrained=None)
+    tokenizer = open_clip.get_tokenizer(DIGIT_CLIP)
     pcfg = model.visual.preprocess_cfg
     images, caps = captioned_images(sets, seed=cfg.seed)
     x_all = to_clip_tensor(images, pcfg["mean"], pcfg["std"])
@@ -138,14 +127,9 @@ def train(sets: dict, out_dir, cfg, *, command: str = "", progress: bool = True)
     res = fit(model, batch_loss, cfg, out_dir / "state", progress=progress, desc="train clip")
     weights = res.ema if cfg.ema_decay > 0 else res.model
     export_checkpoint(out_dir, res, cfg, module=weights, command=command, sets=sets,
-                      config={"model": MODEL_NAME,
-                              "open_clip_config": json.loads(CONFIG_FILE.read_text())},
+                      config={"model": DIGIT_CLIP, "open_clip_config":
+                              json.loads((CONFIG_DIR / f"{DIGIT_CLIP}.json").read_text())},
                       params=sum(p.numel() for p in weights.parameters()),
                       weights="ema" if cfg.ema_decay > 0 else "model", n_train_images=len(images))
     return out_dir
 
-
-def load(ckpt_dir):
-    """The embedded CLIP as a :class:`~hw2lib.clip.zeroshot.ClipModel` (the course path)."""
-    from .zeroshot import load_clip
-    return load_clip(MODEL_NAME, Path(ckpt_dir) / "model.safetensors")

@@ -1,8 +1,9 @@
-"""Problem 3b for the notebook: the embedded scene model with its two learned concepts, their
+"""Problem 3b for the notebook: a text-to-image model with two learned concepts, their
 generations against the initialisation words, and naive against region-masked composition.
 
-The math lives in :mod:`hw2lib.personalize` (textual inversion, sampling, region masks,
-scores); this module draws the samples and tabulates what the report shows.
+The math lives in the package's modules (textual inversion, sampling, region masks, scores);
+this module draws the samples and tabulates what the report shows. Everything but
+:func:`load_models` works on any :class:`~hw2lib.personalize.t2i.TextToImage` model.
 """
 from __future__ import annotations
 
@@ -12,30 +13,31 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .personalize import embedded as E
+from . import compose
+from .concepts import concept_scores, load_concepts, region_scores
+from .t2i import TextToImage, encode_prompts
 
 INIT_PROMPT = {"<new1>": "a four", "<new2>": "a digit"}  # the concepts' initialisation words
 
 
-def load(t2i_ckpt, ti_ckpt, clip_ckpt, device="cpu"):
-    """(components with the learned tokens, the scene model and its text encoder on
-    ``device``; embedded CLIP; reference cells per token)."""
-    from .clip import embedded as clip_embedded
-    from .device import resolve
-    comps = E.load(t2i_ckpt, clip_ckpt=clip_ckpt)
-    refs = E.load_concepts(comps, ti_ckpt)
-    dev = resolve(device)
-    comps["unet"].to(dev)
-    comps["text_encoder"].to(dev)
-    return comps, clip_embedded.load(clip_ckpt), refs
+def load_models(mode: str, *, t2i_ckpt, ti_ckpt, clip_ckpt, device="cpu", data_dir="",
+                ti_out="", clip_weights=""):
+    """(the text-to-image model with its learned tokens, on ``device``; the CLIP that scores
+    its images; reference cells per token). Only the embedded scene model runs inside the
+    report: in course mode this raises :class:`~hw2lib.errors.MissingInput` (the section is
+    skipped) naming the commands that generate and score with Stable Diffusion instead."""
+    from ..device import resolve
+    from ..zeroshot import load_digit_clip
+    from .scene_model import load_scene_model
+    if mode != "embedded":
+        _course_notice(data_dir, ti_out, clip_weights)
+    model = load_scene_model(t2i_ckpt, clip_ckpt=clip_ckpt)
+    refs = load_concepts(model, ti_ckpt)
+    return model.to(resolve(device)), load_digit_clip(clip_ckpt), refs
 
 
-def require_embedded(mode: str, *, data_dir="", ti_out="", clip_weights="") -> None:
-    """P3.2's figures are drawn by the embedded scene model; in course mode the section says
-    how to score the course's Stable Diffusion generations instead."""
-    from .errors import MissingInput
-    if mode == "embedded":
-        return
+def _course_notice(data_dir, ti_out, clip_weights) -> None:
+    from ..errors import MissingInput
     data = Path(data_dir) / "textual_inversion" if data_dir else Path("hw2_data/textual_inversion")
     raise MissingInput(
         "P3.2's figures and findings are drawn by the embedded scene model; Stable Diffusion "
@@ -76,11 +78,6 @@ def setup_text(t2i_ckpt, ti_ckpt) -> str:
             f"[{ti.get('t_min', 0)}, 1000), with {loss}.")
 
 
-def concept_canvases(cells: torch.Tensor) -> torch.Tensor:
-    """A concept's cells placed in the left and in the right half of blank scenes."""
-    return E.concept_canvases_from_cells(cells)
-
-
 def band_text(absolute, relative, token: str) -> str:
     """What the loss-by-band tables say, read from them."""
     uncond = '"" (unconditional)'
@@ -94,14 +91,14 @@ def band_text(absolute, relative, token: str) -> str:
             f"bands (ratio below 1), most in {learned.idxmin()} ({learned.min():.3f}).")
 
 
-def noises(n: int, seed: int) -> torch.Tensor:
-    return torch.randn(n, 3, E.CELL, 2 * E.CELL, generator=torch.Generator().manual_seed(seed))
+def noises(model: TextToImage, n: int, seed: int) -> torch.Tensor:
+    return torch.randn(n, *model.latent_shape, generator=torch.Generator().manual_seed(seed))
 
 
-def draw(comps, prompts, *, n: int, seed: int, w: float, steps: int) -> dict:
-    """``{prompt: uint8 (n, CELL, 2 CELL, 3)}``; every prompt starts from the same n noises."""
-    z = noises(n, seed)
-    return {p: E.generate(comps, [p] * n, noise=z, w=w, steps=steps) for p in prompts}
+def draw(model: TextToImage, prompts, *, n: int, seed: int, w: float, steps: int) -> dict:
+    """``{prompt: uint8 (n, H, W, 3)}``; every prompt starts from the same n noises."""
+    z = noises(model, n, seed)
+    return {p: compose.generate(model, [p] * n, noise=z, w=w, steps=steps) for p in prompts}
 
 
 def concept_table(clip, images: dict, refs: dict):
@@ -111,7 +108,7 @@ def concept_table(clip, images: dict, refs: dict):
     import pandas as pd
     rows = []
     for token, ref in refs.items():
-        s = {label: E.concept_scores(clip, images[prompt], ref)
+        s = {label: concept_scores(clip, images[prompt], ref)
              for label, prompt in (("learned token", f"a {token}"), ("init word", INIT_PROMPT[token]))}
         d = s["learned token"] - s["init word"]
         for label, prompt in (("learned token", f"a {token}"), ("init word", INIT_PROMPT[token])):
@@ -123,21 +120,21 @@ def concept_table(clip, images: dict, refs: dict):
     return pd.DataFrame(rows)
 
 
-def compose(comps, clip, refs, *, n: int, seed: int, w: float, steps: int):
+def compose_two(model: TextToImage, clip, refs, *, n: int, seed: int, w: float, steps: int):
     """Naive prompt vs region-masked composition, same noises. Returns (images per method,
     table of per-region scores and the both-present rate)."""
     import pandas as pd
     t1, t2 = list(refs)
-    z = noises(n, seed)
+    z = noises(model, n, seed)
     images = {
-        f'naive: "a {t1} next to a {t2}"': E.generate(comps, [f"a {t1} next to a {t2}"] * n,
-                                                     noise=z, w=w, steps=steps),
-        "region-masked": E.generate_regions(comps, f"a {t1} on the left", f"a {t2} on the right",
-                                            noise=z, w=w, steps=steps),
+        f'naive: "a {t1} next to a {t2}"': compose.generate(
+            model, [f"a {t1} next to a {t2}"] * n, noise=z, w=w, steps=steps),
+        "region-masked": compose.generate_regions(
+            model, f"a {t1} on the left", f"a {t2} on the right", noise=z, w=w, steps=steps),
     }
     rows = []
     for method, imgs in images.items():
-        s = E.region_scores(clip, imgs, refs)
+        s = region_scores(clip, imgs, refs)
         rows.append({"method": method, f"left vs {t1}": float(s[f"left_vs_{t1}"].mean()),
                      f"right vs {t2}": float(s[f"right_vs_{t2}"].mean()),
                      "both present": float(s["both_present"].mean())})
@@ -145,7 +142,7 @@ def compose(comps, clip, refs, *, n: int, seed: int, w: float, steps: int):
 
 
 @torch.no_grad()
-def loss_by_band(comps, images: torch.Tensor, prompts, *, bands=((0, 100), (100, 300), (300, 500),
+def loss_by_band(model: TextToImage, images: torch.Tensor, prompts, *, bands=((0, 100), (100, 300), (300, 500),
                  (500, 700), (700, 1000)), n_batches: int = 3, batch_size: int = 64, seed: int = 0):
     """Mean eps MSE of each prompt on noisy versions of ``images`` (float (N, 3, H, W) in
     [-1, 1]) per band of t, every prompt on the same (image, t, noise) draws; the last column
@@ -153,12 +150,10 @@ def loss_by_band(comps, images: torch.Tensor, prompts, *, bands=((0, 100), (100,
     relative textual-inversion loss sees. Returns (absolute, relative) DataFrames."""
     import pandas as pd
 
-    from .diffusion import linear_schedule, q_sample
-    from .personalize.textual_inversion import text_embeddings
-    unet, te, tok = (comps[k] for k in ("unet", "text_encoder", "tokenizer"))
+    from ..diffusion import q_sample
     prompts = list(dict.fromkeys([*prompts, ""]))
-    ctx = {p: text_embeddings(tok, te, [p]) for p in prompts}
-    schedule, g = linear_schedule(), torch.Generator().manual_seed(seed)
+    ctx = {p: encode_prompts(model, [p]) for p in prompts}
+    schedule, g = model.schedule, torch.Generator().manual_seed(seed)
     loss = {p: {} for p in prompts}
     for lo, hi in bands:
         sums = dict.fromkeys(prompts, 0.0)
@@ -168,7 +163,7 @@ def loss_by_band(comps, images: torch.Tensor, prompts, *, bands=((0, 100), (100,
             noise = torch.randn((batch_size, *images.shape[1:]), generator=g)
             x_t = q_sample(schedule, images[i], t, noise)
             for p in prompts:
-                pred = unet(x_t, t, encoder_hidden_states=ctx[p].expand(batch_size, -1, -1)).sample
+                pred = model.eps(x_t, t, ctx[p].expand(batch_size, -1, -1))
                 sums[p] += float(torch.nn.functional.mse_loss(pred.float(), noise)) / n_batches
         for p in prompts:
             loss[p][f"t in [{lo}, {hi})"] = sums[p]
@@ -194,7 +189,7 @@ def loss_curves(*ckpt_dirs) -> dict:
 
 def findings(scores, comp, n: int) -> str:
     """The findings of P3.2 as Markdown, every number read from :func:`concept_table` and
-    :func:`compose`'s tables (``n`` images per prompt)."""
+    :func:`compose_two`'s tables (``n`` images per prompt)."""
     def concept(token):
         r = scores[(scores.concept == token) & (scores.which == "learned token")].iloc[0]
         i = scores[(scores.concept == token) & (scores.which == "init word")].iloc[0]
@@ -235,7 +230,3 @@ def findings(scores, comp, n: int) -> str:
         "cannot bleed into each other, at the price of needing the layout in advance.",
     ])
 
-
-def cells_to_uint8(cells: torch.Tensor) -> np.ndarray:
-    from .images import to_uint8
-    return to_uint8(cells)
