@@ -14,15 +14,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import bench, data, problems, report, train
+from . import bench, data, problems, report, ti, train
 
-
-def _register_ti(sub) -> None:
-    from ..personalize.cli import register
-    register(sub)
-
-
-REGISTRY = [data.register, report.register, train.register, problems.register, _register_ti,
+REGISTRY = [data.register, report.register, train.register, problems.register, ti.register,
             bench.register]
 
 

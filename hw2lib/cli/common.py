@@ -19,3 +19,8 @@ def data_args(p, *, seed: bool = True) -> None:
         p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-seed", type=int, default=0, help="seed of the embedded data builders")
     p.add_argument("--cache-dir", default="data_cache")
+
+
+def group(sub, name: str, help: str):
+    """A command group ``name`` and the sub-parsers of its actions."""
+    return sub.add_parser(name, help=help).add_subparsers(dest="action", required=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .common import data_args
+from .common import data_args, group
 
 
 def cmd_check(args) -> int:
@@ -35,8 +35,7 @@ def cmd_preview(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("data", help="check the course data, preview the embedded data")
-    s = p.add_subparsers(dest="action", required=True)
+    s = group(sub, "data", "check the course data, preview the embedded data")
     c = s.add_parser("check", help="validate a hw2_data tree; exit 1 when a part is broken")
     c.add_argument("--data", required=True, help="the hw2_data folder")
     c.add_argument("--full", action="store_true", help="open every image (default: 200 per set)")

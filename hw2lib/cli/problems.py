@@ -1,7 +1,7 @@
 """``p1 sample|score``, ``p2 sample|mse``, ``p3 zeroshot``: the course's commands."""
 from __future__ import annotations
 
-from .common import data_args
+from .common import data_args, group
 
 
 def cmd_p1_sample(args) -> int:
@@ -54,8 +54,7 @@ def cmd_p3_zeroshot(args) -> int:
 
 
 def _register_p1(sub) -> None:
-    p = sub.add_parser("p1", help="problem 1: sample digits, score them")
-    s = p.add_subparsers(dest="action", required=True)
+    s = group(sub, "p1", "problem 1: sample digits, score them")
     a = s.add_parser("sample", help="write <out>/<set>/{digit}_{NNN}.png as the course grades them")
     a.add_argument("--out", required=True)
     a.add_argument("--ckpt", default="checkpoints/p1_ddpm")
@@ -75,8 +74,7 @@ def _register_p1(sub) -> None:
 
 
 def _register_p2(sub) -> None:
-    p = sub.add_parser("p2", help="problem 2: DDIM from fixed noises, MSE against ground truth")
-    s = p.add_subparsers(dest="action", required=True)
+    s = group(sub, "p2", "problem 2: DDIM from fixed noises, MSE against ground truth")
     a = s.add_parser("sample", help="DDIM-50 (981..1) from noise_dir/*.pt to out/<name>.png")
     a.add_argument("--noise-dir", required=True)
     a.add_argument("--out", required=True)
@@ -97,8 +95,7 @@ def _register_p2(sub) -> None:
 
 
 def _register_p3(sub) -> None:
-    p = sub.add_parser("p3", help="problem 3: CLIP zero-shot")
-    s = p.add_subparsers(dest="action", required=True)
+    s = group(sub, "p3", "problem 3: CLIP zero-shot")
     z = s.add_parser("zeroshot", help="zero-shot accuracy (course: ViT-B/32 from a local file)")
     data_args(z)
     z.add_argument("--pretrained", default=None, help="course mode: the CLIP weights file")

@@ -4,6 +4,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from .common import group
+
 
 def cmd_run(args) -> int:
     from ..report import parse_param, run_notebook
@@ -59,8 +61,7 @@ def cmd_pdf(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("report", help="run notebooks and assemble the HTML report")
-    s = p.add_subparsers(dest="action", required=True)
+    s = group(sub, "report", "run notebooks and assemble the HTML report")
     r = s.add_parser("run", help="execute one notebook with papermill")
     r.add_argument("notebook")
     r.add_argument("out", help="where the executed notebook goes")

@@ -4,11 +4,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from .common import group
+
 
 def cmd_train(args) -> int:
     from ..data.course import read_concepts
     from ..train import TrainConfig
-    from . import sd, textual_inversion as TI
+    from ..personalize import sd, textual_inversion as TI
     sd.check_sd(args.sd, args.sd_config)
     concepts = read_concepts(args.json, args.refs)
     model = sd.load_sd(args.sd, config_dir=args.sd_config, device=args.device,
@@ -27,7 +29,7 @@ def cmd_generate(args) -> int:
     from ..data.course import read_concepts
     from ..errors import MissingInputError
     from ..files import child
-    from . import compose, sd, textual_inversion as TI
+    from ..personalize import compose, sd, textual_inversion as TI
     sd.check_sd(args.sd, args.sd_config)
     concepts = read_concepts(args.json)
     folders = [child(args.out, c.key, where=f"{args.json}[{c.key!r}]") for c in concepts]
@@ -46,7 +48,7 @@ def cmd_generate(args) -> int:
 def cmd_score(args) -> int:
     from ..zeroshot import load_clip
     from ..data.course import read_concepts
-    from .score import format_scores, score_outputs
+    from ..personalize.score import format_scores, score_outputs
     concepts = read_concepts(args.json, args.refs)
     clip = load_clip(args.model, args.clip_weights, quick_gelu=not args.no_quick_gelu)
     print(format_scores(score_outputs(clip, concepts, args.out)))
@@ -61,8 +63,7 @@ def _sd_args(p) -> None:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("ti", help="problem 3b: textual inversion, generation, course scoring")
-    s = p.add_subparsers(dest="action", required=True)
+    s = group(sub, "ti", "problem 3b: textual inversion, generation, course scoring")
     t = s.add_parser("train", help="learn <new1>, <new2> (resumable: rerun the same command)")
     _sd_args(t)
     t.add_argument("--json", required=True, help="textual_inversion/input.json")
