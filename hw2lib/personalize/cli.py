@@ -56,7 +56,7 @@ def cmd_score(args) -> int:
 def _sd_args(p) -> None:
     p.add_argument("--sd", required=True, help="Stable Diffusion: diffusers folder or sd-v1-4.ckpt")
     p.add_argument("--sd-config", default=None, help="with a single-file checkpoint: a local "
-                   "diffusers folder with the pipeline's configs")
+                   "folder with the pipeline's configs (default: stable-diffusion-v1-4's, shipped)")
     p.add_argument("--device", default="cpu")
 
 
