@@ -338,6 +338,11 @@ def cmd_train_faces(args) -> int:
     return 0
 
 
+def _device_arg(p) -> None:
+    p.add_argument("--device", default="cpu", help="cpu or cuda (mixed precision on CUDA; "
+                   "without a GPU, cuda fails at once)")
+
+
 def _data_args(p) -> None:
     p.add_argument("--mode", choices=("embedded", "course"), default="embedded")
     p.add_argument("--data", default=None, help="the hw2_data folder (course mode)")
@@ -351,7 +356,7 @@ def cmd_p1_sample(args) -> int:
     import numpy as np
     from . import p1
     from .files import check_empty_or_overwrite
-    unet, schedule, cfg = p1.load(args.ckpt)
+    unet, schedule, cfg = p1.load(args.ckpt, device=args.device)
     for name in cfg["sets"]:  # refuse before sampling, not after the first set
         check_empty_or_overwrite(Path(args.out) / name, overwrite=args.overwrite)
     digits = np.repeat(np.arange(10), args.n_per_digit)
@@ -390,6 +395,7 @@ def register_p1(sub) -> None:
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--overwrite", action="store_true",
                    help="replace set folders that already hold files (default: refuse)")
+    _device_arg(a)
     a.set_defaults(func=cmd_p1_sample)
     c = s.add_parser("score", help="accuracy of a classifier on a grading folder")
     c.add_argument("dir", help="the folder holding mnistm/ and svhn/ (other folders are ignored)")
@@ -401,9 +407,13 @@ def register_p1(sub) -> None:
 # -------------------------------------------------------------------------------------- p2
 def _face_model(args):
     from . import p2
+    from .device import resolve
     if args.unet_module:
-        return p2.load_course_unet(args.unet_module, args.unet_ckpt or "UNet.pt")
-    return p2.load_face_model(args.ckpt)[0]
+        return p2.load_course_unet(args.unet_module, args.unet_ckpt or "UNet.pt",
+                                   device=resolve(args.device))
+    eps_model, unet = p2.load_face_model(args.ckpt)
+    unet.to(resolve(args.device))
+    return eps_model
 
 
 def cmd_p2_sample(args) -> int:
@@ -416,7 +426,7 @@ def cmd_p2_sample(args) -> int:
     eps_model = _face_model(args)
     for i in range(0, len(noises), args.batch_size):
         imgs = p2.sample_uint8(eps_model, noises[i:i + args.batch_size], eta=args.eta,
-                               convention=args.convention, seed=args.seed,
+                               convention=args.convention, seed=args.seed, device=args.device,
                                image_ids=range(i, min(i + args.batch_size, len(noises))))
         for img, n in zip(imgs, names[i:i + args.batch_size]):
             print(save_image_atomic(img, out / f"{n}.png"))
@@ -447,6 +457,7 @@ def register_p2(sub) -> None:
     a.add_argument("--seed", type=int, default=0,
                    help="seed of the eta > 0 noise (per image: independent of --batch-size)")
     a.add_argument("--batch-size", type=int, default=10)
+    _device_arg(a)
     a.set_defaults(func=cmd_p2_sample)
     m = s.add_parser("mse", help="per-image and mean MSE (0-255) of pred/*.png against gt/*.png")
     m.add_argument("--pred", required=True)
@@ -458,7 +469,8 @@ def register_p2(sub) -> None:
 def cmd_p3_zeroshot(args) -> int:
     from . import p3
     clip = p3.load_model(args.mode, pretrained=args.pretrained, ckpt=args.ckpt,
-                         model_name=args.model, quick_gelu=not args.no_quick_gelu)
+                         model_name=args.model, quick_gelu=not args.no_quick_gelu,
+                         device=args.device)
     data = p3.zeroshot_set(args.mode, data_dir=args.data, seed=args.data_seed,
                            cache_dir=args.cache_dir)
     kinds = ("single", "ensemble") if args.templates == "both" else (args.templates,)
@@ -521,6 +533,7 @@ def register_p3(sub) -> None:
     z.add_argument("--ckpt", default="checkpoints/p3_clip", help="embedded CLIP folder")
     z.add_argument("--templates", choices=("single", "ensemble", "both"), default="both")
     z.add_argument("--out", default=None, help="write predictions to this CSV")
+    _device_arg(z)
     z.set_defaults(func=cmd_p3_zeroshot)
 
 
@@ -600,6 +613,9 @@ def main(argv=None) -> int:
     from .errors import UserError
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "device", None):  # --device cuda without a GPU: fail before any work
+            from .device import resolve
+            resolve(args.device)
         return args.func(args)
     except (UserError, FileNotFoundError) as e:
         if args.debug:

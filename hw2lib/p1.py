@@ -55,8 +55,9 @@ def load(ckpt_dir, device="cpu"):
     """(unet in eval mode on ``device``, schedule, config dict) from a directory written by
     :func:`train`."""
     from .device import resolve
+    dev = resolve(device)  # before loading: DEVICE=cuda without a GPU fails at once
     unet, schedule, cfg = load_checkpoint(ckpt_dir)
-    return unet.to(resolve(device)), schedule, cfg
+    return unet.to(dev), schedule, cfg
 
 
 def grid_noise(n: int, *, seed: int, size: int = 28) -> torch.Tensor:
@@ -106,7 +107,7 @@ def sample(unet, schedule, set_name: str, digits, *, sampler: str = "ddim", step
     if len(noise) != len(digits):
         raise ValueError(f"{len(noise)} noises for {len(digits)} digits")
     dev = of(unet)
-    eps = classifier_free_guidance(eps_fn(unet, device_type=dev.type), w, cond_key="y",
+    eps = classifier_free_guidance(eps_fn(unet, device_type=dev.type, autocast=dev.type == "cuda"), w, cond_key="y",
                                    null_value=NULL_LABEL)
     out, traj = [], {}
     for i in range(0, len(digits), batch_size):
@@ -139,7 +140,7 @@ def predicted_x0_frames(unet, schedule, set_name: str, digit: int, trajectory: d
     from .device import of
     from .diffusion import predict_x0
     dev = of(unet)
-    eps = classifier_free_guidance(eps_fn(unet, device_type=dev.type), w, cond_key="y",
+    eps = classifier_free_guidance(eps_fn(unet, device_type=dev.type, autocast=dev.type == "cuda"), w, cond_key="y",
                                    null_value=NULL_LABEL)
     ts = sorted(trajectory, reverse=True)
     x = torch.stack([trajectory[t][index] for t in ts]).to(dev)

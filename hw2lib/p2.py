@@ -193,7 +193,12 @@ def load_course_unet(module_path, ckpt_path, device="cpu"):
         raise InputError(f"{ckpt_path} does not fit UNet of {module_path}: missing keys "
                          f"{missing[:10]}, unexpected keys {unexpected[:10]}")
     model.eval().to(device)
-    return lambda x, t: model(x, t)
+    from .precision import autocast
+
+    def eps_model(x, t):
+        with autocast(x.device):
+            return model(x, t).float()
+    return eps_model
 
 
 def load_face_model(ckpt_dir):

@@ -22,9 +22,9 @@ def load(t2i_ckpt, ti_ckpt, clip_ckpt, device="cpu"):
     ``device``; embedded CLIP; reference cells per token)."""
     from .clip import embedded as clip_embedded
     from .device import resolve
+    dev = resolve(device)  # before loading: DEVICE=cuda without a GPU fails at once
     comps = E.load(t2i_ckpt, clip_ckpt=clip_ckpt)
     refs = E.load_concepts(comps, ti_ckpt)
-    dev = resolve(device)
     comps["unet"].to(dev)
     comps["text_encoder"].to(dev)
     return comps, clip_embedded.load(clip_ckpt), refs

@@ -47,8 +47,10 @@ def cmd_score(args) -> int:
     from ..clip import load_clip
     from ..data.course import read_concepts
     from .score import format_scores, score_outputs
+    from ..device import resolve
+    dev = str(resolve(args.device))
     concepts = read_concepts(args.json, args.refs)
-    clip = load_clip(args.model, args.clip_weights, quick_gelu=not args.no_quick_gelu)
+    clip = load_clip(args.model, args.clip_weights, quick_gelu=not args.no_quick_gelu, device=dev)
     print(format_scores(score_outputs(clip, concepts, args.out)))
     return 0
 
@@ -102,4 +104,5 @@ def register(sub) -> None:
     c.add_argument("--clip-weights", default=None, help="OpenAI's ViT-B/32 weights file")
     c.add_argument("--model", default="ViT-B-32")
     c.add_argument("--no-quick-gelu", action="store_true")
+    c.add_argument("--device", default="cpu")
     c.set_defaults(func=cmd_score)

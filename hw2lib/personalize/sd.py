@@ -94,14 +94,14 @@ def load_sd(path, *, config_dir=None, dtype=None, device: str = "cpu"):
     ``config_dir`` (default: the shipped v1.4 configs) and the CLIP tokenizer rebuilt from
     open_clip's vocabulary: nothing is fetched. ``dtype`` defaults to fp16 on CUDA, fp32 on the
     CPU."""
-    import torch
     from diffusers import DDIMScheduler, StableDiffusionPipeline
 
     from ..device import resolve
     dev = resolve(device)  # fail before minutes of loading when CUDA is absent
     check_sd(path, config_dir)
     path = Path(path)
-    dtype = dtype or (torch.float16 if dev.type == "cuda" else torch.float32)
+    from ..precision import weights_dtype
+    dtype = dtype or weights_dtype(dev)
     kw = dict(local_files_only=True, safety_checker=None, requires_safety_checker=False,
               dtype=dtype)
     if path.is_dir():
