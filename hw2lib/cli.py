@@ -427,6 +427,7 @@ def cmd_p2_sample(args) -> int:
     for i in range(0, len(noises), args.batch_size):
         imgs = p2.sample_uint8(eps_model, noises[i:i + args.batch_size], eta=args.eta,
                                convention=args.convention, seed=args.seed, device=args.device,
+                               steps=args.steps,
                                image_ids=range(i, min(i + args.batch_size, len(noises))))
         for img, n in zip(imgs, names[i:i + args.batch_size]):
             print(save_image_atomic(img, out / f"{n}.png"))
@@ -457,6 +458,8 @@ def register_p2(sub) -> None:
     a.add_argument("--seed", type=int, default=0,
                    help="seed of the eta > 0 noise (per image: independent of --batch-size)")
     a.add_argument("--batch-size", type=int, default=10)
+    a.add_argument("--steps", type=int, default=50, help="DDIM steps: the course's 50 (fewer "
+                   "only to rehearse at minimal cost)")
     _device_arg(a)
     a.set_defaults(func=cmd_p2_sample)
     m = s.add_parser("mse", help="per-image and mean MSE (0-255) of pred/*.png against gt/*.png")

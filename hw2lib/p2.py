@@ -41,8 +41,9 @@ FACE_UNET = UNetConfig(sample_size=32, block_out_channels=(16, 32, 64), layers_p
 
 def ddim_faces(eps_model, noise: torch.Tensor, *, eta: float = 0.0, schedule: Schedule | None = None,
                convention: str = DEFAULT_CONVENTION, seed: int = 0,
-               image_ids=None) -> torch.Tensor:
-    """The course's DDIM: 50 steps on 981, ..., 1, x0-hat clamped to [-1, 1]. ``noise``: x_T
+               image_ids=None, steps: int = N_STEPS) -> torch.Tensor:
+    """The course's DDIM: 50 steps on 981, ..., 1, x0-hat clamped to [-1, 1] (``steps``: fewer
+    only for the rehearsal, which runs every stage at minimal cost). ``noise``: x_T
     (B, C, H, W). Returns x_0 (B, C, H, W), not normalised. The eta > 0 noise of image i comes
     from its own generator seeded by (``seed``, ``image_ids[i]``) (default ids 0..B-1), so it
     does not depend on how the images are batched."""
@@ -51,7 +52,7 @@ def ddim_faces(eps_model, noise: torch.Tensor, *, eta: float = 0.0, schedule: Sc
     schedule = schedule or linear_schedule(T)
     conv = CONVENTIONS[convention]
     final = float(schedule.alpha_bar[0]) if conv["final"] == "alpha_bar[0]" else conv["final"]
-    res = ddim_sample(eps_model, schedule, timesteps=ddim_timesteps(schedule.T, N_STEPS, offset=1),
+    res = ddim_sample(eps_model, schedule, timesteps=ddim_timesteps(schedule.T, steps, offset=1),
                       eta=eta, noise=noise, clip_x0=True, final_alpha_bar=final,
                       alpha_bar_shift=conv["alpha_bar_shift"],
                       generator=image_generators(seed, range(len(noise)) if image_ids is None
@@ -287,19 +288,19 @@ def setup(mode: str, *, data_dir="", unet_module="", face_ckpt="", noise_dir="",
 
 def sample_uint8(eps_model, noise, *, eta: float = 0.0, convention: str = DEFAULT_CONVENTION,
                  seed: int = 0, image_ids=None, device="cpu",
-                 normalise: bool = True) -> np.ndarray:
+                 normalise: bool = True, steps: int = N_STEPS) -> np.ndarray:
     """ddim_faces -> min-max (the course's save; ``normalise=False``: the model's [-1, 1] range
     as it is, clamped) -> uint8 (B, H, W, C)."""
     x = ddim_faces(eps_model, noise.to(device), eta=eta, convention=convention, seed=seed,
-                   image_ids=image_ids).cpu()
+                   image_ids=image_ids, steps=steps).cpu()
     return to_uint8(minmax(x) if normalise else (x.clamp(-1, 1) + 1) / 2)
 
 
 def eta_grid(eps_model, noises, etas, *, convention: str = DEFAULT_CONVENTION,
-             seed: int = 0, device="cpu") -> np.ndarray:
+             seed: int = 0, device="cpu", steps: int = N_STEPS) -> np.ndarray:
     """uint8 (len(etas), N, H, W, C): one row per eta, the same noises in every row."""
     return np.stack([sample_uint8(eps_model, noises, eta=e, convention=convention, seed=seed,
-                                  device=device) for e in etas])
+                                  device=device, steps=steps) for e in etas])
 
 
 def eta_stats(grid: np.ndarray, etas):
@@ -312,7 +313,7 @@ def eta_stats(grid: np.ndarray, etas):
                          "largest over the noises": d.max(1)})
 
 
-def mse_table(s: FaceSetup, *, convention: str = DEFAULT_CONVENTION):
+def mse_table(s: FaceSetup, *, convention: str = DEFAULT_CONVENTION, steps: int = N_STEPS):
     """Per-image MSE (0-255) of our eta = 0 samples against the ground truth, with the other
     alpha_bar convention alongside. Rows: noise names, then "mean"."""
     import pandas as pd
@@ -320,9 +321,11 @@ def mse_table(s: FaceSetup, *, convention: str = DEFAULT_CONVENTION):
         raise ValueError("no ground truth in this setup")
     other = next(c for c in CONVENTIONS if c != convention)
     cols = {f"MSE, convention {convention!r}":
-                mse_255(sample_uint8(s.eps_model, s.noises, convention=convention, device=s.device), s.gt),
+                mse_255(sample_uint8(s.eps_model, s.noises, convention=convention, device=s.device,
+                                     steps=steps), s.gt),
             f"MSE, convention {other!r}":
-                mse_255(sample_uint8(s.eps_model, s.noises, convention=other, device=s.device), s.gt)}
+                mse_255(sample_uint8(s.eps_model, s.noises, convention=other, device=s.device,
+                                     steps=steps), s.gt)}
     df = pd.DataFrame(cols, index=s.names)
     df.loc["mean"] = df.mean()
     df.attrs["gt_source"] = s.gt_source
@@ -330,7 +333,7 @@ def mse_table(s: FaceSetup, *, convention: str = DEFAULT_CONVENTION):
 
 
 def interpolation_rows(eps_model, x0, x1, alphas, *, convention: str = DEFAULT_CONVENTION,
-                       device="cpu", normalise: bool = False):
+                       device="cpu", normalise: bool = False, steps: int = N_STEPS):
     """Faces along both paths between the noises x0 and x1 (each (1, C, H, W)): ({"slerp": uint8
     images, "lerp": ...}, table). The images keep the model's own range (``normalise=False``)
     so that a loss of contrast shows; the table has, per alpha, each path's noise norm relative
@@ -339,7 +342,7 @@ def interpolation_rows(eps_model, x0, x1, alphas, *, convention: str = DEFAULT_C
     rows, table = {}, {"alpha": np.asarray(alphas, dtype=float)}
     for how in ("slerp", "lerp"):
         z = interpolate(x0, x1, alphas, how)
-        x = ddim_faces(eps_model, z.to(device), convention=convention).cpu()
+        x = ddim_faces(eps_model, z.to(device), convention=convention, steps=steps).cpu()
         rows[how] = to_uint8(minmax(x) if normalise else (x.clamp(-1, 1) + 1) / 2)
         table[f"{how}: |z| / |x0|"] = (z.flatten(1).norm(dim=1) / x0.norm()).numpy()
         table[f"{how}: face std"] = x.clamp(-1, 1).flatten(1).std(dim=1).numpy()

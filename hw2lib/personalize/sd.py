@@ -30,26 +30,17 @@ _HOW = ("give a diffusers folder (with model_index.json) or the single file sd-v
 
 
 def check_sd(path, config_dir=None) -> None:
-    """Raise :class:`MissingModelError` unless ``path`` is a diffusers pipeline folder with
-    every component's config and weights, or a single file (``.ckpt``/``.safetensors``) whose
-    configs are in ``config_dir`` (default: the shipped v1.4 configs). Cheap: nothing is loaded;
-    the file's keys are checked by :func:`load_sd`."""
+    """Raise :class:`MissingModelError` unless ``path`` is a diffusers pipeline folder
+    (``model_index.json``), or a single file (``.ckpt``/``.safetensors``) whose configs are in
+    ``config_dir`` (default: the shipped v1.4 configs). Cheap: nothing is read; each component's
+    files (folder) or keys (single file) are checked by :func:`load_sd`."""
     path = Path(path) if path else None
     if path is None or not path.exists():
         raise MissingModelError(f"Stable Diffusion not found at {path}: {_HOW}")
     if path.is_dir():
-        missing = [] if (path / "model_index.json").exists() else ["model_index.json"]
-        for comp, (cfg, weights) in _FOLDER_FILES.items():
-            if not (path / comp / cfg).exists():
-                missing.append(f"{comp}/{cfg}")
-            if weights and not any((path / comp).glob(f"{weights}*.safetensors")) and \
-                    not any((path / comp).glob(f"{weights}*.bin")):
-                missing.append(f"{comp}/{weights}.safetensors")
-        if not any((path / "tokenizer" / f).exists() for f in ("vocab.json", "tokenizer.json")):
-            missing.append("tokenizer/vocab.json (or tokenizer.json)")
-        if missing:
-            raise MissingModelError(f"{path} is not a complete diffusers Stable Diffusion folder: "
-                                    f"missing {', '.join(missing)}. {_HOW}")
+        if not (path / "model_index.json").exists():
+            raise MissingModelError(f"{path} is a folder without model_index.json (not a "
+                                    f"diffusers pipeline folder): {_HOW}")
         return
     if path.suffix not in (".ckpt", ".safetensors", ".pt", ".pth"):
         raise MissingModelError(f"{path} is neither a folder nor a .ckpt/.safetensors file: {_HOW}")
@@ -60,6 +51,22 @@ def check_sd(path, config_dir=None) -> None:
     if missing:
         raise MissingModelError(f"--sd-config {cfg} lacks {', '.join(missing)} (a folder with "
                                 "the pipeline's component configs)")
+
+
+def _check_folder(path: Path) -> None:
+    """Every component's config and weights in a diffusers folder, each missing file named."""
+    missing = []
+    for comp, (cfg, weights) in _FOLDER_FILES.items():
+        if not (path / comp / cfg).exists():
+            missing.append(f"{comp}/{cfg}")
+        if weights and not any((path / comp).glob(f"{weights}*.safetensors")) and \
+                not any((path / comp).glob(f"{weights}*.bin")):
+            missing.append(f"{comp}/{weights}.safetensors")
+    if not any((path / "tokenizer" / f).exists() for f in ("vocab.json", "tokenizer.json")):
+        missing.append("tokenizer/vocab.json (or tokenizer.json)")
+    if missing:
+        raise MissingModelError(f"{path} is not a complete diffusers Stable Diffusion folder: "
+                                f"missing {', '.join(missing)}. {_HOW}")
 
 
 def _check_ckpt_keys(path, checkpoint: dict) -> None:
@@ -105,6 +112,7 @@ def load_sd(path, *, config_dir=None, dtype=None, device: str = "cpu"):
     kw = dict(local_files_only=True, safety_checker=None, requires_safety_checker=False,
               dtype=dtype)
     if path.is_dir():
+        _check_folder(path)
         pipe = StableDiffusionPipeline.from_pretrained(str(path), **kw)
     else:
         from .tiny import clip_tokenizer
