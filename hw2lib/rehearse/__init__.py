@@ -15,7 +15,7 @@ def cmd_rehearse(args) -> int:
         return 0
     from .run import rehearse
     return rehearse(args.out, scale=args.scale, device=args.device, gpu_tflops=args.gpu_tflops,
-                    report=not args.no_report, check=not args.no_check)
+                    report=not args.no_report, check=not args.no_check, only=args.only)
 
 
 def register_rehearse(sub) -> None:
@@ -30,6 +30,9 @@ def register_rehearse(sub) -> None:
     p.add_argument("--no-report", action="store_true", help="skip make report MODE=course")
     p.add_argument("--no-check", action="store_true", help="skip report check (chromium)")
     p.add_argument("--build-only", action="store_true", help=argparse_suppress())
+    p.add_argument("--only", action="append", metavar="STAGE",
+                   help="rerun only the stages whose names start with this (repeatable), on the "
+                        "inputs an earlier run of the same --out built")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_rehearse)
 

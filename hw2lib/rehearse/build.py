@@ -82,7 +82,7 @@ class Scale:
 
 
 FULL = Scale()
-SMALL = Scale(name="small", digits_per_set=20, zeroshot_images=10, classes=5, p1_per_digit=2,
+SMALL = Scale(name="small", digits_per_set=120, zeroshot_images=10, classes=5, p1_per_digit=2,
               refs_per_concept=2,
               ref_size=64, face_unet="small", sd="reduced")
 SCALES = {"full": FULL, "small": SMALL}

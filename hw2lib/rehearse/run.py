@@ -199,9 +199,10 @@ def cpu_name() -> str:
 
 
 def rehearse(out, *, scale: str = "full", device: str = "cpu", gpu_tflops: float = 40.0,
-             report: bool = True, check: bool = True) -> int:
-    """Build the inputs, run every stage, print and write ``<out>/rehearsal.md`` and ``.json``.
-    Returns 0 when every stage passed."""
+             report: bool = True, check: bool = True, only=None) -> int:
+    """Build the inputs, run every stage (``only``: the stages whose names start with one of
+    these, on the inputs of an earlier run), print and write ``<out>/rehearsal.md`` and
+    ``.json``. Returns 0 when every stage passed."""
     from ..device import resolve
     from ..p1 import P1_UNET
     from ..personalize.sd import SD_V1_CONFIGS
@@ -217,9 +218,11 @@ def rehearse(out, *, scale: str = "full", device: str = "cpu", gpu_tflops: float
     repo = _clone(out)
     build = Stage("build inputs", [py, "-m", "hw2lib", "rehearse", "--out", out, "--scale", scale,
                                    "--build-only"])
-    done = [_run(build, repo, out / "logs", env)]
-    if build.rc != 0:
+    done = [] if only else [_run(build, repo, out / "logs", env)]
+    if done and build.rc != 0:
         return 1
+    if not (out / "inputs.json").exists():
+        raise UserError(f"{out / 'inputs.json'} not found: run the whole rehearsal first")
     info = json.loads((out / "inputs.json").read_text())
     todo = stages(out, info, device=device, py=py)
     if report:
@@ -228,7 +231,8 @@ def rehearse(out, *, scale: str = "full", device: str = "cpu", gpu_tflops: float
             todo.append(Stage("report check", [py, "-m", "hw2lib", "report", "check",
                                                "report/index.html", "--screens", out / "screens"]))
     for st in todo:
-        done.append(_run(st, repo, out / "logs", env))
+        if not only or any(st.name.startswith(o) for o in only):
+            done.append(_run(st, repo, out / "logs", env))
     fl = F.forward_flops(unet_module=info["unet_module"],
                          sd_config=info["sd"]["config"] or SD_V1_CONFIGS, p1_unet_cfg=P1_UNET,
                          sd_resolution=512 if info["scale"]["sd"] == "full" else 128)
