@@ -610,11 +610,14 @@ def register_ti(sub) -> None:
     register(sub)
 
 
+def register_rehearse(sub) -> None:
+    from .rehearse import register_rehearse as register
+    register(sub)
+
+
 REGISTRY = [register_data, register_report, register_train, register_p1, register_p2, register_p3,
             register_ti,
-            register_checkpoints, register_bench]
-from .rehearse import register_rehearse  # noqa: E402  (issue #19: kept apart from the list above)
-REGISTRY.append(register_rehearse)
+            register_checkpoints, register_bench, register_rehearse]
 
 
 def build_parser() -> argparse.ArgumentParser:

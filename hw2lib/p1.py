@@ -107,8 +107,9 @@ def sample(unet, schedule, set_name: str, digits, *, sampler: str = "ddim", step
     if len(noise) != len(digits):
         raise ValueError(f"{len(noise)} noises for {len(digits)} digits")
     dev = of(unet)
-    eps = classifier_free_guidance(eps_fn(unet, device_type=dev.type, autocast=dev.type == "cuda"), w, cond_key="y",
-                                   null_value=NULL_LABEL)
+    eps = classifier_free_guidance(eps_fn(unet, device_type=dev.type,
+                                          autocast=dev.type == "cuda"),  # bf16 on a GPU
+                                   w, cond_key="y", null_value=NULL_LABEL)
     out, traj = [], {}
     for i in range(0, len(digits), batch_size):
         y = class_label(set_name, digits[i:i + batch_size]).to(dev)
@@ -140,8 +141,9 @@ def predicted_x0_frames(unet, schedule, set_name: str, digit: int, trajectory: d
     from .device import of
     from .diffusion import predict_x0
     dev = of(unet)
-    eps = classifier_free_guidance(eps_fn(unet, device_type=dev.type, autocast=dev.type == "cuda"), w, cond_key="y",
-                                   null_value=NULL_LABEL)
+    eps = classifier_free_guidance(eps_fn(unet, device_type=dev.type,
+                                          autocast=dev.type == "cuda"),  # bf16 on a GPU
+                                   w, cond_key="y", null_value=NULL_LABEL)
     ts = sorted(trajectory, reverse=True)
     x = torch.stack([trajectory[t][index] for t in ts]).to(dev)
     tt = torch.tensor(ts, device=dev)
