@@ -240,8 +240,9 @@ def rehearse(out, *, scale: str = "full", device: str = "cpu", gpu_tflops: float
     # the course estimate uses the networks the rehearsal built: the course's sizes at
     # scale "full" (the small scale only checks the arithmetic)
     table = summarise(done, fl, fl, gpu_tflops=gpu_tflops, cpu=cpu_name())
-    (out / "rehearsal.md").write_text(table)
-    (out / "rehearsal.json").write_text(json.dumps(
+    name = "rehearsal" + ("_only" if only else "")  # a partial rerun keeps the full table
+    (out / f"{name}.md").write_text(table)
+    (out / f"{name}.json").write_text(json.dumps(
         {"cpu": cpu_name(), "scale": scale, "device": device, "gpu_tflops": gpu_tflops,
          "forward_flops": fl, "stages": [{k: (str(v) if k == "argv" else v) for k, v in vars(s).items()}
                                          for s in done]}, indent=1, default=str))
