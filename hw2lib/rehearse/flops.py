@@ -32,10 +32,11 @@ def forward_flops(*, unet_module, sd_config, p1_unet_cfg, clip_model: str = "ViT
     with torch.device("meta"):
         face = mod.UNet()
         out["face_unet"] = _count(lambda: face(torch.randn(1, 3, 256, 256), torch.tensor([500])))
-        p1 = build_unet(p1_unet_cfg)
-        s = p1_unet_cfg.sample_size
-        out["p1_unet"] = _count(lambda: p1(torch.randn(1, 3, s, s), torch.tensor([500]),
-                                           class_labels=torch.tensor([1])))
+        from ..nets.gpu_presets import P1_GPU_UNET
+        for key, cfg in (("p1_unet", p1_unet_cfg), ("p1_gpu_unet", P1_GPU_UNET)):
+            p1, s = build_unet(cfg), cfg.sample_size
+            out[key] = _count(lambda: p1(torch.randn(1, 3, s, s), torch.tensor([500]),
+                                         class_labels=torch.tensor([1])))
         unet = UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(str(d / "unet")))
         vae = AutoencoderKL.from_config(AutoencoderKL.load_config(str(d / "vae")))
         text = CLIPTextModel(CLIPTextConfig.from_pretrained(str(d / "text_encoder")))

@@ -30,8 +30,8 @@ TI_STEPS, TI_N, TI_GEN_STEPS = 1, 1, 1
 # Report parameters of the rehearsal: every figure at the course's size, minimal sampling.
 REPORT_PARAMS = {"steps": P1_STEPS, "sweep_w": [0.0, 4.0], "sweep_per_digit": 1,
                  "etas": [0.0, 1.0], "n_grid": 2, "n_alpha": 3, "ddim_steps": P2_STEPS}
-# The course's full run (what the estimate is for)
-COURSE = dict(p1_train_steps=5235, p1_batch=64, digits_per_set=500 * 10 // 10, ddim=50,
+# The course's full run (what the estimate is for): P1 with the GPU preset
+COURSE = dict(p1_train_steps=30_000, p1_batch=256, ddim=50,
               zeroshot_images=2500, ti_steps=3000, ti_batch=4, ti_n=25, refs_per_concept=5,
               report_p1=dict(n_cols=10, sweep=4 * 3), report_p2=dict(grid=5 * 4, alpha=11))
 
@@ -100,18 +100,19 @@ def stages(out: Path, info: dict, *, device: str, py: str) -> list[Stage]:
     n_ref = 2 * s.refs_per_concept
     c = COURSE
     prompts = _n_prompts()
-    sample_p1 = lambda n, k: {"p1_unet": 2 * 2 * n * k}  # noqa: E731  (2 sets, CFG doubled batch)
+    # 2 sets, CFG as one doubled batch; the course run samples the GPU preset's UNet
+    sample_p1 = lambda n, k, key="p1_unet": {key: 2 * 2 * n * k}  # noqa: E731
     return [
         Stage("data check", [*hw, "data", "check", "--data", data]),
         Stage("P1 train", [*hw, "train", "p1", "--mode", "course", "--data", data, "--out",
                            out / "ckpt" / "p1", "--steps", P1_TRAIN_STEPS, "--batch-size", P1_BATCH,
                            "--save-every", 1, "--cache-dir", out / "cache"],
               work={"p1_unet": 3 * P1_TRAIN_STEPS * P1_BATCH},
-              course_work={"p1_unet": 3 * c["p1_train_steps"] * c["p1_batch"]}),
+              course_work={"p1_gpu_unet": 3 * c["p1_train_steps"] * c["p1_batch"]}),
         Stage("P1 hw2_1.sh", ["bash", "hw2_1.sh", out / "out" / "p1"],
               env={"CKPT": out / "ckpt" / "p1", "STEPS": P1_STEPS, "DEVICE": device,
                    "N": s.p1_per_digit},
-              work=sample_p1(10 * s.p1_per_digit, P1_STEPS), course_work=sample_p1(500, c["ddim"])),
+              work=sample_p1(10 * s.p1_per_digit, P1_STEPS), course_work=sample_p1(500, c["ddim"], "p1_gpu_unet")),
         Stage("P1 score", [*hw, "p1", "score", out / "out" / "p1", "--course-classifier",
                            info["classifier"]]),
         Stage("P2 hw2_2.sh", ["bash", "hw2_2.sh", data / "face" / "noise", out / "out" / "p2",
@@ -160,7 +161,7 @@ def report_stage(out: Path, info: dict, *, device: str) -> Stage:
                   f"DEVICE={device}", f"REPORT_PARAMS={params}"],
                  work={"p1_unet": 2 * p1_imgs * n1["steps"], "face_unet": p2_imgs * n1["ddim_steps"],
                        "clip_image": SCALES[info["scale"]["name"]].zeroshot_images},
-                 course_work={"p1_unet": 2 * 2 * (100 + 10 * n2["report_p1"]["sweep"]) * n2["ddim"],
+                 course_work={"p1_gpu_unet": 2 * 2 * (100 + 10 * n2["report_p1"]["sweep"]) * n2["ddim"],
                               "face_unet": (n2["report_p2"]["grid"] + 2 * n2["report_p2"]["alpha"]
                                             + 20) * n2["ddim"],
                               "clip_image": n2["zeroshot_images"]})
