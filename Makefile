@@ -22,6 +22,7 @@ P1_CKPT ?=
 CLIP_WEIGHTS ?=
 # course mode, problem 3b: the output folder of hw2_3.sh, scored by the p3_personalize notebook
 TI_OUT ?=
+REPORT_PARAMS ?=# more papermill parameters of make report, e.g. -p 'steps=2' (make rehearsal)
 PYTEST_ARGS ?=
 PROFILE ?= quick# make bench: tiny | quick | full
 STUDENT_ID ?=# make pdf: on the title page and in the file name, report/hw2_<id>.pdf
@@ -41,9 +42,9 @@ PARAMS    := -p 'mode=$(MODE)' -p 'data_dir=$(DATA)' -p 'device=$(DEVICE)' -p 's
              $(call opt_param,course_classifier,$(COURSE_CLASSIFIER)) \
              $(call opt_param,ckpt,$(P1_CKPT)) \
              $(call opt_param,clip_weights,$(CLIP_WEIGHTS)) \
-             $(call opt_param,ti_out,$(TI_OUT))
+             $(call opt_param,ti_out,$(TI_OUT)) $(REPORT_PARAMS)
 
-.PHONY: report pdf test lab checkpoints bench clean venv
+.PHONY: report pdf test lab checkpoints bench clean venv rehearsal
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -99,6 +100,12 @@ $(CKPT)/p3_ti/manifest.json: | $(CKPT)/p3_t2i/manifest.json
 
 bench: $(VENV)/.installed
 	$(PY) -m hw2lib bench --profile $(PROFILE)
+
+# The course mode at the course's sizes on random weights: every course command and
+# make report MODE=course with minimal steps; per stage time, peak memory, and the GPU estimate.
+REHEARSAL_DIR ?= build/rehearsal
+rehearsal: $(VENV)/.installed
+	$(PY) -m hw2lib rehearse --out '$(REHEARSAL_DIR)' --device $(DEVICE)
 
 clean:
 	rm -rf build report figures data_cache .pytest_cache

@@ -13,9 +13,16 @@ from .nets.presets import PRESETS, Preset
 from .train import TrainConfig
 
 
-def config(name: str, **overrides) -> TrainConfig:
+def preset_for(name: str, variant: str | None = None) -> Preset:
+    """Preset ``name``, or its ``variant`` (e.g. ``p1``'s ``gpu``)."""
+    p = PRESETS[name]
+    return p.variants[variant] if variant else p
+
+
+def config(name: str, variant: str | None = None, **overrides) -> TrainConfig:
     """The preset's training config with ``overrides`` (None values keep the preset's)."""
-    return replace(PRESETS[name].train, **{k: v for k, v in overrides.items() if v is not None})
+    return replace(preset_for(name, variant).train,
+                   **{k: v for k, v in overrides.items() if v is not None})
 
 
 def _sets(preset: Preset, *, mode: str, data_dir, data_seed: int, cache_dir):
@@ -27,13 +34,14 @@ def _sets(preset: Preset, *, mode: str, data_dir, data_seed: int, cache_dir):
     return load_digit_sets(mode, data_dir=data_dir, seed=data_seed, cache_dir=cache_dir)
 
 
-def train(name: str, out, cfg: TrainConfig, *, mode: str = "embedded", data_dir=None,
+def train(name: str, out, cfg: TrainConfig, *, variant: str | None = None,
+          mode: str = "embedded", data_dir=None,
           data_seed: int = 0, cache_dir="data_cache", command: str = "",
           export: str | None = None, epochs: int | None = None, progress: bool = True,
           **options) -> Path:
     """Train preset ``name`` with ``cfg`` into ``out`` (resumable: rerun to continue).
     ``options``: the preset's own options (:attr:`Preset.options`, :attr:`Preset.needs`)."""
-    preset = PRESETS[name]
+    preset = preset_for(name, variant)
     unknown = set(options) - set(preset.options) - set(preset.needs)
     if unknown:
         raise TypeError(f"train {name}: unknown options {sorted(unknown)}")
@@ -47,7 +55,8 @@ def train(name: str, out, cfg: TrainConfig, *, mode: str = "embedded", data_dir=
                               progress=progress)
     if name == "p1":
         from . import p1
-        return p1.train(sets, out, cfg, command=command, export=export, progress=progress)
+        return p1.train(sets, out, cfg, unet_cfg=preset.unet, command=command, export=export,
+                        progress=progress)
     if name == "faces":
         from . import p2
         return p2.train_face_model(out, cfg, command=command, export=export, progress=progress)

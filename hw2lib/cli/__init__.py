@@ -14,10 +14,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import bench, data, problems, report, ti, train
+from . import bench, data, problems, rehearse, report, ti, train
 
 REGISTRY = [data.register, report.register, train.register, problems.register, ti.register,
-            bench.register]
+            bench.register, rehearse.register]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +36,9 @@ def main(argv=None) -> int:
     from ..errors import UserError
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "device", None):  # --device cuda without a GPU: fail before any work
+            from ..device import resolve
+            resolve(args.device)
         return args.func(args)
     except (UserError, FileNotFoundError) as e:
         if args.debug:

@@ -24,3 +24,9 @@ def data_args(p, *, seed: bool = True) -> None:
 def group(sub, name: str, help: str):
     """A command group ``name`` and the sub-parsers of its actions."""
     return sub.add_parser(name, help=help).add_subparsers(dest="action", required=True)
+
+
+def device_arg(p) -> None:
+    """--device: checked by :func:`hw2lib.cli.main` before the command runs."""
+    p.add_argument("--device", default="cpu", help="cpu or cuda (mixed precision on CUDA; "
+                   "without a GPU, cuda fails at once)")

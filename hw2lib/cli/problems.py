@@ -1,14 +1,15 @@
 """``p1 sample|score``, ``p2 sample|mse``, ``p3 zeroshot``: the course's commands."""
 from __future__ import annotations
 
-from .common import data_args, group
+from .common import data_args, device_arg, group
 
 
 def cmd_p1_sample(args) -> int:
     from .. import p1
     for folder in p1.sample_to_folders(args.ckpt, args.out, n_per_digit=args.n_per_digit,
                                        sampler=args.sampler, steps=args.steps, w=args.w,
-                                       seed=args.seed, overwrite=args.overwrite):
+                                       seed=args.seed, overwrite=args.overwrite,
+                                       device=args.device):
         print(folder)
     return 0
 
@@ -24,9 +25,10 @@ def cmd_p1_score(args) -> int:
 def cmd_p2_sample(args) -> int:
     from .. import p2
     eps_model = p2.face_model(unet_module=args.unet_module, unet_ckpt=args.unet_ckpt,
-                              ckpt=args.ckpt)
+                              ckpt=args.ckpt, device=args.device)
     p2.sample_folder(eps_model, args.noise_dir, args.out, eta=args.eta,
-                     convention=args.convention, seed=args.seed, batch_size=args.batch_size)
+                     convention=args.convention, seed=args.seed, batch_size=args.batch_size,
+                     steps=args.steps, device=args.device)
     return 0
 
 
@@ -42,7 +44,8 @@ def cmd_p2_mse(args) -> int:
 def cmd_p3_zeroshot(args) -> int:
     from ..zeroshot import notebook as zeroshot
     clip = zeroshot.load_model(args.mode, pretrained=args.pretrained, ckpt=args.ckpt,
-                         model_name=args.model, quick_gelu=not args.no_quick_gelu)
+                         model_name=args.model, quick_gelu=not args.no_quick_gelu,
+                         device=args.device)
     data = zeroshot.zeroshot_set(args.mode, data_dir=args.data, seed=args.data_seed,
                            cache_dir=args.cache_dir)
     kinds = ("single", "ensemble") if args.templates == "both" else (args.templates,)
@@ -65,6 +68,7 @@ def _register_p1(sub) -> None:
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--overwrite", action="store_true",
                    help="replace set folders that already hold files (default: refuse)")
+    device_arg(a)
     a.set_defaults(func=cmd_p1_sample)
     c = s.add_parser("score", help="accuracy of a classifier on a grading folder")
     c.add_argument("dir", help="the folder holding mnistm/ and svhn/ (other folders are ignored)")
@@ -87,6 +91,9 @@ def _register_p2(sub) -> None:
     a.add_argument("--seed", type=int, default=0,
                    help="seed of the eta > 0 noise (per image: independent of --batch-size)")
     a.add_argument("--batch-size", type=int, default=10)
+    a.add_argument("--steps", type=int, default=50, help="DDIM steps: the course's 50 (fewer "
+                   "only to rehearse at minimal cost)")
+    device_arg(a)
     a.set_defaults(func=cmd_p2_sample)
     m = s.add_parser("mse", help="per-image and mean MSE (0-255) of pred/*.png against gt/*.png")
     m.add_argument("--pred", required=True)
@@ -105,6 +112,7 @@ def _register_p3(sub) -> None:
     z.add_argument("--ckpt", default="checkpoints/p3_clip", help="embedded CLIP folder")
     z.add_argument("--templates", choices=("single", "ensemble", "both"), default="both")
     z.add_argument("--out", default=None, help="write predictions to this CSV")
+    device_arg(z)
     z.set_defaults(func=cmd_p3_zeroshot)
 
 

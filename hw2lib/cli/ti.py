@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .common import group
+from .common import device_arg, group
 
 
 def cmd_train(args) -> int:
@@ -49,8 +49,10 @@ def cmd_score(args) -> int:
     from ..zeroshot import load_clip
     from ..data.course import read_concepts
     from ..personalize.score import format_scores, score_outputs
+    from ..device import resolve
+    dev = str(resolve(args.device))
     concepts = read_concepts(args.json, args.refs)
-    clip = load_clip(args.model, args.clip_weights, quick_gelu=not args.no_quick_gelu)
+    clip = load_clip(args.model, args.clip_weights, quick_gelu=not args.no_quick_gelu, device=dev)
     print(format_scores(score_outputs(clip, concepts, args.out)))
     return 0
 
@@ -58,8 +60,8 @@ def cmd_score(args) -> int:
 def _sd_args(p) -> None:
     p.add_argument("--sd", required=True, help="Stable Diffusion: diffusers folder or sd-v1-4.ckpt")
     p.add_argument("--sd-config", default=None, help="with a single-file checkpoint: a local "
-                   "diffusers folder with the pipeline's configs")
-    p.add_argument("--device", default="cpu")
+                   "folder with the pipeline's configs (default: stable-diffusion-v1-4's, shipped)")
+    device_arg(p)
 
 
 def register(sub) -> None:
@@ -103,4 +105,5 @@ def register(sub) -> None:
     c.add_argument("--clip-weights", default=None, help="OpenAI's ViT-B/32 weights file")
     c.add_argument("--model", default="ViT-B-32")
     c.add_argument("--no-quick-gelu", action="store_true")
+    device_arg(c)
     c.set_defaults(func=cmd_score)

@@ -7,7 +7,7 @@ committed checkpoint of its folder (its manifest's ``train_config``), apart from
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..train.loop import TrainConfig
 from .unet import UNetConfig
@@ -19,6 +19,19 @@ P1_UNET = UNetConfig(sample_size=28, block_out_channels=(24, 48, 96), layers_per
                      down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
                      up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
                      attention_head_dim=24, norm_num_groups=8, num_class_embeds=21)
+
+# P1 on a GPU (course mode, ``train p1 --preset gpu``): DDPM's CIFAR-10 layout cut to three levels
+# for 28x28 digits (28, 14, 7): channels 128/256/256, two ResNet blocks per level, self-attention
+# at 14x14 and 7x7; 27.2M parameters, 9.5 GFLOP per image forward (torch's FlopCounterMode, 2
+# FLOPs per multiply-add). 30,000 steps of 256 digits are 57 passes over the course's ~135k
+# training digits and 30,000 x 256 x 3 x 9.5 GFLOP = 220 PFLOP: about 90 minutes on one GPU at
+# an effective 40 TFLOP/s of bf16 (~25 minutes on an A100 at 150 TFLOP/s). With
+# ``accelerate launch`` on k GPUs each process draws its own batch (an effective k x 256).
+P1_GPU_UNET = UNetConfig(sample_size=28, block_out_channels=(128, 256, 256), layers_per_block=2,
+                         down_block_types=("DownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D"),
+                         up_block_types=("AttnUpBlock2D", "AttnUpBlock2D", "UpBlock2D"),
+                         attention_head_dim=64, norm_num_groups=32, num_class_embeds=21)
+P1_GPU_FLOPS_PER_IMAGE = 9.53e9  # forward, 28x28, batch 1
 
 # P2 (embedded): ~0.7M parameters, 32x32, attention only at 8x8 (~2,000 steps give face-like
 # samples).
@@ -36,7 +49,8 @@ class Preset:
     :func:`hw2lib.recipes.train` runs it. ``needs``: options naming
     another preset's output folder (trained first by ``make checkpoints``); ``options``: the
     model's own settings and their defaults; ``epochs``: for models trained in epochs (the
-    steps then follow from the data size)."""
+    steps then follow from the data size); ``unet``: the architecture, where it is a preset's;
+    ``variants``: other presets of the same model (``train <name> --preset <variant>``)."""
     name: str
     help: str
     out: str
@@ -46,7 +60,18 @@ class Preset:
     needs: dict = field(default_factory=dict)
     options: dict = field(default_factory=dict)
     epochs: int | None = None
+    unet: UNetConfig | None = None
+    variants: dict = field(default_factory=dict)
 
+
+_P1 = Preset("p1", "the class-conditional digit DDPM (~80 min on 2 CPU cores alone)",
+             "checkpoints/p1_ddpm",
+             TrainConfig(steps=5235, batch_size=64, lr=1e-3, warmup=200, p_uncond=0.15),
+             unet=P1_UNET)
+_P1_GPU = replace(_P1, help="the P1 DDPM at the size public solutions train (course mode, GPU)",
+                  train=TrainConfig(steps=30_000, batch_size=256, lr=2e-4, warmup=1000,
+                                    ema_decay=0.9999, p_uncond=0.15, precision="bf16"),
+                  unet=P1_GPU_UNET)
 
 PRESETS = {p.name: p for p in (
     Preset("classifier", "the digit CNN that scores P1 samples", "checkpoints/digit_classifier",
@@ -54,9 +79,7 @@ PRESETS = {p.name: p for p in (
                        lr_schedule="onecycle", clip_grad=None, ema_decay=0.0, p_uncond=0.0,
                        channels_last=False),
            export="model", epochs=15),
-    Preset("p1", "the class-conditional digit DDPM (~80 min on 2 CPU cores alone)",
-           "checkpoints/p1_ddpm",
-           TrainConfig(steps=5235, batch_size=64, lr=1e-3, warmup=200, p_uncond=0.15)),
+    replace(_P1, variants={"cpu": _P1, "gpu": _P1_GPU}),
     Preset("faces", "the unconditional face DDPM of P2 (embedded mode)", "checkpoints/p2_faces",
            TrainConfig(steps=2000, batch_size=32, lr=3e-4, warmup=200),
            data="none", export="model"),

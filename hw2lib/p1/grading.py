@@ -91,12 +91,12 @@ def score_table(samples: dict, digits, scorers: dict, *, mode: str = "embedded")
 
 def sample_to_folders(ckpt, out, *, n_per_digit: int = 50, sampler: str = "ddim",
                       steps: int = 50, w: float = 4.0, seed: int = 0,
-                      overwrite: bool = False) -> list[Path]:
+                      overwrite: bool = False, device="cpu") -> list[Path]:
     """``python -m hw2lib p1 sample``: ``n_per_digit`` of each digit per set, written as the
     course grades them (``out/<set>/{digit}_{NNN}.png``); set k's noise is seeded ``seed + k``.
     Refuses non-empty set folders (unless ``overwrite``) before sampling anything."""
     from ..files import check_empty_or_overwrite
-    unet, schedule, cfg = load(ckpt)
+    unet, schedule, cfg = load(ckpt, device=device)
     for name in cfg["sets"]:
         check_empty_or_overwrite(Path(out) / name, overwrite=overwrite)
     digits = np.repeat(np.arange(10), n_per_digit)

@@ -47,8 +47,9 @@ def load(ckpt_dir, device="cpu"):
     """(unet in eval mode on ``device``, schedule, config dict) from a directory written by
     :func:`train`."""
     from ..device import resolve
+    dev = resolve(device)  # before loading: DEVICE=cuda without a GPU fails at once
     unet, schedule, cfg = load_checkpoint(ckpt_dir)
-    return unet.to(resolve(device)), schedule, cfg
+    return unet.to(dev), schedule, cfg
 
 
 def grid_noise(n: int, *, seed: int, size: int = 28) -> torch.Tensor:
@@ -98,8 +99,9 @@ def sample(unet, schedule, set_name: str, digits, *, sampler: str = "ddim", step
     if len(noise) != len(digits):
         raise ValueError(f"{len(noise)} noises for {len(digits)} digits")
     dev = of(unet)
-    eps = classifier_free_guidance(eps_fn(unet, device_type=dev.type), w, cond_key="y",
-                                   null_value=NULL_LABEL)
+    eps = classifier_free_guidance(eps_fn(unet, device_type=dev.type,
+                                          autocast=dev.type == "cuda"),  # bf16 on a GPU
+                                   w, cond_key="y", null_value=NULL_LABEL)
     out, traj = [], {}
     for i in range(0, len(digits), batch_size):
         y = class_label(set_name, digits[i:i + batch_size]).to(dev)

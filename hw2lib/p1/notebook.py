@@ -29,8 +29,9 @@ def predicted_x0_frames(unet, schedule, set_name: str, digit: int, trajectory: d
     from ..device import of
     from ..diffusion import predict_x0
     dev = of(unet)
-    eps = classifier_free_guidance(eps_fn(unet, device_type=dev.type), w, cond_key="y",
-                                   null_value=NULL_LABEL)
+    eps = classifier_free_guidance(eps_fn(unet, device_type=dev.type,
+                                          autocast=dev.type == "cuda"),  # bf16 on a GPU
+                                   w, cond_key="y", null_value=NULL_LABEL)
     ts = sorted(trajectory, reverse=True)
     x = torch.stack([trajectory[t][index] for t in ts]).to(dev)
     tt = torch.tensor(ts, device=dev)

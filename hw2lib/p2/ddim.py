@@ -31,15 +31,16 @@ DEFAULT_CONVENTION = "t"
 
 def ddim_faces(eps_model, noise: torch.Tensor, *, eta: float = 0.0, schedule: Schedule | None = None,
                convention: str = DEFAULT_CONVENTION, seed: int = 0,
-               image_ids=None) -> torch.Tensor:
-    """The course's DDIM: 50 steps on 981, ..., 1, x0-hat clamped to [-1, 1]. ``noise``: x_T
+               image_ids=None, steps: int = N_STEPS) -> torch.Tensor:
+    """The course's DDIM: 50 steps on 981, ..., 1, x0-hat clamped to [-1, 1] (``steps``: fewer
+    only for the rehearsal, which runs every stage at minimal cost). ``noise``: x_T
     (B, C, H, W). Returns x_0 (B, C, H, W), not normalised. The eta > 0 noise of image i comes
     from its own generator seeded by (``seed``, ``image_ids[i]``) (default ids 0..B-1), so it
     does not depend on how the images are batched."""
     if convention not in CONVENTIONS:
         raise ValueError(f"convention must be one of {list(CONVENTIONS)}, got {convention!r}")
     schedule = schedule or linear_schedule(T)
-    res = ddim_sample(eps_model, schedule, timesteps=ddim_timesteps(schedule.T, N_STEPS, offset=1),
+    res = ddim_sample(eps_model, schedule, timesteps=ddim_timesteps(schedule.T, steps, offset=1),
                       eta=eta, noise=noise, clip_x0=True, **CONVENTIONS[convention],
                       generator=image_generators(seed, range(len(noise)) if image_ids is None
                                                  else image_ids))
@@ -70,9 +71,9 @@ def diffusers_reference(eps_model, noise: torch.Tensor) -> torch.Tensor:
 
 def sample_uint8(eps_model, noise, *, eta: float = 0.0, convention: str = DEFAULT_CONVENTION,
                  seed: int = 0, image_ids=None, device="cpu",
-                 normalise: bool = True) -> np.ndarray:
+                 normalise: bool = True, steps: int = N_STEPS) -> np.ndarray:
     """ddim_faces -> min-max (the course's save; ``normalise=False``: the model's [-1, 1] range
     as it is, clamped) -> uint8 (B, H, W, C)."""
     x = ddim_faces(eps_model, noise.to(device), eta=eta, convention=convention, seed=seed,
-                   image_ids=image_ids).cpu()
+                   image_ids=image_ids, steps=steps).cpu()
     return unit_to_uint8(minmax(x) if normalise else (x.clamp(-1, 1) + 1) / 2)

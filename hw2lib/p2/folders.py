@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError, MissingInputError
-from .ddim import DEFAULT_CONVENTION, sample_uint8
+from .ddim import DEFAULT_CONVENTION, N_STEPS, sample_uint8
 
 
 def mse_255(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -107,7 +107,7 @@ def write_noises(noise_dir, *, n: int = 10, shape=(3, 32, 32), seed: int = 0) ->
 
 def sample_folder(eps_model, noise_dir, out, *, eta: float = 0.0,
                   convention: str = DEFAULT_CONVENTION, seed: int = 0,
-                  batch_size: int = 10) -> list[Path]:
+                  batch_size: int = 10, steps: int = N_STEPS, device="cpu") -> list[Path]:
     """``python -m hw2lib p2 sample`` (the course's ``hw2_2.sh``): DDIM from every
     ``noise_dir/<name>.pt`` to ``out/<name>.png``; refuses an ``out`` over its inputs."""
     from ..files import refuse_overlap, save_image_atomic
@@ -118,7 +118,8 @@ def sample_folder(eps_model, noise_dir, out, *, eta: float = 0.0,
     written = []
     for i in range(0, len(noises), batch_size):
         imgs = sample_uint8(eps_model, noises[i:i + batch_size], eta=eta, convention=convention,
-                            seed=seed, image_ids=range(i, min(i + batch_size, len(noises))))
+                            seed=seed, image_ids=range(i, min(i + batch_size, len(noises))),
+                            steps=steps, device=device)
         for img, n in zip(imgs, names[i:i + batch_size]):
             written.append(save_image_atomic(img, out / f"{n}.png"))
             print(written[-1])

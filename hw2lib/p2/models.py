@@ -34,7 +34,12 @@ def load_course_unet(module_path, ckpt_path, device="cpu"):
         raise InputError(f"{ckpt_path} does not fit UNet of {module_path}: missing keys "
                          f"{missing[:10]}, unexpected keys {unexpected[:10]}")
     model.eval().to(device)
-    return lambda x, t: model(x, t)
+    from ..precision import autocast
+
+    def eps_model(x, t):
+        with autocast(x.device):
+            return model(x, t).float()
+    return eps_model
 
 
 def load_face_model(ckpt_dir):
@@ -65,8 +70,13 @@ def train_face_model(out_dir, cfg: TrainConfig, *, command: str = "", export: st
                             export=export, progress=progress)
 
 
-def face_model(*, unet_module=None, unet_ckpt=None, ckpt="checkpoints/p2_faces"):
-    """``eps_model(x, t)`` of the course's UNet (``unet_module`` given) or the embedded one."""
+def face_model(*, unet_module=None, unet_ckpt=None, ckpt="checkpoints/p2_faces", device="cpu"):
+    """``eps_model(x, t)`` of the course's UNet (``unet_module`` given) or the embedded one, on
+    ``device``."""
+    from ..device import resolve
+    dev = resolve(device)
     if unet_module:
-        return load_course_unet(unet_module, unet_ckpt or "UNet.pt")
-    return load_face_model(ckpt)[0]
+        return load_course_unet(unet_module, unet_ckpt or "UNet.pt", device=dev)
+    eps_model, unet = load_face_model(ckpt)
+    unet.to(dev)
+    return eps_model

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from ..images import minmax, unit_to_uint8
-from .ddim import (CONVENTIONS, DEFAULT_CONVENTION, ddim_faces, diffusers_reference,
+from .ddim import (CONVENTIONS, DEFAULT_CONVENTION, N_STEPS, ddim_faces, diffusers_reference,
                    interpolate, sample_uint8)
 from .folders import load_noises, mse_255, write_noises
 from .models import load_course_unet, load_face_model
@@ -54,10 +54,10 @@ def setup(mode: str, *, data_dir="", unet_module="", face_ckpt="", noise_dir="",
 
 
 def eta_grid(eps_model, noises, etas, *, convention: str = DEFAULT_CONVENTION,
-             seed: int = 0, device="cpu") -> np.ndarray:
+             seed: int = 0, device="cpu", steps: int = N_STEPS) -> np.ndarray:
     """uint8 (len(etas), N, H, W, C): one row per eta, the same noises in every row."""
     return np.stack([sample_uint8(eps_model, noises, eta=e, convention=convention, seed=seed,
-                                  device=device) for e in etas])
+                                  device=device, steps=steps) for e in etas])
 
 
 def eta_stats(grid: np.ndarray, etas):
@@ -70,7 +70,7 @@ def eta_stats(grid: np.ndarray, etas):
                          "largest over the noises": d.max(1)})
 
 
-def mse_table(s: FaceSetup, *, convention: str = DEFAULT_CONVENTION):
+def mse_table(s: FaceSetup, *, convention: str = DEFAULT_CONVENTION, steps: int = N_STEPS):
     """Per-image MSE (0-255) of our eta = 0 samples against the ground truth, with the other
     alpha_bar convention alongside. Rows: noise names, then "mean"."""
     import pandas as pd
@@ -78,9 +78,11 @@ def mse_table(s: FaceSetup, *, convention: str = DEFAULT_CONVENTION):
         raise ValueError("no ground truth in this setup")
     other = next(c for c in CONVENTIONS if c != convention)
     cols = {f"MSE, convention {convention!r}":
-                mse_255(sample_uint8(s.eps_model, s.noises, convention=convention, device=s.device), s.gt),
+                mse_255(sample_uint8(s.eps_model, s.noises, convention=convention, device=s.device,
+                                     steps=steps), s.gt),
             f"MSE, convention {other!r}":
-                mse_255(sample_uint8(s.eps_model, s.noises, convention=other, device=s.device), s.gt)}
+                mse_255(sample_uint8(s.eps_model, s.noises, convention=other, device=s.device,
+                                     steps=steps), s.gt)}
     df = pd.DataFrame(cols, index=s.names)
     df.loc["mean"] = df.mean()
     df.attrs["gt_source"] = s.gt_source
@@ -88,7 +90,7 @@ def mse_table(s: FaceSetup, *, convention: str = DEFAULT_CONVENTION):
 
 
 def interpolation_rows(eps_model, x0, x1, alphas, *, convention: str = DEFAULT_CONVENTION,
-                       device="cpu", normalise: bool = False):
+                       device="cpu", normalise: bool = False, steps: int = N_STEPS):
     """Faces along both paths between the noises x0 and x1 (each (1, C, H, W)): ({"slerp": uint8
     images, "lerp": ...}, table). The images keep the model's own range (``normalise=False``)
     so that a loss of contrast shows; the table has, per alpha, each path's noise norm relative
@@ -97,7 +99,7 @@ def interpolation_rows(eps_model, x0, x1, alphas, *, convention: str = DEFAULT_C
     rows, table = {}, {"alpha": np.asarray(alphas, dtype=float)}
     for how in ("slerp", "lerp"):
         z = interpolate(x0, x1, alphas, how)
-        x = ddim_faces(eps_model, z.to(device), convention=convention).cpu()
+        x = ddim_faces(eps_model, z.to(device), convention=convention, steps=steps).cpu()
         rows[how] = unit_to_uint8(minmax(x) if normalise else (x.clamp(-1, 1) + 1) / 2)
         table[f"{how}: |z| / |x0|"] = (z.flatten(1).norm(dim=1) / x0.norm()).numpy()
         table[f"{how}: face std"] = x.clamp(-1, 1).flatten(1).std(dim=1).numpy()

@@ -31,9 +31,10 @@ def load_models(mode: str, *, t2i_ckpt, ti_ckpt, clip_ckpt, device="cpu", data_d
     from .scene_model import load_scene_model
     if mode != "embedded":
         _course_notice(data_dir, ti_out, clip_weights)
+    dev = resolve(device)  # before loading: DEVICE=cuda without a GPU fails at once
     model = load_scene_model(t2i_ckpt, clip_ckpt=clip_ckpt)
     refs = load_concepts(model, ti_ckpt)
-    return model.to(resolve(device)), load_digit_clip(clip_ckpt), refs
+    return model.to(dev), load_digit_clip(clip_ckpt), refs
 
 
 def _course_notice(data_dir, ti_out, clip_weights) -> None:

@@ -40,7 +40,8 @@ def _images(folder: Path) -> list[Path]:
 
 @torch.inference_mode()
 def encode_texts(clip: ClipModel, texts) -> torch.Tensor:
-    return clip.model.encode_text(clip.tokenizer(list(texts)), normalize=True).float()
+    dev = next(clip.model.parameters()).device
+    return clip.model.encode_text(clip.tokenizer(list(texts)).to(dev), normalize=True).float().cpu()
 
 
 def image_text_scores(gen: torch.Tensor, refs: torch.Tensor, text: torch.Tensor):
@@ -58,15 +59,16 @@ def score_outputs(clip: ClipModel, concepts, out_dir, *, progress: bool = False)
     """Score every prompt of every concept (``hw2lib.data.course.Concept``s, their reference
     images included) from the generated folders under ``out_dir``."""
     out_dir = Path(out_dir)
+    dev = str(next(clip.model.parameters()).device)
     rows = []
     for c in concepts:
-        refs = encode_images(clip, c.image_paths, progress=progress)
+        refs = encode_images(clip, c.image_paths, progress=progress, device=dev)
         texts = encode_texts(clip, c.prompts_4_clip_eval)
         for j, prompt in enumerate(c.prompts):
             folder = out_dir / c.key / str(j)
             if not folder.is_dir() or not _images(folder):
                 raise FileNotFoundError(f"{folder}: no generated images (expected 25 PNGs)")
-            gen = encode_images(clip, _images(folder), progress=progress)
+            gen = encode_images(clip, _images(folder), progress=progress, device=dev)
             img_s, txt_s = image_text_scores(gen, refs, texts[j])
             top = top_k(img_s, txt_s)
             rows.append(PromptScore(c.key, j, prompt, len(gen), float(img_s[top].mean()),

@@ -22,24 +22,87 @@ class MissingModelError(MissingInputError):
     pass
 
 
+# The component configs of stable-diffusion-v1-4, shipped so that sd-v1-4.ckpt alone loads
+# offline (diffusers' single-file loading would fetch them from the hub).
+SD_V1_CONFIGS = Path(__file__).parent / "sd_configs" / "v1-4"
+# A diffusers folder: each component's config and weights (either weight format)
+_FOLDER_FILES = {"unet": ("config.json", "diffusion_pytorch_model"),
+                 "vae": ("config.json", "diffusion_pytorch_model"),
+                 "text_encoder": ("config.json", "model"),
+                 "scheduler": ("scheduler_config.json", None)}
+# One key per component that every SD v1.x single-file checkpoint holds
+_CKPT_KEYS = {"the UNet": "model.diffusion_model.input_blocks.0.0.weight",
+              "the VAE": "first_stage_model.encoder.conv_in.weight",
+              "the CLIP text encoder": ("cond_stage_model.transformer.text_model.embeddings."
+                                        "position_embedding.weight")}
+_HOW = ("give a diffusers folder (with model_index.json) or the single file sd-v1-4.ckpt "
+        "(the configs of stable-diffusion-v1-4 ship with hw2lib). Nothing is downloaded.")
+
+
 def check_sd(path, config_dir=None) -> None:
-    """Raise :class:`MissingModelError` unless ``path`` is a diffusers pipeline folder, or a
-    single-file checkpoint with ``config_dir`` (cheap: nothing is loaded)."""
+    """Raise :class:`MissingModelError` unless ``path`` is a diffusers pipeline folder
+    (``model_index.json``), or a single file (``.ckpt``/``.safetensors``) whose configs are in
+    ``config_dir`` (default: the shipped v1.4 configs). Cheap: nothing is read; each component's
+    files (folder) or keys (single file) are checked by :func:`load_sd`."""
     path = Path(path) if path else None
     if path is None or not path.exists():
-        raise MissingModelError(
-            f"Stable Diffusion not found at {path}: give a diffusers folder (with model_index.json) "
-            "or the single file sd-v1-4.ckpt plus --sd-config DIR (a local diffusers folder with "
-            "the configs of stable-diffusion-v1-4). Nothing is downloaded.")
+        raise MissingModelError(f"Stable Diffusion not found at {path}: {_HOW}")
     if path.is_dir():
         if not (path / "model_index.json").exists():
-            raise MissingModelError(f"{path} is a folder without model_index.json (not a diffusers "
-                                    "pipeline folder)")
-    elif config_dir is None or not (Path(config_dir) / "model_index.json").exists():
-        raise MissingModelError(
-            f"{path} is a single-file checkpoint: also give --sd-config DIR, a local diffusers "
-            "folder with stable-diffusion-v1-4's configs (model_index.json, unet/config.json, "
-            "...); diffusers would otherwise fetch them from the hub")
+            raise MissingModelError(f"{path} is a folder without model_index.json (not a "
+                                    f"diffusers pipeline folder): {_HOW}")
+        return
+    if path.suffix not in (".ckpt", ".safetensors", ".pt", ".pth"):
+        raise MissingModelError(f"{path} is neither a folder nor a .ckpt/.safetensors file: {_HOW}")
+    cfg = Path(config_dir) if config_dir else SD_V1_CONFIGS
+    need = ["model_index.json", "unet/config.json", "vae/config.json", "text_encoder/config.json",
+            "scheduler/scheduler_config.json"]
+    missing = [n for n in need if not (cfg / n).exists()]
+    if missing:
+        raise MissingModelError(f"--sd-config {cfg} lacks {', '.join(missing)} (a folder with "
+                                "the pipeline's component configs)")
+
+
+def _check_folder(path: Path) -> None:
+    """Every component's config and weights in a diffusers folder, each missing file named."""
+    missing = []
+    for comp, (cfg, weights) in _FOLDER_FILES.items():
+        if not (path / comp / cfg).exists():
+            missing.append(f"{comp}/{cfg}")
+        if weights and not any((path / comp).glob(f"{weights}*.safetensors")) and \
+                not any((path / comp).glob(f"{weights}*.bin")):
+            missing.append(f"{comp}/{weights}.safetensors")
+    if not any((path / "tokenizer" / f).exists() for f in ("vocab.json", "tokenizer.json")):
+        missing.append("tokenizer/vocab.json (or tokenizer.json)")
+    if missing:
+        raise MissingModelError(f"{path} is not a complete diffusers Stable Diffusion folder: "
+                                f"missing {', '.join(missing)}. {_HOW}")
+
+
+def _check_ckpt_keys(path, checkpoint: dict) -> None:
+    from ..errors import InputError
+    missing = [f"{what} ({key})" for what, key in _CKPT_KEYS.items() if key not in checkpoint]
+    if missing:
+        raise InputError(f"{path} is not a Stable Diffusion v1.x checkpoint: no weights for "
+                         f"{'; '.join(missing)}. Give sd-v1-4.ckpt or a diffusers folder.")
+
+
+def _read_checkpoint(path) -> dict:
+    """The tensors of a single-file checkpoint (``state_dict`` of a Lightning .ckpt, or a flat
+    .safetensors); a clear error when the file cannot be read."""
+    import torch
+
+    from ..errors import InputError
+    try:
+        if Path(path).suffix == ".safetensors":
+            from safetensors.torch import load_file
+            return load_file(str(path))
+        ckpt = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+    except Exception as e:  # a truncated download, a pickle with code, a non-checkpoint
+        raise InputError(f"{path} cannot be read as a checkpoint ({type(e).__name__}: {e})") from None
+    while isinstance(ckpt, dict) and "state_dict" in ckpt:
+        ckpt = ckpt["state_dict"]
+    return ckpt
 
 
 def _images_tensor(images, size: int) -> torch.Tensor:
@@ -111,20 +174,31 @@ class StableDiffusion:
 
 def load_sd(path, *, config_dir=None, dtype=None, device: str = "cpu",
             resolution: int | None = None) -> StableDiffusion:
-    """Stable Diffusion from a diffusers folder (``model_index.json``), or from the single-file
-    ``sd-v1-4.ckpt`` with ``config_dir``, a local diffusers folder holding the component
-    configs (the weights come from the file)."""
+    """Stable Diffusion from a diffusers folder (``model_index.json``), or from a single-file
+    checkpoint (``sd-v1-4.ckpt``) with the component configs of ``config_dir`` (default: the
+    shipped v1.4 configs) and the CLIP tokenizer rebuilt from open_clip's vocabulary: nothing is
+    fetched. ``dtype`` defaults to fp16 on CUDA, fp32 on the CPU."""
     from diffusers import StableDiffusionPipeline
+
+    from ..device import resolve
+    dev = resolve(device)  # fail before minutes of loading when CUDA is absent
     check_sd(path, config_dir)
     path = Path(path)
-    dtype = dtype or torch.float32
+    from ..precision import weights_dtype
+    dtype = dtype or weights_dtype(dev)
     kw = dict(local_files_only=True, safety_checker=None, requires_safety_checker=False,
               dtype=dtype)
     if path.is_dir():
+        _check_folder(path)
         pipe = StableDiffusionPipeline.from_pretrained(str(path), **kw)
     else:
-        pipe = StableDiffusionPipeline.from_single_file(str(path), config=str(config_dir), **kw)
-    pipe.to(device)
+        from .tiny import clip_tokenizer
+        _check_ckpt_keys(path, _read_checkpoint(path))  # memory-mapped: only the keys are read
+        cfg = Path(config_dir) if config_dir else SD_V1_CONFIGS
+        tok = (dict(tokenizer=clip_tokenizer()) if not (cfg / "tokenizer" / "vocab.json").exists()
+               else {})
+        pipe = StableDiffusionPipeline.from_single_file(str(path), config=str(cfg), **tok, **kw)
+    pipe.to(dev)
     return StableDiffusion.from_components(pipe.components, resolution=resolution)
 
 

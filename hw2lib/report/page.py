@@ -156,7 +156,9 @@ def assemble(notebooks, *, title: str, commit: str, status: dict | None = None,
     cells, toc, fig, mode_seen = [], [], 0, set()
     for p in notebook_order(notebooks):
         nb = nbformat.read(str(p), as_version=4)
-        mode_seen.add(effective_params(nb).get("mode", "embedded"))
+        params = effective_params(nb)
+        if "mode" in params:  # the appendix has no mode: it shows whatever ran
+            mode_seen.add(params["mode"])
         nb, _ = drop.preprocess(nb, {})
         stem = Path(p).stem
         for c in _section_cells(nb, stem, (status or {}).get(stem)):

@@ -58,6 +58,9 @@ def train_and_export(unet_cfg, images: torch.Tensor, labels: torch.Tensor | None
         raise ValueError(f"export must be 'ema' or 'model', got {export!r}")
     res = train_eps_model(model, linear_schedule(T), images, labels, cfg, out_dir / "state",
                           null_label=null_label, progress=progress)
+    from accelerate import PartialState
+    if not PartialState().is_main_process:  # accelerate launch: one process writes the export
+        return out_dir
     weights = res.ema if export == "ema" else res.model
     return export_checkpoint(
         out_dir, res, cfg, module=weights, command=command,

@@ -36,8 +36,11 @@ class TrainConfig:
     clip_grad: float | None = 1.0  # gradient norm clipping (None: off)
 
 
-def _step_generator(seed: int, step: int) -> torch.Generator:
-    return torch.Generator().manual_seed(derived_seed(seed, step))
+def _step_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
+    """The generator of one step's batch; under ``accelerate launch`` each process (rank > 0)
+    draws its own batch (process 0 draws what a single-process run draws)."""
+    s = derived_seed(seed, step)
+    return torch.Generator().manual_seed(s if rank == 0 else derived_seed(s, rank))
 
 
 def _atomic_save(obj, path: Path) -> None:
@@ -137,6 +140,8 @@ def fit(model: torch.nn.Module, batch_loss, cfg: TrainConfig, out_dir, *,
         ema.to(acc.device)  # its shadow parameters follow the model
 
     def save(step, seconds):
+        if not acc.is_main_process:  # accelerate launch: the processes hold the same weights
+            return
         _atomic_save({"model": acc.unwrap_model(model).state_dict(),
                       "ema": ema.state_dict() if ema is not None else None,
                       "opt": opt.state_dict(), "sched": sched.state_dict(), "step": step,
@@ -150,7 +155,7 @@ def fit(model: torch.nn.Module, batch_loss, cfg: TrainConfig, out_dir, *,
     try:
         for step in bar:
             with acc.autocast():
-                loss = batch_loss(model, _step_generator(cfg.seed, step))
+                loss = batch_loss(model, _step_generator(cfg.seed, step, acc.process_index))
             opt.zero_grad(set_to_none=True)
             acc.backward(loss)
             if cfg.clip_grad is not None:

@@ -31,10 +31,13 @@ def encode_images(clip: ClipModel, images, *, batch_size: int = 256, progress: b
                   device: str = "cpu") -> torch.Tensor:
     """(N, D) normalised image embeddings. ``images``: paths, PIL images or uint8 (N, H, W, 3)."""
     from tqdm.auto import tqdm
+
+    from ..precision import autocast
     feats = []
     for i in tqdm(range(0, len(images), batch_size), disable=not progress, desc="encode images"):
         x = torch.stack([clip.preprocess(_as_pil(im)) for im in images[i:i + batch_size]])
-        feats.append(clip.model.encode_image(x.to(device), normalize=True).float().cpu())
+        with autocast(device):
+            feats.append(clip.model.encode_image(x.to(device), normalize=True).float().cpu())
     return torch.cat(feats)
 
 
