@@ -383,8 +383,10 @@ def register_p1(sub) -> None:
     a = s.add_parser("sample", help="write <out>/<set>/{digit}_{NNN}.png as the course grades them")
     a.add_argument("--out", required=True)
     a.add_argument("--ckpt", default="checkpoints/p1_ddpm")
-    a.add_argument("--sampler", choices=("ddpm", "ddim"), default="ddim")
-    a.add_argument("--steps", type=int, default=50, help="DDIM steps (DDPM always uses T)")
+    a.add_argument("--sampler", choices=("ddpm", "ddim", "dpmpp"), default="ddim",
+                   help="dpmpp: DPM-Solver++(2M), e.g. --steps 15")
+    a.add_argument("--steps", type=int, default=50,
+                   help="DDIM or DPM-Solver++ steps (DDPM always uses T)")
     a.add_argument("--w", type=float, default=4.0, help="guidance weight w (eps = (1+w)c - w u)")
     a.add_argument("--n-per-digit", type=int, default=50)
     a.add_argument("--seed", type=int, default=0)

@@ -12,13 +12,15 @@ import numpy as np
 import torch
 
 from .data import DIGIT_SETS, DigitSet
-from .diffusion import classifier_free_guidance, ddim_sample, ddim_timesteps, ddpm_sample
+from .diffusion import (classifier_free_guidance, ddim_sample, ddim_timesteps, ddpm_sample,
+                        dpm_solver_timesteps, dpmpp_2m_sample)
 from .errors import InputError, MissingInputError
 from .nets.unet import UNetConfig, eps_fn
 from .train import TrainConfig, load_checkpoint, train_and_export
 from .viz import to_model_range, to_uint8
 
 NULL_LABEL = 20
+SAMPLERS = ("ddpm", "ddim", "dpmpp")  # ancestral DDPM-1000, DDIM, DPM-Solver++(2M)
 T = 1000
 # Sized for 2 AVX2 cores in fp32 (no AMX here, bf16 is ~100x slower): 1.5M parameters,
 # attention only at 7x7.
@@ -67,6 +69,8 @@ def grid_noise(n: int, *, seed: int, size: int = 28) -> torch.Tensor:
 
 def sampler_steps(schedule, sampler: str, steps: int) -> list[int]:
     """The time steps the sampler visits, from noisiest to cleanest."""
+    if sampler == "dpmpp":
+        return dpm_solver_timesteps(schedule.T, steps)
     return list(range(schedule.T - 1, -1, -1)) if sampler == "ddpm" else ddim_timesteps(schedule.T, steps)
 
 
@@ -95,8 +99,8 @@ def sample(unet, schedule, set_name: str, digits, *, sampler: str = "ddim", step
     (~160 at t = 980) in x0-hat, and without the clamp a small model's trajectories drift out
     of range."""
     from .device import of
-    if sampler not in ("ddpm", "ddim"):
-        raise ValueError(f"sampler must be 'ddpm' or 'ddim', got {sampler!r}")
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
     digits = torch.as_tensor(np.asarray(digits), dtype=torch.long)
     # one stream: x_T first (= grid_noise(seed)), then the DDPM / eta > 0 noise after it
     g = torch.Generator().manual_seed(seed)
@@ -115,6 +119,9 @@ def sample(unet, schedule, set_name: str, digits, *, sampler: str = "ddim", step
                   clip_x0=clip_x0, record=record if i == 0 else (), progress=progress)
         if sampler == "ddpm":
             res = ddpm_sample(eps, schedule, **kw)
+        elif sampler == "dpmpp":  # DPM-Solver++(2M): `steps` model evaluations, no eta
+            res = dpmpp_2m_sample(eps, schedule, timesteps=dpm_solver_timesteps(schedule.T, steps),
+                                  **kw)
         else:
             res = ddim_sample(eps, schedule, timesteps=ddim_timesteps(schedule.T, steps),
                               eta=eta, **kw)
@@ -168,6 +175,8 @@ def describe(unet, ckpt_dir) -> dict:
 
 
 def sampler_label(sampler: str, steps: int) -> str:
+    if sampler == "dpmpp":
+        return f"DPM-Solver++(2M), {steps} steps"
     return "DDPM-1000 (ancestral)" if sampler == "ddpm" else f"DDIM-{steps}, eta = 0"
 
 
