@@ -133,7 +133,8 @@ def train_classifier(sets: dict, *, epochs: int = 4, batch_size: int = 128, lr: 
         res = fit(model, batch_loss, cfg, state_dir or tmp, progress=progress, desc="classifier")
     model = res.model
     info = {"test_accuracy": {n: accuracy(model, ds.x_test, ds.y_test) for n, ds in sets.items()},
-            "steps": cfg.steps, "batch_size": batch_size, "wall_seconds": round(res.wall, 1)}
+            "steps": cfg.steps, "batch_size": batch_size, "wall_seconds": round(res.wall, 1),
+            "precision": res.precision}
     return model.eval(), info
 
 

@@ -250,7 +250,9 @@ def register_train(sub) -> None:
     t.add_argument("--lr", type=float, default=1e-3,
                    help="1e-3: 92%% classifier accuracy (w=2) after 5,235 steps; "
                         "2e-4: 24%% after 3,282")
-    t.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    t.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                   help="auto: bf16 autocast where a matmul benchmark (cached per machine) says "
+                        "it pays, else fp32")
     t.add_argument("--max-minutes", type=float, default=None,
                    help="stop (and export) after this wall time")
     _data_args(t)
@@ -262,7 +264,7 @@ def register_train(sub) -> None:
     f.add_argument("--steps", type=int, default=2000)
     f.add_argument("--batch-size", type=int, default=32)
     f.add_argument("--lr", type=float, default=3e-4)
-    f.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    f.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
     f.add_argument("--max-minutes", type=float, default=None)
     f.add_argument("--seed", type=int, default=0)
     _export_arg(f)
@@ -351,13 +353,16 @@ def cmd_p1_sample(args) -> int:
     import numpy as np
     from . import p1
     from .files import check_empty_or_overwrite
+    from .precision import resolve
     unet, schedule, cfg = p1.load(args.ckpt)
+    print(resolve(args.precision).describe())
     for name in cfg["sets"]:  # refuse before sampling, not after the first set
         check_empty_or_overwrite(Path(args.out) / name, overwrite=args.overwrite)
     digits = np.repeat(np.arange(10), args.n_per_digit)
     for k, name in enumerate(cfg["sets"]):
         images, _ = p1.sample(unet, schedule, name, digits, sampler=args.sampler, steps=args.steps,
-                              w=args.w, seed=args.seed + k, progress=True)
+                              w=args.w, seed=args.seed + k, progress=True,
+                              precision=args.precision)
         print(p1.write_grading_folder(args.out, name, images, digits, overwrite=args.overwrite))
     return 0
 
@@ -389,6 +394,9 @@ def register_p1(sub) -> None:
                    help="DDIM or DPM-Solver++ steps (DDPM always uses T)")
     a.add_argument("--w", type=float, default=4.0, help="guidance weight w (eps = (1+w)c - w u)")
     a.add_argument("--n-per-digit", type=int, default=50)
+    a.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                   help="auto: bf16 autocast where a matmul benchmark (cached per machine) says "
+                        "it pays, else fp32")
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--overwrite", action="store_true",
                    help="replace set folders that already hold files (default: refuse)")

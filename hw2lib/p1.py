@@ -89,7 +89,8 @@ def reverse_steps(schedule, sampler: str, steps: int, n_frames: int = 6) -> list
 
 def sample(unet, schedule, set_name: str, digits, *, sampler: str = "ddim", steps: int = 50,
            w: float = 2.0, seed: int = 0, noise: torch.Tensor | None = None, eta: float = 0.0,
-           clip_x0: bool = True, record=(), batch_size: int = 250, progress: bool = False):
+           clip_x0: bool = True, record=(), batch_size: int = 250, progress: bool = False,
+           precision: str = "auto"):
     """Draw one image per entry of ``digits`` from ``set_name``. Returns (uint8 (N, 28, 28, 3),
     trajectory {t: x_t (B, 3, 28, 28) on the CPU} of the first batch). The starting noises are
     ``noise`` or :func:`grid_noise` (``seed``); the DDPM and eta > 0 noise comes from a generator
@@ -97,8 +98,10 @@ def sample(unet, schedule, set_name: str, digits, *, sampler: str = "ddim", step
     device. ``clip_x0`` clamps x0-hat to the data range [-1, 1] at every step (diffusers'
     default ``clip_sample=True``): at large t an eps error is multiplied by 1/sqrt(alpha_bar_t)
     (~160 at t = 980) in x0-hat, and without the clamp a small model's trajectories drift out
-    of range."""
+    of range. ``precision``: "auto" (bf16 autocast where :mod:`hw2lib.precision` measured it
+    to pay on this machine), "fp32" or "bf16"."""
     from .device import of
+    from .precision import resolve as resolve_precision
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
     digits = torch.as_tensor(np.asarray(digits), dtype=torch.long)
@@ -110,8 +113,9 @@ def sample(unet, schedule, set_name: str, digits, *, sampler: str = "ddim", step
     if len(noise) != len(digits):
         raise ValueError(f"{len(noise)} noises for {len(digits)} digits")
     dev = of(unet)
-    eps = classifier_free_guidance(eps_fn(unet, device_type=dev.type), w, cond_key="y",
-                                   null_value=NULL_LABEL)
+    autocast = resolve_precision(precision, device=dev).autocast
+    eps = classifier_free_guidance(eps_fn(unet, autocast=autocast, device_type=dev.type), w,
+                                   cond_key="y", null_value=NULL_LABEL)
     out, traj = [], {}
     for i in range(0, len(digits), batch_size):
         y = class_label(set_name, digits[i:i + batch_size]).to(dev)
