@@ -379,6 +379,17 @@ def cmd_p1_score(args) -> int:
             accs[d.name] = accuracy(model, x, y)
             print(f"{scorer:12s} {d.name:8s} {accs[d.name]:.4f} ({len(y)} images)")
         print(f"{scorer:12s} average  {sum(accs.values()) / len(accs):.4f}")
+    if args.look:  # KID and mean-colour distance against the held-out split (hw2lib.look)
+        from .data import load_digit_sets
+        from .look import look_stats
+        sets = load_digit_sets(args.mode, data_dir=args.data, seed=args.data_seed,
+                               cache_dir=args.cache_dir)
+        for d in folders:
+            x, _ = p1.read_grading_folder(d)
+            r = look_stats(scorers["project CNN"], x, sets[d.name].x_test, sets[d.name].x_train)
+            print(f"look         {d.name:8s} KID {r['KID']:.4f} (sd {r['KID sd']:.4f}; train vs "
+                  f"test {r['KID floor']:.4f})  mean-colour TV {r['colour TV']:.3f} (train vs "
+                  f"test {r['colour TV floor']:.3f})")
     return 0
 
 
@@ -405,6 +416,10 @@ def register_p1(sub) -> None:
     c.add_argument("dir", help="the folder holding mnistm/ and svhn/ (other folders are ignored)")
     c.add_argument("--classifier", default="checkpoints/digit_classifier")
     c.add_argument("--course-classifier", default=None, help="the course's Classifier.pth")
+    c.add_argument("--look", action="store_true",
+                   help="also KID on the project CNN's features and the mean-colour distance "
+                        "against the held-out split of --mode/--data (train vs test: the floor)")
+    _data_args(c)
     c.set_defaults(func=cmd_p1_score)
 
 
