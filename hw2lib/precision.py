@@ -3,7 +3,8 @@
 CPUs differ: on AVX2-only cores a bf16 matmul is emulated (~100x slower than fp32), with
 AVX-512 BF16 about twice as fast, with AMX many times faster. ``precision="auto"`` (the
 default of training and sampling) measures the fp32 and bf16 matmul rates once per machine, in
-a few hundred milliseconds, caches them in ``~/.cache/hw2lib/precision.json`` keyed by the CPU
+a few hundred milliseconds, caches them (unless the machine was busy) in
+``~/.cache/hw2lib/precision.json`` keyed by the CPU
 model, its vector instruction sets and the torch version, and picks bf16 autocast only when its
 matmul is at least ``margin`` times faster (the rest of a network, convolutions, norms and the
 casts, gains less than the matmul does). ``"fp32"`` and ``"bf16"`` force a precision.
@@ -120,7 +121,7 @@ class PrecisionChoice:
         p = self.peaks
         return (f"precision auto -> {self.precision}: matmul {p['n']}^3 bf16 {p['bf16']:.1f} "
                 f"GFLOP/s vs fp32 {p['fp32']:.1f} GFLOP/s ({p['bf16'] / p['fp32']:.2f}x; bf16 "
-                f"needs {MARGIN:g}x) on {where}, {p['threads']} threads"
+                f"needs {MARGIN:g}x) on {where}, {p['threads']} threads, load {p.get('load', '?')}"
                 f"{', cached' if self.cached else ''}")
 
 
@@ -135,7 +136,9 @@ def _read_cache(path: Path) -> dict:
 def machine_peaks(cache_dir=None, *, refresh: bool = False, measure=measure_peaks
                   ) -> tuple[dict, bool]:
     """(peaks, cached): this machine's matmul rates from the cache file, measured (and written
-    there) when absent or when ``refresh``. ``measure``: the benchmark (tests pass a fake)."""
+    there, unless the load average was at least the number of CPUs) when absent or when
+    ``refresh``. ``measure``: the benchmark (tests pass a fake)."""
+    import os
     from .files import write_text_atomic
     path = Path(cache_dir or default_cache_dir()) / "precision.json"
     info = cpu_info()
@@ -145,6 +148,10 @@ def machine_peaks(cache_dir=None, *, refresh: bool = False, measure=measure_peak
     if entry and not refresh and {"fp32", "bf16"} <= set(entry.get("peaks", {})):
         return entry["peaks"], True
     peaks = measure()
+    if peaks.get("load", 0) >= (os.cpu_count() or 1):
+        # a busy machine: the ratio holds up (the dtypes are timed in turn; measured here at a
+        # load of 17 on 2 cores: 1.8-2.3x against 2.1x) but the rates do not, so use, don't keep
+        return peaks, False
     cache[key] = {**info, "peaks": peaks, "measured": time.strftime("%Y-%m-%d %H:%M:%S")}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

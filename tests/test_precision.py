@@ -65,6 +65,16 @@ def test_refresh_and_broken_cache(tmp_path):
     assert fake.calls == 2
 
 
+def test_a_measurement_on_a_busy_machine_is_not_cached(tmp_path):
+    import os
+    busy = FakeMeasure({**AMX, "load": float(os.cpu_count() or 1)})
+    c = P.resolve("auto", cache_dir=tmp_path, measure=busy)
+    assert c.precision == "bf16" and not c.cached and "load" in c.describe()
+    assert not (tmp_path / "precision.json").exists()
+    P.resolve("auto", cache_dir=tmp_path, measure=busy)
+    assert busy.calls == 2
+
+
 def test_forced_precision_never_measures(tmp_path):
     for p in ("fp32", "bf16"):
         c = P.resolve(p, cache_dir=tmp_path, measure=never)
