@@ -133,6 +133,9 @@ def _read_cache(path: Path) -> dict:
         return {}  # absent or broken: measure again and rewrite
 
 
+_MEASURED: dict = {}  # (cache file, machine key) -> peaks measured in this process
+
+
 def machine_peaks(cache_dir=None, *, refresh: bool = False, measure=measure_peaks
                   ) -> tuple[dict, bool]:
     """(peaks, cached): this machine's matmul rates from the cache file, measured (and written
@@ -147,10 +150,13 @@ def machine_peaks(cache_dir=None, *, refresh: bool = False, measure=measure_peak
     entry = cache.get(key)
     if entry and not refresh and {"fp32", "bf16"} <= set(entry.get("peaks", {})):
         return entry["peaks"], True
-    peaks = measure()
+    if (path, key) in _MEASURED and not refresh:  # one choice per process, cached or not
+        return _MEASURED[(path, key)], False
+    peaks = _MEASURED[(path, key)] = measure()
     if peaks.get("load", 0) >= (os.cpu_count() or 1):
         # a busy machine: the ratio holds up (the dtypes are timed in turn; measured here at a
-        # load of 17 on 2 cores: 1.8-2.3x against 2.1x) but the rates do not, so use, don't keep
+        # load of 17 on 2 cores: 1.8-2.3x against 2.1x) but the rates do not: keep them for
+        # this process only (a run must not switch precision midway), not in the file
         return peaks, False
     cache[key] = {**info, "peaks": peaks, "measured": time.strftime("%Y-%m-%d %H:%M:%S")}
     try:

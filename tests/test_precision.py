@@ -71,7 +71,10 @@ def test_a_measurement_on_a_busy_machine_is_not_cached(tmp_path):
     c = P.resolve("auto", cache_dir=tmp_path, measure=busy)
     assert c.precision == "bf16" and not c.cached and "load" in c.describe()
     assert not (tmp_path / "precision.json").exists()
-    P.resolve("auto", cache_dir=tmp_path, measure=busy)
+    # the same choice for the rest of this process (a run never switches precision midway)
+    assert P.resolve("auto", cache_dir=tmp_path, measure=FakeMeasure(AVX2)).precision == "bf16"
+    assert busy.calls == 1 and not (tmp_path / "precision.json").exists()
+    P.machine_peaks(tmp_path, measure=busy, refresh=True)
     assert busy.calls == 2
 
 
