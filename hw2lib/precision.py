@@ -22,9 +22,10 @@ import torch
 
 PRECISIONS = ("auto", "fp32", "bf16")
 # bf16 must be this many times faster than fp32 in the matmul to be picked. Measured here (AMD
-# EPYC with AVX-512 BF16, no AMX, 2 shared cores): matmul bf16 2.1x fp32, yet the P1 UNet's
-# forward pass only 1.14x and its training step 0.69x (slower: convolutions, norms and casts
-# gain less than the matmul). AVX2-only cores: ~0.01x; AMX tiles: many times fp32 (16x per
+# EPYC with AVX-512 BF16, no AMX, 2 shared cores, load ~3): matmul bf16 2.2x fp32 (425 against
+# 191 GFLOP/s), yet the P1 UNet's forward pass only 1.16x and its training step 1.12x (0.69x at
+# a load of 9): convolutions, norms and casts gain less than the matmul, so fp32 (exact,
+# comparable across machines) is kept there. AVX2-only cores: ~0.01x; AMX tiles: many times fp32 (16x per
 # core in theory; not measured here).
 MARGIN = 3.0
 ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16")
