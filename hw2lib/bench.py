@@ -18,12 +18,13 @@ import torch
 
 PROFILES = {
     # name: (batch, sampler steps timed, repeats, images per digit for quality, ddim step counts,
-    #        training steps timed, include DDPM-1000 in the quality table)
-    "tiny": dict(batch=4, steps=4, repeats=1, per_digit=1, ddim=(4,), train_steps=2, ddpm=False),
+    #        training steps timed, include DDPM-1000 in the quality table, DPM-Solver++ steps)
+    "tiny": dict(batch=4, steps=4, repeats=1, per_digit=1, ddim=(4,), train_steps=2, ddpm=False,
+                 dpmpp=(4,)),
     "quick": dict(batch=64, steps=20, repeats=3, per_digit=3, ddim=(10, 20, 50), train_steps=6,
-                  ddpm=False),
+                  ddpm=False, dpmpp=(5, 10, 15)),
     "full": dict(batch=100, steps=50, repeats=3, per_digit=10, ddim=(10, 20, 50, 100),
-                 train_steps=10, ddpm=True),
+                 train_steps=10, ddpm=True, dpmpp=(5, 10, 15, 25)),
 }
 
 
@@ -160,14 +161,15 @@ def unet_flops(unet, batch: int, label_fn=None) -> float:
 
 # --------------------------------------------------------------------------- quality vs cost
 def quality_vs_cost(ckpt, classifier_ckpt, *, per_digit: int, ddim_steps, ddpm: bool,
-                    seed: int = 0) -> list[Row]:
+                    seed: int = 0, dpmpp_steps=()) -> list[Row]:
     """P1 project-CNN accuracy (mean of both sets) and wall time per sampler setting."""
     from . import p1
     from .classifier import accuracy, load_classifier
     unet, schedule, cfg = p1.load(ckpt)
     clf = load_classifier(classifier_ckpt)
     digits = np.repeat(np.arange(10), per_digit)
-    settings = [("ddim", s) for s in ddim_steps] + ([("ddpm", 1000)] if ddpm else [])
+    settings = ([("ddim", s) for s in ddim_steps] + [("dpmpp", s) for s in dpmpp_steps]
+                + ([("ddpm", 1000)] if ddpm else []))
     rows = []
     for sampler, steps in settings:
         for w in (0.0, 4.0):
@@ -337,7 +339,7 @@ def run(profile: str = "quick", *, p1_ckpt="checkpoints/p1_ddpm",
     if Path(p1_ckpt, "config.json").exists() and Path(classifier_ckpt).exists():
         section("quality", lambda: quality_vs_cost(p1_ckpt, classifier_ckpt,
                                                    per_digit=p["per_digit"], ddim_steps=p["ddim"],
-                                                   ddpm=p["ddpm"]))
+                                                   ddpm=p["ddpm"], dpmpp_steps=p["dpmpp"]))
     section("training", lambda: training_speed(embedded_training_models(p["batch"]),
                                                steps=p["train_steps"], batch=p["batch"]))
     section("report", lambda: report_cost(timings, checkpoints_dir))

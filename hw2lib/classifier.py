@@ -135,7 +135,8 @@ def train_classifier(sets: dict, *, epochs: int | None = None, cfg=None, progres
         res = fit(model, batch_loss, cfg, state_dir or tmp, progress=progress, desc="classifier")
     model = res.model
     info = {"test_accuracy": {n: accuracy(model, ds.x_test, ds.y_test) for n, ds in sets.items()},
-            "steps": cfg.steps, "batch_size": cfg.batch_size, "wall_seconds": round(res.wall, 1)}
+            "steps": cfg.steps, "batch_size": cfg.batch_size, "wall_seconds": round(res.wall, 1),
+            "precision": res.precision}
     return model.eval(), info
 
 

@@ -64,3 +64,14 @@ def hw2_data(hw2_data_pristine, tmp_path) -> Path:
     shutil.copytree(hw2_data_pristine, dst)
     return dst
 
+
+
+@pytest.fixture(scope="session", autouse=True)
+def precision_cache(tmp_path_factory):
+    """precision="auto" measures this machine once per test session into a temporary cache,
+    not into ~/.cache/hw2lib."""
+    from hw2lib import precision
+    path = tmp_path_factory.mktemp("precision_cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(precision, "default_cache_dir", lambda: path)
+        yield path

@@ -30,3 +30,11 @@ def device_arg(p) -> None:
     """--device: checked by :func:`hw2lib.cli.main` before the command runs."""
     p.add_argument("--device", default="cpu", help="cpu or cuda (mixed precision on CUDA; "
                    "without a GPU, cuda fails at once)")
+
+
+def precision_arg(p, default: str | None = "auto", extra_help: str = "") -> None:
+    """--precision auto|fp32|bf16 (:mod:`hw2lib.precision`)."""
+    from ..precision import PRECISIONS
+    p.add_argument("--precision", choices=PRECISIONS, default=default,
+                   help="auto: bf16 autocast where a matmul benchmark (cached per machine) says "
+                        "it pays, else fp32" + extra_help)

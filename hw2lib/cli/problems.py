@@ -1,7 +1,8 @@
 """``p1 sample|score``, ``p2 sample|mse``, ``p3 zeroshot``: the course's commands."""
 from __future__ import annotations
 
-from .common import data_args, device_arg, group
+from ..p1.model import SAMPLERS
+from .common import data_args, device_arg, group, precision_arg
 
 
 def cmd_p1_sample(args) -> int:
@@ -9,16 +10,24 @@ def cmd_p1_sample(args) -> int:
     for folder in p1.sample_to_folders(args.ckpt, args.out, n_per_digit=args.n_per_digit,
                                        sampler=args.sampler, steps=args.steps, w=args.w,
                                        seed=args.seed, overwrite=args.overwrite,
-                                       device=args.device):
+                                       device=args.device, precision=args.precision):
         print(folder)
     return 0
 
 
 def cmd_p1_score(args) -> int:
     from .. import p1
-    for scorer, name, acc, n in p1.score_folders(args.dir, p1.scorers(args.classifier,
-                                                                      args.course_classifier)):
+    scorers = p1.scorers(args.classifier, args.course_classifier)
+    for scorer, name, acc, n in p1.score_folders(args.dir, scorers):
         print(f"{scorer:12s} {name:8s} {acc:.4f}" + ("" if name == "average" else f" ({n} images)"))
+    if args.look:  # KID and mean-colour distance against the held-out split (hw2lib.look)
+        from ..data import load_digit_sets
+        sets = load_digit_sets(args.mode, data_dir=args.data, seed=args.data_seed,
+                               cache_dir=args.cache_dir)
+        for name, r in p1.look_folders(args.dir, scorers["project CNN"], sets).items():
+            print(f"look         {name:8s} KID {r['KID']:.4f} (sd {r['KID sd']:.4f}; train vs "
+                  f"test {r['KID floor']:.4f})  mean-colour TV {r['colour TV']:.3f} (train vs "
+                  f"test {r['colour TV floor']:.3f})")
     return 0
 
 
@@ -61,10 +70,13 @@ def _register_p1(sub) -> None:
     a = s.add_parser("sample", help="write <out>/<set>/{digit}_{NNN}.png as the course grades them")
     a.add_argument("--out", required=True)
     a.add_argument("--ckpt", default="checkpoints/p1_ddpm")
-    a.add_argument("--sampler", choices=("ddpm", "ddim"), default="ddim")
-    a.add_argument("--steps", type=int, default=50, help="DDIM steps (DDPM always uses T)")
+    a.add_argument("--sampler", choices=SAMPLERS, default="ddim",
+                   help="dpmpp: DPM-Solver++(2M), e.g. --steps 15")
+    a.add_argument("--steps", type=int, default=50,
+                   help="DDIM or DPM-Solver++ steps (DDPM always uses T)")
     a.add_argument("--w", type=float, default=4.0, help="guidance weight w (eps = (1+w)c - w u)")
     a.add_argument("--n-per-digit", type=int, default=50)
+    precision_arg(a)
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--overwrite", action="store_true",
                    help="replace set folders that already hold files (default: refuse)")
@@ -74,6 +86,10 @@ def _register_p1(sub) -> None:
     c.add_argument("dir", help="the folder holding mnistm/ and svhn/ (other folders are ignored)")
     c.add_argument("--classifier", default="checkpoints/digit_classifier")
     c.add_argument("--course-classifier", default=None, help="the course's Classifier.pth")
+    c.add_argument("--look", action="store_true",
+                   help="also KID on the project CNN's features and the mean-colour distance "
+                        "against the held-out split of --mode/--data (train vs test: the floor)")
+    data_args(c, seed=False)
     c.set_defaults(func=cmd_p1_score)
 
 

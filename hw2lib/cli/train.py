@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..nets.presets import OPTION_HELP, PRESETS, Preset
-from .common import command_line, data_args
-
-PRECISIONS = ("fp32", "bf16")
+from .common import command_line, data_args, precision_arg
 
 
 def cmd_train(args) -> int:
@@ -50,9 +48,7 @@ def _add_preset(s, preset: Preset) -> None:
         p.add_argument("--steps", type=int, help=_preset_default(preset, "steps"))
     p.add_argument("--batch-size", type=int, help=_preset_default(preset, "batch_size"))
     p.add_argument("--lr", type=float, help=_preset_default(preset, "lr"))
-    p.add_argument("--precision", choices=PRECISIONS,
-                   help="bf16 autocast pays off only on GPUs and CPUs with AMX or AVX-512 BF16 "
-                   + _preset_default(preset, "precision"))
+    precision_arg(p, None, " " + _preset_default(preset, "precision"))
     p.add_argument("--max-minutes", type=float, default=None,
                    help="stop (and export) after this wall time")
     p.add_argument("--save-every", type=int,

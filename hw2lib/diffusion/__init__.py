@@ -1,5 +1,6 @@
-"""Diffusion math: schedules, the training loss, DDPM and DDIM steps and samplers, guidance,
-slerp. Nothing here knows about digits, faces or a particular network: samplers take any
+"""Diffusion math: schedules, the training loss, DDPM and DDIM steps and samplers,
+DPM-Solver++(2M), guidance, slerp. Nothing here knows about digits, faces or a particular
+network: samplers take any
 ``eps_model(x_t, t, **cond)``.
 
 Notation (Ho et al. 2020; Song et al. 2021, whose alpha_t is our alpha_bar_t):
@@ -16,6 +17,7 @@ Notation (Ho et al. 2020; Song et al. 2021, whose alpha_t is our alpha_bar_t):
 - w: the classifier-free guidance weight, eps = (1 + w) eps(c) - w eps(null) (Ho & Salimans
   2022); diffusers' guidance_scale is 1 + w.
 """
+from .dpm_solver import dpm_solver_timesteps, dpmpp_2m_sample
 from .guidance import classifier_free_guidance, guided_eps
 from .interp import lerp, slerp
 from .loss import eps_loss, min_snr_weight
@@ -27,6 +29,7 @@ from .schedule import (Schedule, gather, linear_schedule, posterior_mean, predic
 
 __all__ = ["Schedule", "SampleResult", "StepOutput", "classifier_free_guidance", "ddim_alpha_bars",
            "ddim_sample", "ddim_sigma", "ddim_step", "ddim_timesteps", "ddpm_sample", "ddpm_step",
-           "derived_seed", "eps_loss", "gather", "guided_eps", "image_generators", "lerp",
-           "linear_schedule", "min_snr_weight", "posterior_mean", "predict_x0", "q_sample",
-           "scaled_linear_schedule", "slerp", "x0_from_eps"]
+           "derived_seed", "dpm_solver_timesteps", "dpmpp_2m_sample", "eps_loss", "gather",
+           "guided_eps", "image_generators", "lerp", "linear_schedule", "min_snr_weight",
+           "posterior_mean", "predict_x0", "q_sample", "scaled_linear_schedule", "slerp",
+           "x0_from_eps"]

@@ -7,17 +7,18 @@ cost on 2 CPU cores and lets digit shapes be shared between the two looks.
 ``model`` trains, loads and samples; ``grading`` writes and scores the course's folders;
 ``notebook`` is what the P1 notebook shows.
 """
-from .model import (NULL_LABEL, T, class_label, grid_noise, load, reverse_steps, sample,
+from .model import (NULL_LABEL, SAMPLERS, T, class_label, grid_noise, load, reverse_steps, sample,
                     sampler_steps, train, training_tensors)
 from .notebook import (accuracy_text, describe, explorer, guidance_sweep, network_text,
                        predicted_x0_frames, reverse_frames, reverse_text, sampler_label,
                        sweep_columns, sweep_text)
-from .grading import (classifier_test_accuracy, grading_folders, read_grading_folder,
+from .grading import (classifier_test_accuracy, grading_folders, look_folders, read_grading_folder,
                       sample_to_folders, score_folders, score_table, scorers, write_grading_folder)
 
-__all__ = ["NULL_LABEL", "T", "accuracy_text", "class_label", "classifier_test_accuracy",
-           "describe", "explorer", "grading_folders", "grid_noise", "guidance_sweep", "load",
-           "network_text", "predicted_x0_frames", "read_grading_folder", "reverse_frames",
-           "reverse_steps", "reverse_text", "sample", "sample_to_folders", "sampler_label",
-           "sampler_steps", "score_folders", "score_table", "scorers", "sweep_columns",
-           "sweep_text", "train", "training_tensors", "write_grading_folder"]
+__all__ = ["NULL_LABEL", "SAMPLERS", "T", "accuracy_text", "class_label",
+           "classifier_test_accuracy", "describe", "explorer", "grading_folders", "grid_noise",
+           "guidance_sweep", "load", "look_folders", "network_text", "predicted_x0_frames",
+           "read_grading_folder", "reverse_frames", "reverse_steps", "reverse_text", "sample",
+           "sample_to_folders", "sampler_label", "sampler_steps", "score_folders", "score_table",
+           "scorers", "sweep_columns", "sweep_text", "train", "training_tensors",
+           "write_grading_folder"]

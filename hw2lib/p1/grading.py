@@ -69,9 +69,13 @@ def scorers(classifier_ckpt, course_classifier=None) -> dict:
     return out
 
 
-def score_table(samples: dict, digits, scorers: dict, *, mode: str = "embedded"):
+def score_table(samples: dict, digits, scorers: dict, *, mode: str = "embedded",
+                sets: dict | None = None):
     """One row per (digit set, classifier): images, correct, accuracy and its standard error.
-    The course's LeNet was trained on MNIST-M only, so it scores only that set."""
+    The course's LeNet was trained on MNIST-M only, so it scores only that set. With ``sets``
+    ({name: DigitSet}), the project CNN's rows also get the look statistics of
+    :func:`hw2lib.look.look_stats` against the set's held-out split (KID, mean-colour TV) and
+    their train-vs-test floors."""
     import pandas as pd
 
     from ..classifier import predict
@@ -86,24 +90,31 @@ def score_table(samples: dict, digits, scorers: dict, *, mode: str = "embedded")
             p = correct / len(imgs)
             rows.append({"digit set": set_label(name, mode), "classifier": s, "images": len(imgs),
                          "correct": correct, "accuracy": p, "SE": se(p, len(imgs))})
+            if sets and s == "project CNN":
+                from ..look import look_stats
+                ds = sets[name]
+                rows[-1].update({k: v for k, v in look_stats(m, imgs, ds.x_test, ds.x_train).items()
+                                 if k != "KID subset"})
     return pd.DataFrame(rows)
 
 
 def sample_to_folders(ckpt, out, *, n_per_digit: int = 50, sampler: str = "ddim",
                       steps: int = 50, w: float = 4.0, seed: int = 0,
-                      overwrite: bool = False, device="cpu") -> list[Path]:
+                      overwrite: bool = False, device="cpu", precision: str = "auto") -> list[Path]:
     """``python -m hw2lib p1 sample``: ``n_per_digit`` of each digit per set, written as the
     course grades them (``out/<set>/{digit}_{NNN}.png``); set k's noise is seeded ``seed + k``.
     Refuses non-empty set folders (unless ``overwrite``) before sampling anything."""
     from ..files import check_empty_or_overwrite
+    from ..precision import resolve
     unet, schedule, cfg = load(ckpt, device=device)
+    print(resolve(precision, device=device).describe())
     for name in cfg["sets"]:
         check_empty_or_overwrite(Path(out) / name, overwrite=overwrite)
     digits = np.repeat(np.arange(10), n_per_digit)
     folders = []
     for k, name in enumerate(cfg["sets"]):
         images, _ = sample(unet, schedule, name, digits, sampler=sampler, steps=steps, w=w,
-                           seed=seed + k, progress=True)
+                           seed=seed + k, progress=True, precision=precision)
         folders.append(write_grading_folder(out, name, images, digits, overwrite=overwrite))
     return folders
 
@@ -122,3 +133,15 @@ def score_folders(folder, scorers: dict) -> list[tuple[str, str, float, int]]:
             rows.append((scorer, d.name, accs[-1], len(y)))
         rows.append((scorer, "average", sum(accs) / len(accs), n))
     return rows
+
+
+def look_folders(folder, model, sets: dict) -> dict[str, dict]:
+    """{set: :func:`hw2lib.look.look_stats`} of each grading folder under ``folder`` against
+    the held-out split of ``sets[set]`` (KID on ``model``'s features, mean-colour TV; the
+    train-vs-test values are their floors)."""
+    from ..look import look_stats
+    out = {}
+    for d in grading_folders(folder):
+        x, _ = read_grading_folder(d)
+        out[d.name] = look_stats(model, x, sets[d.name].x_test, sets[d.name].x_train)
+    return out

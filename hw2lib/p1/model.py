@@ -7,7 +7,8 @@ import numpy as np
 import torch
 
 from ..data import DIGIT_SETS, DigitSet
-from ..diffusion import classifier_free_guidance, ddim_sample, ddim_timesteps, ddpm_sample
+from ..diffusion import (classifier_free_guidance, ddim_sample, ddim_timesteps, ddpm_sample,
+                         dpm_solver_timesteps, dpmpp_2m_sample)
 from ..nets.presets import P1_UNET
 from ..nets.unet import UNetConfig, eps_fn
 from ..train import TrainConfig, load_checkpoint, train_and_export
@@ -15,6 +16,7 @@ from ..images import to_model_range, to_uint8
 
 
 NULL_LABEL = 20
+SAMPLERS = ("ddpm", "ddim", "dpmpp")  # ancestral DDPM-1000, DDIM, DPM-Solver++(2M)
 
 
 T = 1000
@@ -60,6 +62,8 @@ def grid_noise(n: int, *, seed: int, size: int = 28) -> torch.Tensor:
 
 def sampler_steps(schedule, sampler: str, steps: int) -> list[int]:
     """The time steps the sampler visits, from noisiest to cleanest."""
+    if sampler == "dpmpp":
+        return dpm_solver_timesteps(schedule.T, steps)
     return list(range(schedule.T - 1, -1, -1)) if sampler == "ddpm" else ddim_timesteps(schedule.T, steps)
 
 
@@ -78,7 +82,8 @@ def reverse_steps(schedule, sampler: str, steps: int, n_frames: int = 6) -> list
 
 def sample(unet, schedule, set_name: str, digits, *, sampler: str = "ddim", steps: int = 50,
            w: float = 2.0, seed: int = 0, noise: torch.Tensor | None = None, eta: float = 0.0,
-           clip_x0: bool = True, record=(), batch_size: int = 250, progress: bool = False):
+           clip_x0: bool = True, record=(), batch_size: int = 250, progress: bool = False,
+           precision: str = "auto"):
     """Draw one image per entry of ``digits`` from ``set_name``. Returns (uint8 (N, 28, 28, 3),
     trajectory {t: x_t (B, 3, 28, 28) on the CPU} of the first batch). The starting noises are
     ``noise`` or :func:`grid_noise` (``seed``); the DDPM and eta > 0 noise comes from a generator
@@ -86,10 +91,12 @@ def sample(unet, schedule, set_name: str, digits, *, sampler: str = "ddim", step
     device. ``clip_x0`` clamps x0-hat to the data range [-1, 1] at every step (diffusers'
     default ``clip_sample=True``): at large t an eps error is multiplied by 1/sqrt(alpha_bar_t)
     (~160 at t = 980) in x0-hat, and without the clamp a small model's trajectories drift out
-    of range."""
+    of range. ``precision``: "auto" (bf16 autocast where :mod:`hw2lib.precision` measured it
+    to pay on this machine; bf16 on a GPU that has it), "fp32" or "bf16"."""
     from ..device import of
-    if sampler not in ("ddpm", "ddim"):
-        raise ValueError(f"sampler must be 'ddpm' or 'ddim', got {sampler!r}")
+    from ..precision import resolve as resolve_precision
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
     digits = torch.as_tensor(np.asarray(digits), dtype=torch.long)
     # one stream: x_T first (= grid_noise(seed)), then the DDPM / eta > 0 noise after it
     g = torch.Generator().manual_seed(seed)
@@ -99,9 +106,9 @@ def sample(unet, schedule, set_name: str, digits, *, sampler: str = "ddim", step
     if len(noise) != len(digits):
         raise ValueError(f"{len(noise)} noises for {len(digits)} digits")
     dev = of(unet)
-    eps = classifier_free_guidance(eps_fn(unet, device_type=dev.type,
-                                          autocast=dev.type == "cuda"),  # bf16 on a GPU
-                                   w, cond_key="y", null_value=NULL_LABEL)
+    autocast = resolve_precision(precision, device=dev).autocast
+    eps = classifier_free_guidance(eps_fn(unet, autocast=autocast, device_type=dev.type), w,
+                                   cond_key="y", null_value=NULL_LABEL)
     out, traj = [], {}
     for i in range(0, len(digits), batch_size):
         y = class_label(set_name, digits[i:i + batch_size]).to(dev)
@@ -109,6 +116,9 @@ def sample(unet, schedule, set_name: str, digits, *, sampler: str = "ddim", step
                   clip_x0=clip_x0, record=record if i == 0 else (), progress=progress)
         if sampler == "ddpm":
             res = ddpm_sample(eps, schedule, **kw)
+        elif sampler == "dpmpp":  # DPM-Solver++(2M): `steps` model evaluations, no eta
+            res = dpmpp_2m_sample(eps, schedule, timesteps=dpm_solver_timesteps(schedule.T, steps),
+                                  **kw)
         else:
             res = ddim_sample(eps, schedule, timesteps=ddim_timesteps(schedule.T, steps),
                               eta=eta, **kw)

@@ -59,6 +59,8 @@ def describe(unet, ckpt_dir) -> dict:
 
 
 def sampler_label(sampler: str, steps: int) -> str:
+    if sampler == "dpmpp":
+        return f"DPM-Solver++(2M), {steps} steps"
     return "DDPM-1000 (ancestral)" if sampler == "ddpm" else f"DDIM-{steps}, eta = 0"
 
 

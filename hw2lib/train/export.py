@@ -60,7 +60,8 @@ def export_checkpoint(out_dir, result, cfg, *, module: torch.nn.Module | None = 
         manifest["data_fingerprints"] = {n: ds.fingerprint for n, ds in sets.items()}
     write_manifest(out_dir / "manifest.json", command=command, train_config=asdict(cfg),
                    steps_done=len(result.history["step"]), wall_seconds=round(result.wall, 1),
-                   made=time.strftime("%Y-%m-%d %H:%M:%S"), **manifest)
+                   precision=result.precision, made=time.strftime("%Y-%m-%d %H:%M:%S"),
+                   **manifest)
     return out_dir
 
 

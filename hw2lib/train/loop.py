@@ -28,7 +28,7 @@ class TrainConfig:
     p_uncond: float = 0.15  # guidance dropout: label replaced by the null label
     seed: int = 0
     save_every: int = 250
-    precision: str = "fp32"  # "fp32" | "bf16" (autocast); bf16 pays off only with AMX/GPU
+    precision: str = "auto"  # "auto" (hw2lib.precision: measured per machine) | "fp32" | "bf16"
     channels_last: bool = True
     max_minutes: float | None = None  # stop early (and save) after this wall time
     weight_decay: float = 0.0  # AdamW's
@@ -55,6 +55,7 @@ class TrainResult:
     model: torch.nn.Module
     history: dict  # {"step": [...], "loss": [...]}
     wall: float  # seconds, summed over resumed runs
+    precision: dict | None = None  # hw2lib.precision's choice for this run (and its peaks)
 
 
 class _StopOnSignal:
@@ -106,7 +107,11 @@ def fit(model: torch.nn.Module, batch_loss, cfg: TrainConfig, out_dir, *,
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     state_path = out_dir / "train_state.pt"
-    acc = Accelerator(mixed_precision="bf16" if cfg.precision == "bf16" else "no")
+    from ..precision import resolve as resolve_precision
+    prec = resolve_precision(cfg.precision, device="cuda" if torch.cuda.is_available() else "cpu")
+    if progress:
+        print(f"[{desc}] {prec.describe()}", flush=True)
+    acc = Accelerator(mixed_precision="bf16" if prec.autocast else "no")
     torch.manual_seed(cfg.seed)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -123,7 +128,8 @@ def fit(model: torch.nn.Module, batch_loss, cfg: TrainConfig, out_dir, *,
         # warm-up), so a run may be extended or cut short, and save_every only when to save;
         # anything else must match. Fields added since the state was written take their
         # defaults (what older code did).
-        free = {"max_minutes": None, "save_every": None}
+        # precision: a run may resume on another machine, where "auto" picks differently
+        free = {"max_minutes": None, "save_every": None, "precision": None}
         if cfg.lr_schedule != "onecycle":
             free["steps"] = None
         if {**asdict(TrainConfig()), **st["config"], **free} != {**asdict(cfg), **free}:
@@ -187,7 +193,8 @@ def fit(model: torch.nn.Module, batch_loss, cfg: TrainConfig, out_dir, *,
         averaged = copy.deepcopy(unwrapped)
         ema.copy_to([p for p in averaged.parameters() if p.requires_grad])
         averaged.eval().requires_grad_(False)
-    return TrainResult(averaged, unwrapped.eval(), history, wall + time.perf_counter() - t0)
+    return TrainResult(averaged, unwrapped.eval(), history, wall + time.perf_counter() - t0,
+                       prec.as_dict())
 
 
 def _lr_scheduler(opt, cfg: TrainConfig):

@@ -1,0 +1,127 @@
+"""precision="auto": the choice from (fake) matmul measurements, and the per-machine cache."""
+import json
+
+import pytest
+import torch
+
+from hw2lib import precision as P
+from hw2lib.train import TrainConfig, fit
+
+# GFLOP/s of the three kinds of CPU the project meets (AVX2: README; the others: shapes only)
+AVX2 = {"fp32": 124.0, "bf16": 0.9, "n": 512, "load": 0.0, "threads": 2}
+AVX512_BF16 = {"fp32": 100.0, "bf16": 210.0, "n": 512, "load": 0.0, "threads": 2}
+AMX = {"fp32": 100.0, "bf16": 1500.0, "n": 512, "load": 0.0, "threads": 2}
+
+
+class FakeMeasure:
+    def __init__(self, peaks):
+        self.peaks, self.calls = peaks, 0
+
+    def __call__(self):
+        self.calls += 1
+        return dict(self.peaks)
+
+
+def never():
+    raise AssertionError("measured although the precision was forced or cached")
+
+
+@pytest.mark.parametrize("peaks, expected", [(AVX2, "fp32"), (AVX512_BF16, "fp32"),
+                                             (AMX, "bf16")])
+def test_choice_from_measurements(peaks, expected):
+    assert P.choose(peaks) == expected
+
+
+def test_choice_margin_boundary():
+    assert P.choose({"fp32": 10.0, "bf16": 10.0 * P.MARGIN}) == "bf16"
+    assert P.choose({"fp32": 10.0, "bf16": 10.0 * P.MARGIN - 0.01}) == "fp32"
+    assert P.choose({"fp32": 10.0, "bf16": 15.0}, margin=1.0) == "bf16"
+
+
+def test_cache_measures_once_per_machine(tmp_path, monkeypatch):
+    fake = FakeMeasure(AMX)
+    first = P.resolve("auto", cache_dir=tmp_path, measure=fake)
+    assert first.precision == "bf16" and not first.cached and fake.calls == 1
+    second = P.resolve("auto", cache_dir=tmp_path, measure=fake)
+    assert second.precision == "bf16" and second.cached and fake.calls == 1
+    cache = json.loads((tmp_path / "precision.json").read_text())
+    assert list(cache) == [P.machine_key()]
+    entry = cache[P.machine_key()]
+    assert entry["peaks"]["bf16"] == 1500.0 and entry["torch"] == torch.__version__
+    # another torch version (or CPU) is another machine: measured again, both entries kept
+    info = P.cpu_info()
+    monkeypatch.setattr(P, "cpu_info", lambda: {**info, "torch": "0.0.0"})
+    other = P.resolve("auto", cache_dir=tmp_path, measure=FakeMeasure(AVX2))
+    assert other.precision == "fp32" and not other.cached
+    assert len(json.loads((tmp_path / "precision.json").read_text())) == 2
+
+
+def test_refresh_and_broken_cache(tmp_path):
+    fake = FakeMeasure(AVX2)
+    (tmp_path / "precision.json").write_text("{not json")
+    peaks, cached = P.machine_peaks(tmp_path, measure=fake)
+    assert not cached and fake.calls == 1 and peaks["fp32"] == 124.0
+    P.machine_peaks(tmp_path, measure=fake, refresh=True)
+    assert fake.calls == 2
+
+
+def test_a_measurement_on_a_busy_machine_is_not_cached(tmp_path):
+    import os
+    busy = FakeMeasure({**AMX, "load": float(os.cpu_count() or 1)})
+    c = P.resolve("auto", cache_dir=tmp_path, measure=busy)
+    assert c.precision == "bf16" and not c.cached and "load" in c.describe()
+    assert not (tmp_path / "precision.json").exists()
+    # the same choice for the rest of this process (a run never switches precision midway)
+    assert P.resolve("auto", cache_dir=tmp_path, measure=FakeMeasure(AVX2)).precision == "bf16"
+    assert busy.calls == 1 and not (tmp_path / "precision.json").exists()
+    P.machine_peaks(tmp_path, measure=busy, refresh=True)
+    assert busy.calls == 2
+
+
+def test_forced_precision_never_measures(tmp_path):
+    for p in ("fp32", "bf16"):
+        c = P.resolve(p, cache_dir=tmp_path, measure=never)
+        assert c.precision == p and c.requested == p and c.autocast == (p == "bf16")
+        assert "forced" in c.describe()
+    assert not (tmp_path / "precision.json").exists()
+    with pytest.raises(ValueError):
+        P.resolve("fp16", cache_dir=tmp_path)
+
+
+def test_describe_and_summary(tmp_path, monkeypatch):
+    P.resolve("auto", cache_dir=tmp_path, measure=FakeMeasure(AVX512_BF16))
+    monkeypatch.setattr(P, "default_cache_dir", lambda: tmp_path)
+    s = P.summary()
+    assert s["precision"] == "fp32" and s["cached"] and s["ratio"] == pytest.approx(2.1)
+    assert "bf16 210.0 GFLOP/s vs fp32 100.0 GFLOP/s" in s["text"] and s["cpu"]
+
+
+def test_real_measurement_is_short_and_positive():
+    import time
+    t0 = time.perf_counter()
+    peaks = P.measure_peaks(n=128, budget_s=0.02)
+    assert peaks["fp32"] > 0 and peaks["bf16"] > 0 and peaks["n"] == 128
+    assert time.perf_counter() - t0 < 5
+
+
+@pytest.mark.parametrize("peaks, autocast", [(AMX, True), (AVX2, False)])
+def test_fit_trains_in_the_chosen_precision_and_records_it(tmp_path, monkeypatch, peaks,
+                                                           autocast):
+    monkeypatch.setattr(P, "default_cache_dir", lambda: tmp_path / "cache")
+    P.machine_peaks(tmp_path / "cache", measure=FakeMeasure(peaks))
+    seen = []
+    model = torch.nn.Linear(4, 1)
+
+    def batch_loss(m, g):
+        seen.append(torch.is_autocast_enabled("cpu"))
+        return m(torch.randn(8, 4, generator=g)).float().pow(2).mean()
+
+    from accelerate.state import AcceleratorState
+    AcceleratorState._reset_state(True)  # accelerate keeps one mixed precision per process
+    cfg = TrainConfig(steps=2, batch_size=8, warmup=1, ema_decay=0.0, channels_last=False)
+    assert cfg.precision == "auto"
+    res = fit(model, batch_loss, cfg, tmp_path / "run", progress=False)
+    assert seen == [autocast, autocast]
+    assert res.precision["precision"] == ("bf16" if autocast else "fp32")
+    assert res.precision["peaks"]["bf16"] == peaks["bf16"] and res.precision["cached"]
+    AcceleratorState._reset_state(True)
