@@ -250,19 +250,10 @@ def embedded_training_models(batch: int) -> dict:
 # ------------------------------------------------------------------------------------ machine
 def machine() -> dict:
     """The CPU and software every timing here was measured with: model name, the vector
-    instruction sets that decide fp32 against bf16 speed, threads, torch version."""
-    import platform
-    flags, model = set(), platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and ":" in line:
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags") and ":" in line:
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    isa = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
-    return {"cpu": model, "isa": isa, "threads": torch.get_num_threads(), "torch": torch.__version__}
+    instruction sets that decide fp32 against bf16 speed (:func:`hw2lib.precision.cpu_info`),
+    threads, torch version."""
+    from .precision import cpu_info
+    return {**cpu_info(), "threads": torch.get_num_threads()}
 
 
 # ------------------------------------------------------------------------------------ report
