@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from hw2lib.rehearse.build import TI_SPEC
+
 # the course's UNet.py stand-in (P2): the user gives its path, hw2lib imports it from there
 COURSE_UNET_PY = textwrap.dedent('''
     import torch
@@ -67,18 +69,7 @@ def write_clip_zeroshot(root: Path, seed: int = 0) -> None:
 def write_textual_inversion(root: Path, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     base = root / "textual_inversion"
-    spec = {
-        "0": {"src_image": "dog", "token_name": "<new1>",
-              "prompt": ["A <new1> shepherd posing proudly on a hilltop with Mount Fuji in the background.",
-                         "A <new1> perched on a park bench with the Colosseum looming behind."],
-              "prompt_4_clip_eval": ["A dog shepherd posing proudly on a hilltop with Mount Fuji in the background.",
-                                     "A dog perched on a park bench with the Colosseum looming behind."],
-              "baseline": [[79, 34], [74, 35]]},
-        "1": {"src_image": "David Revoy", "token_name": "<new2>",
-              "prompt": ["The streets of Paris in the style of <new2>."],
-              "prompt_4_clip_eval": ["The streets of Paris in the style of David Revoy."],
-              "baseline": [[61, 30]]},
-    }
+    spec = TI_SPEC  # the course's input.json layout, as the rehearsal writes it
     base.mkdir(parents=True, exist_ok=True)
     (base / "input.json").write_text(json.dumps(spec, indent=1))
     for d in ("0", "1", "cat"):
