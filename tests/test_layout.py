@@ -93,3 +93,30 @@ def test_no_module_is_oversized():
     big = {str(p.relative_to(ROOT)): n for p in PKG.rglob("*.py")
            if (n := len(p.read_text().splitlines())) > allowed.get(str(p.relative_to(ROOT)), 320)}
     assert not big, big
+
+
+def test_every_import_inside_functions_names_something_that_exists():
+    """Lazy imports (inside functions) run only when their function does: each ``from hw2lib.X
+    import name`` anywhere in the library must name a module or an attribute that exists."""
+    import importlib
+    bad = []
+    for p in PKG.rglob("*.py"):
+        mod = ".".join(p.relative_to(ROOT).with_suffix("").parts)
+        pkg = mod.rsplit(".", 1)[0] if p.name != "__init__.py" else mod.removesuffix(".__init__")
+        for node in ast.walk(ast.parse(p.read_text())):
+            if not isinstance(node, ast.ImportFrom) or not (node.level or
+                                                            (node.module or "").startswith("hw2lib")):
+                continue
+            base = pkg
+            for _ in range(node.level - 1):
+                base = base.rsplit(".", 1)[0]
+            target = (base + ("." + node.module if node.module else "")) if node.level else node.module
+            try:
+                m = importlib.import_module(target)
+            except ImportError as e:
+                bad.append(f"{p.relative_to(ROOT)}:{node.lineno}: {target} ({e})")
+                continue
+            for a in node.names:
+                if not hasattr(m, a.name) and f"{target}.{a.name}" not in MODULES:
+                    bad.append(f"{p.relative_to(ROOT)}:{node.lineno}: {target}.{a.name}")
+    assert not bad, "\n".join(bad)

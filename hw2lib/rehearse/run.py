@@ -205,7 +205,7 @@ def rehearse(out, *, scale: str = "full", device: str = "cpu", gpu_tflops: float
     these, on the inputs of an earlier run), print and write ``<out>/rehearsal.md`` and
     ``.json``. Returns 0 when every stage passed."""
     from ..device import resolve
-    from ..p1 import P1_UNET
+    from ..nets.presets import P1_UNET
     from ..personalize.sd import SD_V1_CONFIGS
     resolve(device)
     if not shutil.which("make") and report:
