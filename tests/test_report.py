@@ -160,6 +160,19 @@ def test_run_all_is_incremental(tmp_path, capsys):
     assert json.loads((build / "timings.json").read_text())["p9_tiny"] > 0
 
 
+def test_a_renamed_notebook_leaves_no_ghost_time_or_status(tmp_path):
+    """The appendix sums timings.json: a notebook renamed since the last build (p3_clip ->
+    p3_zeroshot) must not stay in it, nor in status.json."""
+    nb = _tiny_notebook(tmp_path / "notebooks")
+    build = tmp_path / "build"
+    build.mkdir()
+    (build / "timings.json").write_text(json.dumps({"p3_clip": 12.9}))
+    (build / "status.json").write_text(json.dumps({"p3_clip": {"status": "ran"}}))
+    run_all([nb], build, {"scale": 2})
+    assert set(json.loads((build / "timings.json").read_text())) == {"p9_tiny"}
+    assert set(json.loads((build / "status.json").read_text())) == {"p9_tiny"}
+
+
 def test_report_page_structure(tmp_path):
     nb = _tiny_notebook(tmp_path / "notebooks")
     run_all([nb], tmp_path / "build", {"scale": 2})

@@ -166,9 +166,13 @@ def run_all(notebooks, build_dir, params: dict, *, force: bool = False) -> dict[
     params = absolute_paths(params)
     build_dir = Path(build_dir)
     timings_path = build_dir / "timings.json"
+    # entries of notebooks no longer in the report (renamed, removed) are dropped
+    current = {Path(n).stem for n in notebooks}
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
+    timings = {k: v for k, v in timings.items() if k in current}
     status_path = build_dir / "status.json"
     status = json.loads(status_path.read_text()) if status_path.exists() else {}
+    status = {k: v for k, v in status.items() if k in current}
     for src in notebook_order(notebooks):
         dst = build_dir / "executed" / src.name
         stamp = dst.with_suffix(".stamp")
