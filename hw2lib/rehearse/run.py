@@ -189,14 +189,9 @@ def summarise(done: list[Stage], fl: dict, fl_course: dict, *, gpu_tflops: float
 
 
 def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
-    except OSError:
-        pass
-    import platform
-    return platform.processor() or "unknown CPU"
+    """The CPU as :func:`hw2lib.precision.cpu_info` reads it (one reader), and its core count."""
+    from ..precision import cpu_info
+    return f"{cpu_info()['cpu']}, {os.cpu_count()} cores"
 
 
 def rehearse(out, *, scale: str = "full", device: str = "cpu", gpu_tflops: float = 40.0,
