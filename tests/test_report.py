@@ -171,6 +171,12 @@ def test_a_renamed_notebook_leaves_no_ghost_time_or_status(tmp_path):
     run_all([nb], build, {"scale": 2})
     assert set(json.loads((build / "timings.json").read_text())) == {"p9_tiny"}
     assert set(json.loads((build / "status.json").read_text())) == {"p9_tiny"}
+    # kept in the report's order, whatever order the notebooks first ran in
+    (build / "timings.json").write_text(json.dumps({"p9_tiny": 1.0, "00_data": 2.0}))
+    data = nb.with_name("00_data.ipynb")
+    data.write_bytes(nb.read_bytes())
+    run_all([nb, data], build, {"scale": 2}, force=True)
+    assert list(json.loads((build / "timings.json").read_text())) == ["00_data", "p9_tiny"]
 
 
 def test_report_page_structure(tmp_path):

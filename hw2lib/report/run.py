@@ -173,6 +173,7 @@ def run_all(notebooks, build_dir, params: dict, *, force: bool = False) -> dict[
     status_path = build_dir / "status.json"
     status = json.loads(status_path.read_text()) if status_path.exists() else {}
     status = {k: v for k, v in status.items() if k in current}
+    order = [p.stem for p in notebook_order(notebooks)]
     for src in notebook_order(notebooks):
         dst = build_dir / "executed" / src.name
         stamp = dst.with_suffix(".stamp")
@@ -197,6 +198,7 @@ def run_all(notebooks, build_dir, params: dict, *, force: bool = False) -> dict[
         else:
             stamp.write_text(fp)
             timings[src.stem] = round(seconds, 1)
+            timings = {k: timings[k] for k in order if k in timings}  # the report's order
             timings_path.write_text(json.dumps(timings, indent=2) + "\n")
             status[src.stem] = {"status": "ran", "seconds": round(seconds, 1)}
             print(f"{src.name}: {seconds:.1f} s", flush=True)
