@@ -20,7 +20,12 @@ COURSE_CLASSIFIER ?=
 P1_CKPT ?=
 # course mode, problem 3: OpenAI's ViT-B/32 weights file (ViT-B-32.pt or open_clip_pytorch_model.bin)
 CLIP_WEIGHTS ?=
-# course mode, problem 3b: the output folder of hw2_3.sh, scored by the p3_personalize notebook
+# course mode, problem 3b: Stable Diffusion v1.4 (sd-v1-4.ckpt or a diffusers folder; SD_CONFIG:
+# a folder of pipeline configs for a lone .ckpt, default the shipped v1.4 ones), the --out folder
+# of `python -m hw2lib ti train` (TI_CKPT), and optionally hw2_3.sh's output folder (TI_OUT)
+SD ?=
+SD_CONFIG ?=
+TI_CKPT ?=
 TI_OUT ?=
 REPORT_PARAMS ?=# more papermill parameters of make report, e.g. -p 'steps=2' (make rehearsal)
 PYTEST_ARGS ?=
@@ -42,6 +47,8 @@ PARAMS    := -p 'mode=$(MODE)' -p 'data_dir=$(DATA)' -p 'device=$(DEVICE)' -p 's
              $(call opt_param,course_classifier,$(COURSE_CLASSIFIER)) \
              $(call opt_param,ckpt,$(P1_CKPT)) \
              $(call opt_param,clip_weights,$(CLIP_WEIGHTS)) \
+             $(call opt_param,sd,$(SD)) $(call opt_param,sd_config,$(SD_CONFIG)) \
+             $(call opt_param,ti_ckpt,$(TI_CKPT)) \
              $(call opt_param,ti_out,$(TI_OUT)) $(REPORT_PARAMS)
 
 .PHONY: report pdf test lab checkpoints bench clean venv rehearsal

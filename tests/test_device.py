@@ -30,14 +30,16 @@ def test_course_commands_refuse_cuda_at_once(argv, capsys):
 
 def test_notebook_setups_refuse_cuda(hw2_data_pristine):
     from hw2lib import p1, p2
-    from hw2lib.personalize import notebook as personalize, sd
+    from hw2lib.personalize import sd, setups
     from hw2lib.zeroshot import notebook as zeroshot
     calls = [lambda: p1.load("absent", device="cuda"),
              lambda: p2.setup("course", data_dir=hw2_data_pristine, unet_module="UNet.py",
                               device="cuda"),
              lambda: zeroshot.load_model("course", pretrained="x.pt", device="cuda"),
-             lambda: personalize.load_models("embedded", t2i_ckpt="a", ti_ckpt="b",
-                                             clip_ckpt="c", device="cuda"),
+             lambda: setups.load("embedded", t2i_ckpt="a", ti_ckpt="b", clip_ckpt="c",
+                                 device="cuda"),
+             lambda: setups.load("course", data_dir=hw2_data_pristine, sd="x.ckpt",
+                                 device="cuda"),
              lambda: sd.load_sd("sd-v1-4.ckpt", device="cuda")]
     for call in calls:
         with pytest.raises(UserError, match="no CUDA GPU"):

@@ -14,7 +14,7 @@ TINY = {
     "p1_ddpm.ipynb": dict(steps=2, n_cols=2, sweep_w=[0.0, 4.0], sweep_per_digit=1),
     "p2_ddim.ipynb": dict(etas=[0.0, 1.0], n_grid=2, n_alpha=3),
     "p3_zeroshot.ipynb": dict(n_cases=2),
-    "p3_personalize.ipynb": dict(n_images=2, steps=3, band_batches=1),
+    "p3_personalize.ipynb": dict(n_images=2, ddim_steps=3, band_batches=1),
 }
 
 

@@ -301,3 +301,27 @@ def test_both_models_implement_the_protocol_and_learn_a_token(kind, sd, tmp_path
     assert not torch.allclose(after[new], table[four].mean(0)), "the new row did not move"
     img = G.generate(model, ["a <new1>"], noise=x[:1], steps=2)
     assert img.dtype == np.uint8 and img.shape[0] == 1 and img.shape[-1] == 3
+
+
+def test_judge_finds_each_concept_in_its_half():
+    """A judge whose embedding is an image's mean colour: red references for the first token,
+    blue for the second. Red-left/blue-right images have both concepts in place, swapped ones
+    neither; a one-concept image is scored on its subject (here the whole image)."""
+    from hw2lib.personalize.judge import Judge
+
+    class Colour(Judge):
+        def embed(self, images):
+            x = torch.as_tensor(np.asarray(images), dtype=torch.float32).mean((1, 2)) + 1e-3
+            return torch.nn.functional.normalize(x, dim=-1)
+
+    def solid(rgb, n=2, h=4, w=8):
+        return np.broadcast_to(np.array(rgb, np.uint8), (n, h, w, 3)).copy()
+
+    judge = Colour({"<a>": solid((250, 10, 10)), "<b>": solid((10, 10, 250))})
+    placed = np.concatenate([solid((250, 0, 0), w=4), solid((0, 0, 250), w=4)], axis=2)
+    swapped = np.concatenate([placed[:, :, 4:], placed[:, :, :4]], axis=2)
+    ok, bad = judge.region_scores(placed), judge.region_scores(swapped)
+    assert ok["both_present"].all() and not bad["both_present"].any()
+    assert ok["left_vs_<a>"] == pytest.approx(100, abs=1) and bad["left_vs_<a>"].max() < 10
+    red = judge.subject_scores(solid((250, 0, 0)), "<a>")
+    assert red == pytest.approx(100, abs=1) and judge.subject_scores(solid((250, 0, 0)), "<b>").max() < 10

@@ -132,16 +132,20 @@ def test_tiny_scene_model_end_to_end(tmp_path):
     reg = compose.generate_regions(model, "a <new1> on the left", "a <new2> on the right",
                                    noise=noise, steps=3)
     assert reg.shape == imgs.shape
+    from hw2lib.personalize.judge import CellJudge
+    from hw2lib.personalize.setups import init_prompts
     from hw2lib.zeroshot import load_digit_clip
-    clip = load_digit_clip(CLIP)
-    scores = concepts.region_scores(clip, reg, refs)
+    judge = CellJudge(load_digit_clip(CLIP), refs)
+    scores = judge.region_scores(reg)
     assert scores["both_present"].shape == (2,)
-    assert concepts.concept_scores(clip, imgs, refs["<new1>"]).shape == (2,)
+    assert judge.subject_scores(imgs, "<new1>").shape == (2,)
     from hw2lib.personalize import notebook
     drawn = notebook.draw(model, ["a <new1>", "a four", "a <new2>", "a digit"], n=3, seed=0,
-                          w=3.0, steps=3)
-    t = notebook.concept_table(clip, drawn, refs).set_index("prompt")
-    for token, init in notebook.INIT_PROMPT.items():  # paired difference = difference of the means
+                          w=3.0, steps=3, batch_size=2)
+    inits = init_prompts(ti, judge.tokens)
+    assert inits == {"<new1>": "a four", "<new2>": "a digit"}
+    t = notebook.concept_table(judge, drawn, inits).set_index("prompt")
+    for token, init in inits.items():  # paired difference = difference of the means
         assert t.loc[f"a {token}", "minus init word"] == pytest.approx(
             t.loc[f"a {token}", "image score"] - t.loc[init, "image score"], abs=1e-4)
 
@@ -180,17 +184,38 @@ def test_region_mask_uses_each_prompt_only_on_its_side():
 
 
 @pytest.mark.slow
-def test_notebook_course_mode_is_skipped_with_the_commands_to_run(tmp_path):
-    """P3.2's figures need the embedded scene model: in course mode the section is skipped
-    (not failed), and its notice names the commands that generate and score with SD."""
+def test_notebook_course_mode_without_its_inputs_is_skipped_naming_them(tmp_path):
+    """In course mode P3.2 draws with Stable Diffusion: without the course's data the section
+    is skipped (not failed) and its notice names the missing file and what to pass."""
     from hw2lib.report import run_all
     status = run_all([ROOT / "notebooks" / "p3_personalize.ipynb"], tmp_path / "build",
                      {"mode": "course", "data_dir": str(tmp_path / "hw2_data"),
                       "fig_dir": str(tmp_path / "figs")})
     st = status["p3_personalize"]
     assert st["status"] == "skipped", st
-    assert "hw2_3.sh" in st["error"] and "ti score" in st["error"]
     assert str(tmp_path / "hw2_data" / "textual_inversion" / "input.json") in st["error"]
+    assert "DATA=" in st["error"]
+
+
+def test_course_setup_names_each_missing_model(tmp_path):
+    """Every course input is checked before anything loads, in the order a student provides
+    them; the error names the file and the Make variable."""
+    from hw2lib.errors import MissingInput
+    from hw2lib.personalize import setups
+    ti = tmp_path / "hw2_data" / "textual_inversion"
+    ti.mkdir(parents=True)
+    (ti / "input.json").write_text("{}")
+    kw = dict(data_dir=tmp_path / "hw2_data", sd="", ti_ckpt="", clip_weights="")
+    with pytest.raises(MissingInput, match="SD="):
+        setups.course(**kw)
+    (tmp_path / "sd-v1-4.ckpt").write_bytes(b"")
+    kw["sd"] = tmp_path / "sd-v1-4.ckpt"
+    with pytest.raises(MissingInput, match="TI_CKPT="):
+        setups.course(**kw)
+    (tmp_path / "ti" / "learned_embeds").mkdir(parents=True)
+    kw["ti_ckpt"] = tmp_path / "ti"
+    with pytest.raises(MissingInput, match="CLIP_WEIGHTS="):
+        setups.course(**kw)
 
 
 def test_train_ti_calls_its_loss_weight_target_w():

@@ -49,3 +49,23 @@ def test_small_rehearsal_runs_every_course_command(tmp_path, capsys):
     md = (tmp_path / "r" / "rehearsal.md").read_text()
     assert "| P3 hw2_3.sh | ok |" in md and "full course on one GPU" in md
     assert res["forward_flops"]["clip_image"] > 4e9  # ViT-B/32 at 224 px: ~4.4 GFLOP
+
+    # P3.2's notebook in course mode on the same outputs: Stable Diffusion from the lone .ckpt
+    # with the tokens of `ti train`, judged by ViT-B/32, hw2_3.sh's output scored as the course does
+    from pathlib import Path
+
+    from hw2lib.report import run_notebook
+    info = json.loads((tmp_path / "r" / "inputs.json").read_text())
+    figs = tmp_path / "p32"
+    params = {"mode": "course", "data_dir": info["data"], "sd": info["sd"]["ckpt"],
+              "sd_config": info["sd"]["config"], "clip_weights": info["clip_weights"],
+              "ti_ckpt": str(tmp_path / "r" / "ckpt" / "ti"), "ti_out": str(gen / "p3"),
+              "n_images": 1, "ddim_steps": 1, "band_batches": 1, "band_batch": 1,
+              "fig_dir": str(figs)}
+    nb = Path(__file__).resolve().parents[1] / "notebooks" / "p3_personalize.ipynb"
+    run_notebook(nb, tmp_path / "p32.ipynb", params, cell_timeout=600)
+    metrics = json.loads((figs / "metrics.json").read_text())
+    assert metrics["mode"] == "course" and metrics["guidance"] == 6.5
+    assert [r["prompt"] for r in metrics["concepts"]][:2] == ["a <new1>", "a dog"]
+    assert {"references.png", "concepts.png", "composition.png"} <= {p.name for p in figs.glob("*.png")}
+    assert "The course's scores of hw2_3.sh's output" in (tmp_path / "p32.ipynb").read_text()

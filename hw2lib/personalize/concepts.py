@@ -1,16 +1,14 @@
-"""The two new concepts of the embedded path (held-out digits the scene model never saw), their
-textual inversion on the frozen scene model, and the scores that say whether a generated cell
-shows them (cosines in the embedded CLIP's image space)."""
+"""The two new concepts of the embedded path (held-out digits the scene model never saw) and
+their textual inversion on the frozen scene model (the scores that say whether a generated cell
+shows them: :class:`hw2lib.personalize.judge.CellJudge`)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from ..images import to_uint8
-from .scenes import canvases, scenes_to_cells, to_cells
+from .scenes import canvases, to_cells
 
 
 def _shifts(cell: torch.Tensor, n: int, rng) -> torch.Tensor:
@@ -105,39 +103,3 @@ def load_concepts(model, ti_dir) -> dict:
                                 "(python -m hw2lib train ti)")
     load_embeddings(model, ti_dir / "learned_embeds")
     return load_file(str(refs))
-
-
-# --------------------------------------------------------------------------- scores
-@torch.no_grad()
-def cell_embeddings(clip, cells: torch.Tensor) -> torch.Tensor:
-    """Normalised embedded-CLIP image embeddings of cells (float (N, 3, CELL, CELL) in [-1, 1])."""
-    from ..zeroshot.digit_clip import to_clip_tensor
-    x = F.interpolate(cells, size=(28, 28), mode="bilinear", align_corners=False)
-    u8 = to_uint8(x)
-    pcfg = clip.model.visual.preprocess_cfg
-    feats = clip.model.encode_image(to_clip_tensor(u8, pcfg["mean"], pcfg["std"]))
-    return F.normalize(feats.float(), dim=-1)
-
-
-def region_scores(clip, scenes_u8: np.ndarray, refs: dict) -> dict:
-    """Per image: 100 x cosine of the left and right cells with each concept's mean reference
-    embedding, and whether both concepts are where the prompt put them (the left cell nearer
-    to ``<new1>``'s references than to ``<new2>``'s and the right cell the other way round)."""
-    names = list(refs)
-    centre = torch.stack([F.normalize(cell_embeddings(clip, refs[n]).mean(0), dim=0) for n in names])
-    left, right = scenes_to_cells(scenes_u8)
-    sl = 100 * cell_embeddings(clip, left) @ centre.T  # (N, 2)
-    sr = 100 * cell_embeddings(clip, right) @ centre.T
-    both = (sl[:, 0] > sl[:, 1]) & (sr[:, 1] > sr[:, 0])
-    return {"left_vs_" + names[0]: sl[:, 0].numpy(), "right_vs_" + names[1]: sr[:, 1].numpy(),
-            "both_present": both.numpy()}
-
-
-def concept_scores(clip, images_u8: np.ndarray, ref_cells: torch.Tensor) -> np.ndarray:
-    """Image score of whole generations of a one-concept prompt: 100 x cosine between the
-    cell that holds the digit (the cell farther from a flat blank) and the mean reference."""
-    centre = F.normalize(cell_embeddings(clip, ref_cells).mean(0), dim=0)
-    left, right = scenes_to_cells(images_u8)
-    busy = lambda c: c.std((-3, -2, -1))  # noqa: E731  (a blank cell is flat)
-    cells = torch.where((busy(left) >= busy(right))[:, None, None, None], left, right)
-    return (100 * cell_embeddings(clip, cells) @ centre).numpy()

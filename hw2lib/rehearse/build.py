@@ -74,7 +74,7 @@ class Scale:
     classes: int = 50  # zero-shot classes (the course's 50)
     p1_per_digit: int = 50  # images per digit and set written by hw2_1.sh (the course's 50)
     zeroshot_size: int = 32  # CIFAR-100's 32x32 (resized to 224 by CLIP's preprocessing)
-    refs_per_concept: int = 5
+    refs_per_concept: int = 2  # course: 5; each costs VAE encodes at 512 px (1.1 TFLOP, twice: mirrored)
     ref_size: int = 512
     face_unet: str = "full"  # "full": 114M parameters; "small": the same layout, narrow
     sd: str = "full"  # "full": SD v1.4's configs; "reduced": the same layout, narrow (tests)

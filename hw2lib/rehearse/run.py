@@ -29,7 +29,14 @@ P2_STEPS = 1
 TI_STEPS, TI_N, TI_GEN_STEPS = 1, 1, 1
 # Report parameters of the rehearsal: every figure at the course's size, minimal sampling.
 REPORT_PARAMS = {"steps": P1_STEPS, "sweep_w": [0.0, 4.0], "sweep_per_digit": 1,
-                 "etas": [0.0, 1.0], "n_grid": 2, "n_alpha": 3, "ddim_steps": P2_STEPS}
+                 "etas": [0.0, 1.0], "n_grid": 2, "n_alpha": 3, "ddim_steps": P2_STEPS,
+                 "n_images": 1, "band_batches": 1, "band_batch": 1}
+# P3.2's Stable Diffusion passes per generated image and DDIM step (classifier-free guidance: 2
+# per prompt, 3 for region-masked composition): 4 one-concept prompts (each token and its init
+# word), the naive two-concept prompt and the region-masked composition; the loss-by-band
+# table: 5 bands x 3 prompts (the token, its init word, the empty prompt)
+P32_PASSES, P32_DECODES, P32_BANDS = 4 * 2 + 2 + 3, 4 + 2, 5 * 3
+P32_JUDGED = 4 + 2 * 2  # CLIP images judged per generation: 4 whole images, 2 x 2 halves
 # The course's full run (what the estimate is for): P1 with the GPU preset
 COURSE = dict(p1_train_steps=30_000, p1_batch=256, ddim=50,
               zeroshot_images=2500, ti_steps=3000, ti_batch=4, ti_n=25, refs_per_concept=5,
@@ -150,7 +157,7 @@ def stages(out: Path, info: dict, *, device: str, py: str) -> list[Stage]:
 def report_stage(out: Path, info: dict, *, device: str) -> Stage:
     venv = Path(sys.executable).parents[1]
     params = " ".join(f"-p '{k}={v}'" for k, v in REPORT_PARAMS.items())
-    n1, n2 = REPORT_PARAMS, COURSE
+    n1, n2, sc = REPORT_PARAMS, COURSE, SCALES[info["scale"]["name"]]
     p1_imgs = 2 * (10 * 10 + 10 * len(n1["sweep_w"]) * n1["sweep_per_digit"])
     p2_imgs = len(n1["etas"]) * n1["n_grid"] + 2 * n1["n_alpha"] + 2 * 10
     return Stage("make report MODE=course",
@@ -158,13 +165,24 @@ def report_stage(out: Path, info: dict, *, device: str) -> Stage:
                   f"DATA={info['data']}", f"UNET_MODULE={info['unet_module']}",
                   f"COURSE_CLASSIFIER={info['classifier']}", f"P1_CKPT={out / 'ckpt' / 'p1'}",
                   f"CLIP_WEIGHTS={info['clip_weights']}", f"TI_OUT={out / 'out' / 'p3'}",
+                  f"SD={info['sd']['ckpt']}", f"SD_CONFIG={info['sd']['config']}",
+                  f"TI_CKPT={out / 'ckpt' / 'ti'}",
                   f"DEVICE={device}", f"REPORT_PARAMS={params}"],
                  work={"p1_unet": 2 * p1_imgs * n1["steps"], "face_unet": p2_imgs * n1["ddim_steps"],
-                       "clip_image": SCALES[info["scale"]["name"]].zeroshot_images},
+                       "clip_image": sc.zeroshot_images + 2 * sc.refs_per_concept
+                       + n1["n_images"] * P32_JUDGED + _n_prompts() * TI_N,
+                       "vae_encode": 2 * sc.refs_per_concept,
+                       "sd_unet": n1["n_images"] * n1["ddim_steps"] * P32_PASSES
+                       + P32_BANDS * n1["band_batches"] * n1["band_batch"],
+                       "vae_decode": n1["n_images"] * P32_DECODES},
                  course_work={"p1_gpu_unet": 2 * 2 * (100 + 10 * n2["report_p1"]["sweep"]) * n2["ddim"],
                               "face_unet": (n2["report_p2"]["grid"] + 2 * n2["report_p2"]["alpha"]
                                             + 20) * n2["ddim"],
-                              "clip_image": n2["zeroshot_images"]})
+                              "clip_image": n2["zeroshot_images"] + 2 * n2["refs_per_concept"]
+                              + 32 * P32_JUDGED + _n_prompts() * n2["ti_n"],
+                              "vae_encode": 2 * n2["refs_per_concept"],
+                              "sd_unet": 32 * 25 * P32_PASSES + P32_BANDS * 3 * 8,
+                              "vae_decode": 32 * P32_DECODES})
 
 
 def summarise(done: list[Stage], fl: dict, fl_course: dict, *, gpu_tflops: float,

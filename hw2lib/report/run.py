@@ -62,7 +62,8 @@ def parse_param(text: str) -> tuple[str, object]:
 
 # Parameters that name the user's files: made absolute against the caller's folder (the
 # notebooks run in notebooks/).
-PATH_PARAMS = ("data_dir", "unet_module", "course_classifier", "ckpt", "clip_weights", "ti_out")
+PATH_PARAMS = ("data_dir", "unet_module", "course_classifier", "ckpt", "clip_weights", "ti_out",
+               "sd", "sd_config", "ti_ckpt")
 
 
 def absolute_paths(params: dict) -> dict:
