@@ -181,19 +181,36 @@ def test_notebook_course_mode(hw2_data_pristine, weights_file, tmp_path):
     assert {"successes.png", "failures.png", "per_class.png"} <= {p.name for p in figs.iterdir()}
 
 
-def test_failure_reasons_and_accuracy_text_read_the_numbers():
+def test_failure_causes_are_measured_per_image():
     import numpy as np
 
     from hw2lib.zeroshot import notebook
+    from hw2lib.zeroshot.reasons import causes, text_neighbours
     probs = np.array([[0.95, 0.05, 0.0], [0.3, 0.6, 0.1], [0.96, 0.02, 0.02], [0.1, 0.2, 0.7]])
-    r = ZeroShotResult(probs, np.array([1, 0, 1, 2]), ("cat", "dog", "fox"))
-    table = notebook.failure_table(r, [0, 1, 2])
-    assert table["reason"][0].startswith("confident: CLIP puts 95.0% on cat")
-    assert "the set makes this mistake 2 times (100.0% of its 2 dog images)" in table["reason"][0]
-    assert table["reason"][1].startswith("near miss: cat is close behind at 30%")
-    assert "the only such mistake" in table["reason"][1]
+    # class weights: "lion" and "tiger" nearly coincide, "bus" is far from both
+    w = np.array([[1.0, 0.0, 0.0], [0.96, 0.28, 0.0], [0.0, 0.0, 1.0]])
+    cos, ranks = text_neighbours(w)
+    assert ranks[0, 1] == 1 and ranks[0, 2] == 2 and ranks[2, 2] == 0
+    r = ZeroShotResult(probs, np.array([1, 0, 1, 2]), ("lion", "tiger", "bus"), w)
+    flat, busy = np.full((8, 8, 3), 128, np.uint8), np.zeros((8, 8, 3), np.uint8)
+    busy[:, 4:] = 255  # half black, half white: a grey-level spread of 0.5
+    table = notebook.failure_table(r, [0, 1, 2], images=[flat, busy, busy],
+                                   set_contrast=np.linspace(0.05, 0.5, 100))
+    assert list(table["same mistake in set"]) == [2, 1, 2]
+    c = table["likely causes"]
+    assert c[0].startswith('near in text space: "lion" is the nearest of the 2 other classes '
+                           'to "tiger" (cosine 0.96; ')
+    assert c[2].startswith('near in text space')  # tiger -> lion: nearest; bus would not be
+    assert causes(r.classnames, 0, 2, cos=cos, ranks=ranks)[0].startswith("not a text neighbour")
+    assert "look-alikes: both are large carnivores" in c[0]
+    assert "low contrast" in c[0] and "low contrast" not in c[1]  # a flat image vs a busy one
     text = notebook.failure_text(table, "course")
-    assert "2 are confident" in text and "1 are near misses" in text and "2 are mistakes" in text
+    assert "in 3 of 3 the predicted class is among" in text and "2 of 3 are mistakes the set makes" in text
+    assert "3 of 3 are look-alikes" in text and "1 of 3 are low-contrast" in text
+    assert "look-alikes" not in notebook.failure_text(table, "embedded")
+    # without class weights (a result built by hand) no text-space cause is claimed
+    bare = notebook.failure_table(ZeroShotResult(probs, r.labels, r.classnames), [0])
+    assert "text space" not in bare["likely causes"][0]
     single = ZeroShotResult(probs, np.array([0, 1, 0, 2]), ("cat", "dog", "fox"))
     acc = notebook.accuracy_text({"single": single, "ensemble": r}, "course")
     assert "paired difference of -75.0 points" in acc and "SE" in acc

@@ -46,6 +46,7 @@ class ZeroShotResult:
     probs: np.ndarray  # (N, C) softmax over classes
     labels: np.ndarray  # (N,) true class ids
     classnames: tuple[str, ...]
+    class_weights: np.ndarray | None = None  # (C, D) the normalised class text embeddings w_c
 
     @property
     def preds(self) -> np.ndarray:
@@ -107,4 +108,5 @@ def zero_shot(clip: ClipModel, image_features: torch.Tensor, labels, classnames:
     w = build_zero_shot_classifier(clip.model, clip.tokenizer, list(classnames), list(templates),
                                    device=of(clip.model)).float().cpu()
     logits = clip.model.logit_scale.exp().float().cpu() * image_features @ w
-    return ZeroShotResult(logits.softmax(-1).numpy(), np.asarray(labels), tuple(classnames))
+    return ZeroShotResult(logits.softmax(-1).numpy(), np.asarray(labels), tuple(classnames),
+                          w.T.numpy())

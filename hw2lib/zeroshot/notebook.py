@@ -77,36 +77,40 @@ def accuracy_table(results: dict[str, ZeroShotResult]):
                          for k, r in results.items()])
 
 
-def failure_table(result: ZeroShotResult, idx):
-    """Why each shown failure failed, from the numbers: the true and predicted classes, the
-    probability of each, the true class's rank, and how often the whole set confuses the
-    same pair. ``reason`` names the kind of failure those numbers point to."""
+def set_contrast(data: ZeroShotSet, max_images: int = 500) -> np.ndarray:
+    """Grey-level spread of the set's images (:func:`.reasons.contrast`), on at most
+    ``max_images`` evenly spaced ones (course images are read from disk)."""
+    from .reasons import contrast
+    idx = np.linspace(0, len(data.labels) - 1, min(max_images, len(data.labels))).astype(int)
+    return contrast(case_images(data, idx))
+
+
+def failure_table(result: ZeroShotResult, idx, *, images=None, set_contrast=None):
+    """The shown failures: true and predicted class, the probability of each, the true class's
+    rank, how often the whole set makes the same mistake, and the measurable causes
+    (:func:`.reasons.causes`: text-space neighbours from the class weights, CIFAR-100
+    look-alikes, and, given the failures' ``images`` and the set's contrasts, low contrast)."""
     import pandas as pd
+
+    from .reasons import causes, contrast, text_neighbours
     c = len(result.classnames)
     m = np.zeros((c, c), dtype=int)
     np.add.at(m, (result.labels, result.preds), 1)
+    cos = ranks = None
+    if result.class_weights is not None:
+        cos, ranks = text_neighbours(result.class_weights)
+    pct = [None] * len(idx)
+    if images is not None and set_contrast is not None:
+        pct = [100 * float((set_contrast < v).mean()) for v in contrast(images)]
     rows = []
-    for i in idx:
+    for k, i in enumerate(idx):
         y, p = int(result.labels[i]), int(result.preds[i])
-        rank = int((result.probs[i] > result.probs[i, y]).sum()) + 1
-        pair = int(m[y, p])
-        n_true = int((result.labels == y).sum())
-        p_pred, p_true = float(result.probs[i, p]), float(result.probs[i, y])
-        if p_pred >= 0.9:
-            reason = (f"confident: CLIP puts {p_pred:.1%} on {result.classnames[p]} and "
-                      f"{p_true:.1%} on {result.classnames[y]} (rank {rank})")
-        elif p_true >= 0.1:
-            reason = f"near miss: {result.classnames[y]} is close behind at {p_true:.0%} (rank {rank})"
-        else:
-            reason = f"{result.classnames[y]} ranks {rank} at {p_true:.1%}"
-        if pair >= 2:
-            reason += (f"; the set makes this mistake {pair} times ({pair / n_true:.1%} of its "
-                       f"{n_true} {result.classnames[y]} images)")
-        else:
-            reason += "; the only such mistake in the set"
+        why = causes(result.classnames, y, p, cos=cos, ranks=ranks, percentile=pct[k])
         rows.append({"true": result.classnames[y], "predicted": result.classnames[p],
                      "p(predicted)": float(result.probs[i, p]), "p(true)": float(result.probs[i, y]),
-                     "rank of true": rank, "reason": reason})
+                     "rank of true": int((result.probs[i] > result.probs[i, y]).sum()) + 1,
+                     "same mistake in set": int(m[y, p]),
+                     "likely causes": "; ".join(why) if why else "none of the measured causes"})
     return pd.DataFrame(rows)
 
 
@@ -157,23 +161,31 @@ def accuracy_text(results: dict[str, ZeroShotResult], mode: str) -> str:
 
 
 def failure_text(reasons, mode: str) -> str:
-    """Why the failures fail: what the table says, and the kinds of cause behind it."""
+    """Why the failures fail: the causes the table measured, counted, and the kind of data."""
+    from .reasons import LOW_CONTRAST
+    n = len(reasons)
+    causes = reasons["likely causes"]
     conf = int((reasons["p(predicted)"] >= 0.9).sum())
-    near = int(reasons["reason"].str.startswith("near miss").sum())
-    syst = int(reasons["reason"].str.contains("makes this mistake").sum())
-    domain = ("handwriting that is ambiguous or has broken strokes (a 6 whose stem is short, an 8 "
-              "whose loop is open), and on the MNIST-M-like images a bright edge of the background photo "
-              "can add or cut a stroke: the image encoder sees the whole crop, not a segmented "
-              "digit" if mode == "embedded" else
-              "the images are CIFAR-100's 32x32 photos upsampled to 224 pixels, so fine detail "
-              "is gone, and many classes are visually or semantically close (trees, vehicles, "
-              "small mammals), so a blurry photo matches the neighbouring class's text as well")
-    return (f"**Why they fail.** Of the {len(reasons)} failures shown, {conf} are confident "
-            f"mistakes (at least 90% on the wrong class), {near} are near misses (at least 10% on "
-            f"the true class), and {syst} are mistakes the set makes more than once. The causes: {domain}. A "
-            f"confident mistake is as confident as a right answer because the learned logit "
-            f"scale s is large: the softmax turns small cosine differences into near-certain "
-            f"probabilities.")
+    near = int(causes.str.contains("near in text space").sum())
+    alike = int(causes.str.contains("look-alikes").sum())
+    low = int(causes.str.contains("low contrast").sum())
+    again = int((reasons["same mistake in set"] >= 2).sum())
+    domain = ("handwriting that is ambiguous or has broken strokes, and on the MNIST-M-like "
+              "images a bright edge of the background photo that can add or cut a stroke: the "
+              "image encoder sees the whole crop, not a segmented digit" if mode == "embedded"
+              else "CIFAR-100's 32x32 photos upsampled to 224 pixels, so fine detail is gone")
+    parts = [f"in {near} of {n} the predicted class is among the true class's nearest in text "
+             "space (its nearest 10% of classes), so their class weights are closer than most "
+             "pairs and a smaller error on the image side flips the decision"]
+    if mode != "embedded":
+        parts.append(f"{alike} of {n} are look-alikes inside one CIFAR-100 superclass")
+    parts.append(f"{low} of {n} are low-contrast images (below the set's "
+                 f"{LOW_CONTRAST}th percentile of grey-level spread)")
+    return (f"**Why they fail.** Measured per image in the table: {'; '.join(parts)}; {again} of "
+            f"{n} are mistakes the set makes more than once. Behind all of them is the data: "
+            f"{domain}. The {conf} confident mistakes (at least 90% on the wrong class) are as "
+            "confident as right answers because the learned logit scale s is large: the softmax "
+            "turns small cosine differences into near-certain probabilities.")
 
 
 def confusion_table(result: ZeroShotResult, k: int = 5):
