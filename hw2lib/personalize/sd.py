@@ -172,12 +172,38 @@ class StableDiffusion:
         return self.vae.decode((latents / self.latent_scale).to(self.vae.dtype)).sample.float()
 
 
+class _EmptyFp32ListFilter:
+    """diffusers 0.42 warns on every ``.to(dtype)`` that modules "should be kept in float32"
+    even when the list of such modules is empty (``[]``): that case says nothing, so it is
+    dropped; any real list still reaches the log."""
+
+    @staticmethod
+    def filter(record) -> bool:
+        return "should be kept in float32: []" not in record.getMessage()
+
+
 def load_sd(path, *, config_dir=None, dtype=None, device: str = "cpu",
-            resolution: int | None = None) -> StableDiffusion:
+            resolution: int | None = None, progress: bool = True) -> StableDiffusion:
     """Stable Diffusion from a diffusers folder (``model_index.json``), or from a single-file
     checkpoint (``sd-v1-4.ckpt``) with the component configs of ``config_dir`` (default: the
     shipped v1.4 configs) and the CLIP tokenizer rebuilt from open_clip's vocabulary: nothing is
-    fetched. ``dtype`` defaults to fp16 on CUDA, fp32 on the CPU."""
+    fetched. ``dtype`` defaults to fp16 on CUDA, fp32 on the CPU. ``progress=False`` hides
+    diffusers' loading bars (in a notebook they would land on the page)."""
+    import logging
+
+    from diffusers.utils import logging as dlog
+    logging.getLogger("diffusers.models.modeling_utils").addFilter(_EmptyFp32ListFilter)
+    if not progress:
+        dlog.disable_progress_bar()
+    try:
+        return _load_sd(path, config_dir=config_dir, dtype=dtype, device=device,
+                        resolution=resolution)
+    finally:
+        if not progress:
+            dlog.enable_progress_bar()
+
+
+def _load_sd(path, *, config_dir, dtype, device, resolution) -> StableDiffusion:
     from diffusers import StableDiffusionPipeline
 
     from ..device import resolve

@@ -36,6 +36,7 @@ class Setup:
     band_batch: int  # noisy latents per batch in the loss-by-band table
     batch_size: int | None  # generations per batch (None: all at once)
     references_are: str  # what the reference images are, for the figure's caption
+    cell_inches: float  # the size of one generated image in the figures
     course_scores: list = field(default_factory=list)  # PromptScores of hw2_3.sh's output
 
     @property
@@ -98,7 +99,8 @@ def embedded(t2i_ckpt, ti_ckpt, clip_ckpt, *, device: str = "cpu") -> Setup:
                  band_prompts=[f"a {t1}", "a four", "a handwritten teal four on red", "a two"],
                  text=embedded_text(t2i_ckpt, ti_ckpt), curves=loss_curves(t2i_ckpt, ti_ckpt),
                  band_batch=64, batch_size=None,
-                 references_are="held-out digits the scene model never saw in training")
+                 references_are="held-out digits the scene model never saw in training",
+                 cell_inches=0.7)
 
 
 def embedded_text(t2i_ckpt, ti_ckpt) -> str:
@@ -131,7 +133,8 @@ def _ti_text(ti: dict) -> str:
             "(the relative loss: every $t$ counts by how much the caption helps there, not by the "
             "size of its loss, which at small t is mostly an unpredictable noise floor)"
             if ti.get("relative") else "the plain eps loss")
-    return (f"{ti.get('steps_done', tc['steps']):,} Adam steps at learning rate {tc['lr']:g} with "
+    steps = ti.get("steps_done", tc["steps"])
+    return (f"{steps:,} Adam step{'s' if steps != 1 else ''} at learning rate {tc['lr']:g} with "
             f"batches of {tc['batch_size']}, t over [{ti.get('t_min', 0)}, 1000), with {loss}.")
 
 
@@ -164,7 +167,7 @@ def course(data_dir, *, sd, ti_ckpt, clip_weights, sd_config="", ti_out="",
     if ti_out:
         _need(ti_out, "the output folder of hw2_3.sh", "Run hw2_3.sh or leave TI_OUT empty.")
     concepts = read_concepts(base / "input.json", base)
-    model = load_sd(sd, config_dir=sd_config or None, device=device)
+    model = load_sd(sd, config_dir=sd_config or None, device=device, progress=False)
     width = model.text_encoder.get_input_embeddings().weight.shape[1]
     from safetensors import safe_open
     for f in sorted(embeds.glob("*.safetensors")):
@@ -198,4 +201,5 @@ def course(data_dir, *, sd, ti_ckpt, clip_weights, sd_config="", ti_out="",
                  curves=loss_curves(ti_ckpt) if (Path(ti_ckpt) / "loss.json").exists() else {},
                  band_batch=8, batch_size=8, course_scores=scores,
                  references_are=" and ".join(f"{len(c.image_paths)} images of {c.src_image}"
-                                             for c in concepts) + " from the course's data")
+                                             for c in concepts) + " from the course's data",
+                 cell_inches=1.2)
