@@ -78,8 +78,9 @@ def causes(classnames, y: int, p: int, *, cos=None, ranks=None, percentile=None)
             out.append(f"near in text space: \"{tp}\" is the {which} of the {n} other classes "
                        f"to \"{ty}\" (cosine {c:.2f}; {mean:.2f} between classes on average)")
         else:
-            out.append(f"not a text neighbour (\"{tp}\" is only the {which} of {n} to "
-                       f"\"{ty}\"): the image embedding itself points elsewhere")
+            out.append(f"not singled out by the text side (\"{tp}\" is the {which} of the {n} "
+                       f"other classes to \"{ty}\", cosine {c:.2f}; {mean:.2f} on average): the "
+                       "image embedding itself points elsewhere")
     sy, sp = SUPERCLASS_OF.get(ty), SUPERCLASS_OF.get(tp)
     if sy and sy == sp:
         out.append(f"look-alikes: both are {sy} in CIFAR-100's superclasses")
