@@ -140,3 +140,11 @@ def test_sweep_table_scores_each_w_and_set(cnn):
     assert t.SE.tolist() == pytest.approx([se(0.5, 20), se(0.9, 20)])
     assert t["colour TV"].iloc[1] == 1.0 and t["colour TV"].iloc[0] < 0.6
     assert set(p1.look.LOOK_COLUMNS) <= set(t.columns)
+
+
+def test_view_hides_the_floor_sd_and_names_the_sets():
+    t = sweep(ACC, LOOK).assign(**{"KID sd": 0.01, "KID floor": 0.0, "KID floor sd": 0.01})
+    v = p1.view(t, {"mnistm": "MNIST-M-like", "svhn": "SVHN-like"}, sweep=True)
+    assert "KID floor sd" not in v.columns and "KID floor" not in v.columns
+    assert set(v.set) == {"MNIST-M-like", "SVHN-like"} and set(t.set) == {"mnistm", "svhn"}
+    assert "KID floor" in p1.view(t).columns  # the score table keeps the floor itself

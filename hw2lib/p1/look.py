@@ -39,6 +39,15 @@ def table_formats(table) -> dict:
     return {k: v for k, v in fmt.items() if k in table.columns}
 
 
+def view(table, names: dict | None = None, *, sweep: bool = False):
+    """The columns a page shows of a score table (or, ``sweep``, of :func:`sweep_table`): the
+    count of correct images and the floors' sd are left to the prose (and metrics.json), and
+    a sweep row shows the KID floor only through its ratio; set keys become ``names``."""
+    hide = ["correct", "KID floor sd"] + (["KID sd", "KID floor"] if sweep else [])
+    out = table.drop(columns=[c for c in hide if c in table.columns])
+    return out.assign(set=out.set.map(names)) if names and "set" in out.columns else out
+
+
 def _within(r: float) -> str:
     if not np.isfinite(r):
         return "no ratio: its floor is not above 0"
@@ -133,7 +142,7 @@ def choice_text(choice: dict, guidance: float, names: dict) -> str:
 
 def sweep_figure(table, choice: dict, guidance: float, names: dict):
     """Two panels over w: each set's accuracy (± one SE) and its look statistics as multiples
-    of their floors (log axis, with the floor and the :data:`WITHIN` x level); dashed lines
+    of their floors (with the floor and the :data:`WITHIN` x level); dashed lines
     mark the rule's w and, where it differs, the notebook's ``guidance``."""
     from ..viz import panels_figure
     ws = sorted(table.w.unique())
@@ -141,9 +150,9 @@ def sweep_figure(table, choice: dict, guidance: float, names: dict):
     for i, (name, label) in enumerate(names.items()):
         t = table[table.set == name].set_index("w").loc[ws]
         acc[label] = (100 * t.accuracy, 100 * t.SE, {"color": f"C{i}"})
-        look[f"{label}: colour TV"] = (t["colour TV / floor"], None, {"color": f"C{i}"})
-        look[f"{label}: KID"] = (t[KID_RATIO], None, {"color": f"C{i}", "ls": "--",
-                                                          "marker": "s"})
+        look[f"{label}: colour TV / floor"] = (t["colour TV / floor"], None, {"color": f"C{i}"})
+        look[f"{label}: {KID_RATIO}"] = (t[KID_RATIO], None, {"color": f"C{i}", "ls": "--",
+                                                              "marker": "s"})
     marks = {f"rule's choice, w = {choice['w']:g}": choice["w"]}
     if guidance != choice["w"]:
         marks[f"notebook's guidance, w = {guidance:g}"] = guidance
@@ -151,7 +160,6 @@ def sweep_figure(table, choice: dict, guidance: float, names: dict):
         ws, [{"title": "Readable as the digit", "ylabel": "project CNN accuracy (%)",
               "series": acc},
              {"title": "Looks like the data",
-              "ylabel": "statistic / its train-vs-test floor",
-              "series": look, "hlines": {"floor": 1.0, f"{WITHIN:g}x the floor": WITHIN},
-              "log": True}],
+              "ylabel": "multiple of the train-vs-test floor",
+              "series": look, "hlines": {"floor": 1.0, f"{WITHIN:g}x the floor": WITHIN}}],
         xlabel="guidance weight w", marks=marks)
