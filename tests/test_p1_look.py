@@ -102,13 +102,17 @@ def test_choice_text_says_whether_the_rule_agrees_with_the_parameter():
     agree, differ = p1.choice_text(c, 2.0, names), p1.choice_text(c, 4.0, names)
     assert "picks **w = 2**" in agree and "That is the notebook's `guidance`" in agree
     assert "not the rule's choice" in differ and "w = 4 (95.0% ± 2.8 (n = 60)" in differ
+    # w = 0 looks better than the pick but fails the bar (93.47%) by 43.47 points
+    assert "w = 0 has the better look (1.1x) but is 43.47 points below the bar" in agree
+    noisy = sweep(ACC, LOOK).assign(**{"colour TV floor": 0.3, "colour TV floor sd": 0.06})
+    assert "varies by 20% of its mean" in p1.choice_text(p1.choose_guidance(noisy), 2.0, names)
 
 
 def score_rows(kid_r, tv_r):
     return pd.DataFrame([{"digit set": "MNIST-M-like", "classifier": "project CNN", "images": 100,
                           "accuracy": 0.9, "SE": 0.03, "KID": 0.02 * kid_r, "KID sd": 0.001,
                           "KID floor": 0.01, "KID floor sd": 0.005, KID_RATIO: kid_r,
-                          "colour TV": 0.2 * tv_r,
+                          "colour TV": 0.2 * tv_r, "colour TV floor sd": 0.04,
                           "colour TV floor": 0.2, "colour TV / floor": tv_r},
                          {"digit set": "MNIST-M-like", "classifier": "course LeNet",
                           "images": 100, "accuracy": 0.8, "SE": 0.04}])
@@ -117,7 +121,7 @@ def score_rows(kid_r, tv_r):
 def test_look_text_reports_the_2x_verdict_from_the_table():
     bad = p1.look_text(score_rows(1.5, 2.4))
     assert "2.4 times it: not within 2x" in bad and "1.5 times it: within 2x" in bad
-    assert "upper level (+2 sd) is 0.0200" in bad
+    assert "upper level (+2 sd) is 0.0200" in bad and "floor of 0.20 ± 0.04" in bad
     assert "Not within 2x of the floor: MNIST-M-like colour TV." in bad
     good = p1.look_text(score_rows(1.5, 1.9))
     assert "Every look statistic with a ratio is within 2x of its floor." in good

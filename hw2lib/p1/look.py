@@ -12,7 +12,7 @@ import numpy as np
 from ..look import KID_RATIO, look_against, reference
 
 LOOK_COLUMNS = ["KID", "KID sd", "KID floor", "KID floor sd", KID_RATIO, "colour TV",
-                "colour TV floor", "colour TV / floor"]
+                "colour TV floor", "colour TV floor sd", "colour TV / floor"]
 WITHIN = 2.0  # "looks like the data": a statistic within this factor of its floor
 RULE_LOOK = "colour TV / floor"  # the look statistic of the guidance rule
 
@@ -43,7 +43,8 @@ def view(table, names: dict | None = None, *, sweep: bool = False):
     """The columns a page shows of a score table (or, ``sweep``, of :func:`sweep_table`): the
     count of correct images and the floors' sd are left to the prose (and metrics.json), and
     a sweep row shows the KID floor only through its ratio; set keys become ``names``."""
-    hide = ["correct", "KID floor sd"] + (["KID sd", "KID floor"] if sweep else [])
+    hide = ["correct", "KID floor sd", "colour TV floor sd"] + (["KID sd", "KID floor"]
+                                                                if sweep else [])
     out = table.drop(columns=[c for c in hide if c in table.columns])
     return out.assign(set=out.set.map(names)) if names and "set" in out.columns else out
 
@@ -64,12 +65,13 @@ def look_text(table) -> str:
                      f"{r['KID sd']:.4f}) against a floor of {r['KID floor']:.4f} ± "
                      f"{r['KID floor sd']:.4f}, whose upper level (+2 sd) is {upper:.4f}, "
                      f"{_within(r[KID_RATIO])}; colour TV {r['colour TV']:.2f} against a floor "
-                     f"of {r['colour TV floor']:.2f}, {_within(r['colour TV / floor'])}")
+                     f"of {r['colour TV floor']:.2f} ± {r['colour TV floor sd']:.2f}, "
+                     f"{_within(r['colour TV / floor'])}")
         for k, c in (("KID", KID_RATIO), ("colour TV", "colour TV / floor")):
             if not r[c] <= WITHIN:
                 (far if np.isfinite(r[c]) else undefined).append(f"{r['digit set']} {k}")
-    verdict = (f"Not within {WITHIN:g}x of the floor: {', '.join(far)}. By these measures the "
-               f"samples read as their digits but do not look like the real images." if far else
+    verdict = (f"Not within {WITHIN:g}x of the floor: {', '.join(far)}. On these statistics "
+               f"the samples do not look like the real images, however well they read." if far else
                f"Every look statistic with a ratio is within {WITHIN:g}x of its floor." +
                (f" Without a ratio: {', '.join(undefined)}." if undefined else ""))
     return ("**Look.** Accuracy only says that a sample reads as its digit. KID (on the project "
@@ -101,8 +103,8 @@ def choose_guidance(table, *, look: str = RULE_LOOK) -> dict:
     """The rule: per w, the accuracy of both sets together (mean of the sets' accuracies, n the
     images of both) and the mean over sets of ``look``; the candidates are the w whose accuracy
     is within one standard error (of the best w's accuracy) of the best; among them the w with
-    the smallest look wins (ties: the smaller w). Returns {"w", "best_w", "candidates",
-    "per_w": DataFrame (w: accuracy, SE, images, look)}."""
+    the smallest look wins (ties: the smaller w). Returns {"w", "best_w", "bar", "look",
+    "candidates", "per_w": DataFrame (w: accuracy, SE, images, look), "table": ``table``}."""
     from ..report.show import se
     g = table.groupby("w")
     per_w = g.agg(accuracy=("accuracy", "mean"), images=("images", "sum"), look=(look, "mean"))
@@ -112,7 +114,7 @@ def choose_guidance(table, *, look: str = RULE_LOOK) -> dict:
     cand = per_w[per_w.accuracy >= bar - 1e-12]
     pick = float(cand.look.idxmin()) if cand.look.notna().any() else best_w
     return {"w": pick, "best_w": best_w, "bar": float(bar), "look": look,
-            "candidates": [float(w) for w in cand.index], "per_w": per_w}
+            "candidates": [float(w) for w in cand.index], "per_w": per_w, "table": table}
 
 
 def choice_text(choice: dict, guidance: float, names: dict) -> str:
@@ -128,6 +130,7 @@ def choice_text(choice: dict, guidance: float, names: dict) -> str:
             f"{look} is the smallest multiple of its floor (mean of "
             f"{' and '.join(names.values())}). The rule picks **w = {w:g}** "
             f"({pct(pw.accuracy[w], int(pw.images[w]))}, {look} {pw.look[w]:.1f}x its floor).")
+    text += _near_misses(choice, look) + _look_noise(choice)
     if w == guidance:
         return text + f" That is the notebook's `guidance` parameter, w = {guidance:g}."
     if guidance in pw.index:
@@ -138,6 +141,29 @@ def choice_text(choice: dict, guidance: float, names: dict) -> str:
     else:
         text += f" The notebook's `guidance` parameter, w = {guidance:g}, is not a sweep point."
     return text
+
+
+def _near_misses(choice: dict, look: str) -> str:
+    """The w with a better look than the pick that the accuracy bar left out, and by how much."""
+    from ..report.show import pct
+    pw = choice["per_w"]
+    out = [f" w = {m:g} has the better look ({pw.look[m]:.1f}x) but is "
+           f"{100 * (choice['bar'] - pw.accuracy[m]):.2f} points below the bar "
+           f"({pct(pw.accuracy[m], int(pw.images[m]))})."
+           for m in pw.index if m not in choice["candidates"] and pw.look[m] < pw.look[choice["w"]]]
+    return "".join(out)
+
+
+def _look_noise(choice: dict) -> str:
+    """How noisy the sweep's look is: the colour floor's sd as a share of the floor."""
+    t = choice.get("table")
+    if t is None or "colour TV floor sd" not in t.columns:
+        return ""
+    rel = float((t["colour TV floor sd"] / t["colour TV floor"]).mean())
+    n = int(t.images.median())
+    return (f" At {n} images per set the real-vs-real colour TV itself varies by "
+            f"{rel:.0%} of its mean (one sd), so differences between w smaller than about "
+            f"{rel:.1f} in the colour ratio are within that noise.")
 
 
 def sweep_figure(table, choice: dict, guidance: float, names: dict):
