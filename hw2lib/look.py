@@ -14,9 +14,14 @@ background orange, every SVHN plate purple). Two statistics do:
   overall colour would have to change.
 
 Both are compared with a floor: the same statistic between the real training split and the
-held-out split at the same sample sizes, i.e. what two real samples of the set differ by.
+held-out split at the same sample sizes, i.e. what two real samples of the set differ by. The
+colour TV is biased upwards at small sizes, so its floor (a mean) is well above 0 and a ratio to
+it says how many times the real-vs-real difference the samples show; KID's floor is 0 within its
+spread, so KID is divided by the floor's mean + 2 sd (:data:`KID_RATIO`).
 """
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -67,12 +72,16 @@ def kid(real: np.ndarray, fake: np.ndarray, *, subsets: int = 100, subset_size: 
     return float(s.mean()), float(s.std(unbiased=False))
 
 
-def mean_colour_histogram(images_uint8: np.ndarray, bins: int = 4) -> np.ndarray:
-    """The normalised histogram (bins^3,) of per-image mean RGB colours of uint8 (N, H, W, 3)."""
+def colour_bins(images_uint8: np.ndarray, bins: int = 4) -> np.ndarray:
+    """The bin (0 .. bins^3 - 1) of each image's mean RGB colour, uint8 (N, H, W, 3) -> (N,)."""
     mean = images_uint8.reshape(len(images_uint8), -1, 3).mean(1)
     idx = np.minimum((mean / 256 * bins).astype(int), bins - 1)
-    flat = (idx[:, 0] * bins + idx[:, 1]) * bins + idx[:, 2]
-    return np.bincount(flat, minlength=bins ** 3) / len(images_uint8)
+    return (idx[:, 0] * bins + idx[:, 1]) * bins + idx[:, 2]
+
+
+def mean_colour_histogram(images_uint8: np.ndarray, bins: int = 4) -> np.ndarray:
+    """The normalised histogram (bins^3,) of per-image mean RGB colours of uint8 (N, H, W, 3)."""
+    return np.bincount(colour_bins(images_uint8, bins), minlength=bins ** 3) / len(images_uint8)
 
 
 def colour_distance(a_uint8: np.ndarray, b_uint8: np.ndarray, bins: int = 4) -> float:
@@ -81,19 +90,95 @@ def colour_distance(a_uint8: np.ndarray, b_uint8: np.ndarray, bins: int = 4) -> 
                               - mean_colour_histogram(b_uint8, bins)).sum())
 
 
-def look_stats(model, samples: np.ndarray, test: np.ndarray, train: np.ndarray, *,
-               subsets: int = 100, seed: int = 0, floor_draws: int = 10) -> dict:
-    """KID and mean-colour distance of ``samples`` against the held-out ``test`` images, and
-    their floors (``train`` against ``test``: KID at the samples' subset size, the colour
-    distance as the mean over ``floor_draws`` random train subsets of len(samples) images).
-    All uint8 (N, H, W, 3)."""
-    g = torch.Generator().manual_seed(seed)
-    f_test, f_s, f_train = (cnn_features(model, x) for x in (test, samples, train))
-    size = min(1000, len(f_s), len(f_test))
-    k, k_sd = kid(f_test, f_s, subsets=subsets, subset_size=size, generator=g)
-    k0, k0_sd = kid(f_test, f_train, subsets=subsets, subset_size=size, generator=g)
+@dataclass(frozen=True)
+class LookReference:
+    """What a sample set is compared with, computed once for many sample sets: the held-out
+    images' CNN features and mean-colour bins, and for the floors the mean-colour bins of the
+    whole training split and the features of a random ``pool`` of it (at most ``KID_SUBSET``
+    rows are drawn per KID subset, so a larger pool adds cost, not precision). Floors are
+    cached per sample size."""
+    test_features: np.ndarray
+    test_bins: np.ndarray
+    pool_features: np.ndarray
+    train_bins: np.ndarray
+    bins: int
+    seed: int
+    floors: dict = field(default_factory=dict, compare=False, repr=False)
+
+
+KID_SUBSET = 1000  # torchmetrics' default subset size
+
+
+def reference(model, test: np.ndarray, train: np.ndarray, *, pool: int = KID_SUBSET,
+              bins: int = 4, seed: int = 0) -> LookReference:
+    """The :class:`LookReference` of a data set's held-out ``test`` and ``train`` images (uint8
+    (N, H, W, 3)); ``pool`` training images (seeded by ``seed``) get CNN features."""
     rng = np.random.default_rng(seed)
-    floor = np.mean([colour_distance(train[rng.choice(len(train), len(samples), replace=False)],
-                                     test) for _ in range(floor_draws)])
-    return {"KID": k, "KID sd": k_sd, "KID floor": k0, "colour TV": colour_distance(samples, test),
-            "colour TV floor": float(floor), "KID subset": size}
+    pick = np.sort(rng.choice(len(train), min(pool, len(train)), replace=False))
+    return LookReference(cnn_features(model, test), colour_bins(test, bins),
+                         cnn_features(model, train[pick]), colour_bins(train, bins), bins, seed)
+
+
+def _tv(a_bins: np.ndarray, b_bins: np.ndarray, n_bins: int) -> float:
+    pa = np.bincount(a_bins, minlength=n_bins) / len(a_bins)
+    pb = np.bincount(b_bins, minlength=n_bins) / len(b_bins)
+    return 0.5 * float(np.abs(pa - pb).sum())
+
+
+def floors(ref: LookReference, n: int, *, subsets: int = 100, draws: int = 100) -> dict:
+    """What two real samples of the set differ by at sample size ``n``: KID between the
+    held-out features and the training pool at the samples' subset size (mean and sd over
+    ``subsets``), and the mean-colour TV between ``n`` random training images and the held-out
+    split (mean and sd over ``draws``). Seeded by ``ref.seed``; cached in ``ref.floors``."""
+    key = (n, subsets, draws)
+    if key not in ref.floors:
+        size = min(KID_SUBSET, n, len(ref.test_features))
+        g = torch.Generator().manual_seed(ref.seed)
+        k0, k0_sd = kid(ref.test_features, ref.pool_features, subsets=subsets, subset_size=size,
+                        generator=g)
+        rng = np.random.default_rng(ref.seed)
+        tv = [_tv(ref.train_bins[rng.choice(len(ref.train_bins), n, replace=False)],
+                  ref.test_bins, ref.bins ** 3) for _ in range(draws)]
+        ref.floors[key] = {"KID floor": k0, "KID floor sd": k0_sd,
+                           "colour TV floor": float(np.mean(tv)),
+                           "colour TV floor sd": float(np.std(tv))}
+    return ref.floors[key]
+
+
+def look_against(ref: LookReference, model, samples: np.ndarray, *, subsets: int = 100,
+                 draws: int = 100) -> dict:
+    """KID (mean and sd over ``subsets`` random subsets) and mean-colour TV of ``samples``
+    (uint8 (N, H, W, 3)) against the held-out split of ``ref``, with their :func:`floors` at
+    N and each statistic's ratio to its floor (KID's: to :data:`KID_RATIO`'s upper level)."""
+    n = len(samples)
+    size = min(KID_SUBSET, n, len(ref.test_features))
+    g = torch.Generator().manual_seed(ref.seed)
+    k, k_sd = kid(ref.test_features, cnn_features(model, samples), subsets=subsets,
+                  subset_size=size, generator=g)
+    out = {"KID": k, "KID sd": k_sd,
+           "colour TV": _tv(colour_bins(samples, ref.bins), ref.test_bins, ref.bins ** 3),
+           **floors(ref, n, subsets=subsets, draws=draws), "KID subset": size}
+    out[KID_RATIO] = ratio(out["KID"], out["KID floor"] + 2 * out["KID floor sd"])
+    out["colour TV / floor"] = ratio(out["colour TV"], out["colour TV floor"])
+    return out
+
+
+# KID is unbiased: between two real samples of one distribution its mean is 0 (within its
+# spread), so a ratio to that mean is noise. It is divided by the floor's upper level instead,
+# mean + 2 sd, the most that two real samples of this size typically differ by.
+KID_RATIO = "KID / (floor + 2 sd)"
+
+
+def ratio(value: float, floor: float) -> float:
+    """``value / floor``; NaN where the floor is not positive."""
+    return value / floor if floor > 0 else float("nan")
+
+
+def look_stats(model, samples: np.ndarray, test: np.ndarray, train: np.ndarray, *,
+               subsets: int = 100, seed: int = 0, pool: int = KID_SUBSET) -> dict:
+    """:func:`look_against` a fresh :func:`reference` of ``test`` and ``train``: KID and
+    mean-colour TV of ``samples`` against the held-out ``test`` images, their floors (the
+    training split against ``test`` at the samples' size) and the ratios. All uint8
+    (N, H, W, 3)."""
+    return look_against(reference(model, test, train, pool=pool, seed=seed), model, samples,
+                        subsets=subsets)

@@ -137,3 +137,29 @@ def bar_figure(labels, values: dict, *, ylabel: str = "", title: str = "", width
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
     return fig
+
+
+def panels_figure(x, panels: list[dict], *, xlabel: str = "", marks: dict | None = None):
+    """Side-by-side line panels over one ``x``. Each panel: {"title", "ylabel", "series":
+    {label: (y, yerr or None[, matplotlib line keywords])}, "hlines": {label: y} (grey
+    reference levels), "log": bool}. ``marks`` ({label: x}) draws a dashed vertical line in
+    every panel."""
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.3 * len(panels), 3.2), squeeze=False)
+    for ax, p in zip(axes[0], panels):
+        for label, (y, err, *style) in p["series"].items():
+            ax.errorbar(x, y, yerr=err, label=label, **{"marker": "o", "capsize": 3,
+                                                        **(style[0] if style else {})})
+        for i, (label, y) in enumerate(p.get("hlines", {}).items()):
+            ax.axhline(y, color="grey", ls=":" if i else "-", lw=1, label=label)
+        for i, (label, xm) in enumerate((marks or {}).items()):
+            ax.axvline(xm, color=f"C{3 + i}", ls="--", lw=1.2, label=label)
+        if p.get("log"):
+            ax.set_yscale("log")
+        ax.set(xlabel=xlabel, ylabel=p.get("ylabel", ""), xticks=list(x))
+        ax.set_title(p.get("title", ""), fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2,
+                  frameon=False)  # below the axes: never over the data
+    fig.tight_layout()
+    return fig

@@ -103,9 +103,13 @@ def test_p1_score_look_columns_and_cli(tmp_path, monkeypatch, capsys):
     samples = {n: ds.x_train[:20] for n, ds in sets.items()}
     torch.manual_seed(0)
     clf = save_classifier(DigitCNN().eval(), tmp_path / "clf", {"note": "untrained"})
-    table = p1.score_table(samples, digits, p1.scorers(clf), sets=sets)
-    assert {"KID", "KID floor", "colour TV", "colour TV floor"} <= set(table.columns)
+    table = p1.score_table(samples, digits, p1.scorers(clf),
+                           look=p1.look_references(sets, p1.scorers(clf)["project CNN"]))
+    assert {"KID", "KID floor", "colour TV", "colour TV floor", "colour TV / floor"} <= set(
+        table.columns)
     assert table["KID"].notna().all()
+    assert table["colour TV / floor"].tolist() == pytest.approx(
+        (table["colour TV"] / table["colour TV floor"]).tolist())
     for name, imgs in samples.items():
         p1.write_grading_folder(tmp_path / "out", name, imgs, digits)
     monkeypatch.setattr(data, "load_digit_sets", lambda *a, **k: sets)

@@ -36,9 +36,13 @@ def test_notebook_runs_on_tiny_parameters(name, tmp_path):
     metrics = json.loads((figs / "metrics.json").read_text())
     pngs = {p.name for p in figs.glob("*.png")}
     if name == "p1_ddpm.ipynb":
-        assert {"grid_mnistm.png", "grid_svhn.png", "reverse_mnistm.png", "guidance_accuracy.png",
+        assert {"grid_mnistm.png", "grid_svhn.png", "reverse_mnistm.png", "guidance_choice.png",
                 "guidance_svhn.png"} <= pngs
         assert all(0 <= r["accuracy"] <= 1 and r["images"] == 20 for r in metrics["accuracy"])
+        cnn = [r for r in metrics["accuracy"] if r["classifier"] == "project CNN"]
+        assert all(r["colour TV floor"] > 0 and r["KID floor sd"] > 0 for r in cnn)
+        assert len(metrics["sweep_look"]) == 4 and metrics["rule_w"] in (0.0, 4.0)
+        assert set(metrics["rule_candidates"]) <= {0.0, 4.0}
     elif name == "p2_ddim.ipynb":
         assert {"eta_grid.png", "interpolation.png", "interpolation_norm.png"} <= pngs
         assert metrics["mse_mean"] < 1e-3, "our DDIM must reproduce the diffusers ground truth"

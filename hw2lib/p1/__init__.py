@@ -5,7 +5,8 @@ The class label joins the data set and the digit: ``label = 10 * set_index + dig
 cost on 2 CPU cores and lets digit shapes be shared between the two looks.
 
 ``model`` trains, loads and samples; ``grading`` writes and scores the course's folders;
-``notebook`` is what the P1 notebook shows.
+``notebook`` is what the P1 notebook shows; ``look`` puts the look statistics
+beside the accuracy and chooses the guidance weight on both.
 """
 from .model import (NULL_LABEL, SAMPLERS, T, class_label, grid_noise, load, reverse_steps, sample,
                     sampler_steps, train, training_tensors)
@@ -14,11 +15,14 @@ from .notebook import (accuracy_text, describe, explorer, guidance_sweep, networ
                        sweep_columns, sweep_text)
 from .grading import (classifier_test_accuracy, grading_folders, look_folders, read_grading_folder,
                       sample_to_folders, score_folders, score_table, scorers, write_grading_folder)
+from .look import (choice_text, choose_guidance, look_references, look_text, sweep_figure,
+                   sweep_table, table_formats, view)
 
-__all__ = ["NULL_LABEL", "SAMPLERS", "T", "accuracy_text", "class_label",
-           "classifier_test_accuracy", "describe", "explorer", "grading_folders", "grid_noise",
-           "guidance_sweep", "load", "look_folders", "network_text", "predicted_x0_frames",
+__all__ = ["NULL_LABEL", "SAMPLERS", "T", "accuracy_text", "choice_text", "choose_guidance",
+           "class_label", "classifier_test_accuracy", "describe", "explorer", "grading_folders",
+           "grid_noise", "guidance_sweep", "load", "look_folders", "look_references", "look_text",
+           "network_text", "predicted_x0_frames",
            "read_grading_folder", "reverse_frames", "reverse_steps", "reverse_text", "sample",
            "sample_to_folders", "sampler_label", "sampler_steps", "score_folders", "score_table",
-           "scorers", "sweep_columns", "sweep_text", "train", "training_tensors",
-           "write_grading_folder"]
+           "scorers", "sweep_columns", "sweep_figure", "sweep_table", "sweep_text", "table_formats",
+           "train", "training_tensors", "view", "write_grading_folder"]

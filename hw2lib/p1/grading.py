@@ -70,12 +70,12 @@ def scorers(classifier_ckpt, course_classifier=None) -> dict:
 
 
 def score_table(samples: dict, digits, scorers: dict, *, mode: str = "embedded",
-                sets: dict | None = None):
+                look: dict | None = None):
     """One row per (digit set, classifier): images, correct, accuracy and its standard error.
-    The course's LeNet was trained on MNIST-M only, so it scores only that set. With ``sets``
-    ({name: DigitSet}), the project CNN's rows also get the look statistics of
-    :func:`hw2lib.look.look_stats` against the set's held-out split (KID, mean-colour TV) and
-    their train-vs-test floors."""
+    The course's LeNet was trained on MNIST-M only, so it scores only that set. With ``look``
+    ({name: :class:`hw2lib.look.LookReference`}, see :func:`hw2lib.p1.look_references`), the
+    project CNN's rows also get the look columns (:data:`hw2lib.p1.look.LOOK_COLUMNS`: KID,
+    mean-colour TV, their train-vs-test floors and the ratios to them; NaN in other rows)."""
     import pandas as pd
 
     from ..classifier import predict
@@ -90,11 +90,9 @@ def score_table(samples: dict, digits, scorers: dict, *, mode: str = "embedded",
             p = correct / len(imgs)
             rows.append({"digit set": set_label(name, mode), "classifier": s, "images": len(imgs),
                          "correct": correct, "accuracy": p, "SE": se(p, len(imgs))})
-            if sets and s == "project CNN":
-                from ..look import look_stats
-                ds = sets[name]
-                rows[-1].update({k: v for k, v in look_stats(m, imgs, ds.x_test, ds.x_train).items()
-                                 if k != "KID subset"})
+            if look and s == "project CNN":
+                from .look import look_row
+                rows[-1].update(look_row(m, imgs, look[name]))
     return pd.DataFrame(rows)
 
 

@@ -133,8 +133,8 @@ def sweep_text(table, guidance: float, per_point: int, names: dict) -> str:
             f"point, the same starting noises at every w; {'; '.join(bits)}). Guidance trades "
             f"diversity for fidelity: it pushes each sample away from the unconditional "
             f"prediction and towards features that say \"this digit\", so the digits become "
-            f"easier to read as w grows, until the samples over-saturate into high-contrast "
-            f"blotches that no longer look like the data. The grids use w = {guidance:g}.")
+            f"easier to read as w grows; what it does to their look is measured in the table "
+            f"below. The grids use w = {guidance:g}.")
 
 
 def sweep_columns(n_cols: int, per_digit: int) -> list[int]:

@@ -1,0 +1,191 @@
+"""P1's look: the look statistics of :mod:`hw2lib.look` beside the accuracy of the samples, and
+the guidance weight chosen on accuracy and look together.
+
+The samples are never drawn here: the grid's images and the guidance sweep's images are scored
+as they are; the real-data side (features of the held-out split, the floors) is computed once
+per set in a :class:`hw2lib.look.LookReference` and reused for every sample set.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..look import KID_RATIO, look_against, reference
+
+LOOK_COLUMNS = ["KID", "KID sd", "KID floor", "KID floor sd", KID_RATIO, "colour TV",
+                "colour TV floor", "colour TV floor sd", "colour TV / floor"]
+WITHIN = 2.0  # "looks like the data": a statistic within this factor of its floor
+RULE_LOOK = "colour TV / floor"  # the look statistic of the guidance rule
+
+
+def look_references(sets: dict, model, *, seed: int = 0) -> dict:
+    """{set: :func:`hw2lib.look.reference`} of each DigitSet's held-out and training splits,
+    the features on ``model`` (the project CNN)."""
+    return {name: reference(model, ds.x_test, ds.x_train, seed=seed) for name, ds in sets.items()}
+
+
+def look_row(model, images: np.ndarray, ref) -> dict:
+    """The :data:`LOOK_COLUMNS` of ``images`` against ``ref``."""
+    s = look_against(ref, model, images)
+    return {k: s[k] for k in LOOK_COLUMNS}
+
+
+def table_formats(table) -> dict:
+    """show.table formats for a score or sweep table: percentages for accuracy and SE, four
+    decimals for KID, two for colour TV, one for the ratios (``1.5x``)."""
+    fmt = {"accuracy": "{:.1%}", "SE": "{:.1%}", "KID": "{:.4f}", "KID sd": "{:.4f}",
+           "KID floor": "{:.4f}", "KID floor sd": "{:.4f}", "colour TV": "{:.2f}",
+           "colour TV floor": "{:.2f}", KID_RATIO: "{:.1f}x", "colour TV / floor": "{:.1f}x",
+           "w": "{:g}"}
+    return {k: v for k, v in fmt.items() if k in table.columns}
+
+
+def view(table, names: dict | None = None, *, sweep: bool = False):
+    """The columns a page shows of a score table (or, ``sweep``, of :func:`sweep_table`): the
+    count of correct images and the floors' sd are left to the prose (and metrics.json), and
+    a sweep row shows the KID floor only through its ratio; set keys become ``names``."""
+    hide = ["correct", "KID floor sd", "colour TV floor sd"] + (["KID sd", "KID floor"]
+                                                                if sweep else [])
+    out = table.drop(columns=[c for c in hide if c in table.columns])
+    return out.assign(set=out.set.map(names)) if names and "set" in out.columns else out
+
+
+def _within(r: float) -> str:
+    if not np.isfinite(r):
+        return "no ratio: its floor is not above 0"
+    return f"{r:.1f} times it: {'within' if r <= WITHIN else 'not within'} {WITHIN:g}x"
+
+
+def look_text(table) -> str:
+    """The look paragraph, from :func:`hw2lib.p1.score_table`'s project-CNN rows (with look)."""
+    rows = table[table.classifier == "project CNN"].dropna(subset=["KID"])
+    parts, far, undefined = [], [], []
+    for _, r in rows.iterrows():
+        upper = r["KID floor"] + 2 * r["KID floor sd"]
+        parts.append(f"{r['digit set']} (n = {r.images:,}): KID {r['KID']:.4f} (sd "
+                     f"{r['KID sd']:.4f}) against a floor of {r['KID floor']:.4f} ± "
+                     f"{r['KID floor sd']:.4f}, whose upper level (+2 sd) is {upper:.4f}, "
+                     f"{_within(r[KID_RATIO])}; colour TV {r['colour TV']:.2f} against a floor "
+                     f"of {r['colour TV floor']:.2f} ± {r['colour TV floor sd']:.2f}, "
+                     f"{_within(r['colour TV / floor'])}")
+        for k, c in (("KID", KID_RATIO), ("colour TV", "colour TV / floor")):
+            if not r[c] <= WITHIN:
+                (far if np.isfinite(r[c]) else undefined).append(f"{r['digit set']} {k}")
+    verdict = (f"Not within {WITHIN:g}x of the floor: {', '.join(far)}. On these statistics "
+               f"the samples do not look like the real images, however well they read." if far else
+               f"Every look statistic with a ratio is within {WITHIN:g}x of its floor." +
+               (f" Without a ratio: {', '.join(undefined)}." if undefined else ""))
+    return ("**Look.** Accuracy only says that a sample reads as its digit. KID (on the project "
+            "CNN's features; mean and sd over 100 random subsets of the held-out images, a spread "
+            "that leaves out the sampling noise of the samples themselves) and the mean-colour "
+            "total variation distance (colour TV) compare the samples with held-out real images. "
+            "Each floor is the same statistic between real training and held-out images at the "
+            "same sample size: what two real samples of the set differ by. KID is unbiased, so "
+            "its floor is 0 within its spread and KID is divided by the floor's upper level, "
+            "mean + 2 sd. " + "; ".join(parts) + ". " + verdict)
+
+
+def sweep_table(sweep, images: dict, model, refs: dict):
+    """One row per (w, set) of :func:`hw2lib.p1.guidance_sweep`'s accuracy table ``sweep`` and
+    images ``{(w, set): uint8}``: accuracy, SE, n and the :data:`LOOK_COLUMNS`."""
+    import pandas as pd
+
+    from ..report.show import se
+    rows = []
+    for w in sweep.index:
+        for name in sweep.columns:
+            p, n = float(sweep.loc[w, name]), len(images[(w, name)])
+            rows.append({"w": float(w), "set": name, "images": n, "accuracy": p, "SE": se(p, n),
+                         **look_row(model, images[(w, name)], refs[name])})
+    return pd.DataFrame(rows)
+
+
+def choose_guidance(table, *, look: str = RULE_LOOK) -> dict:
+    """The rule: per w, the accuracy of both sets together (mean of the sets' accuracies, n the
+    images of both) and the mean over sets of ``look``; the candidates are the w whose accuracy
+    is within one standard error (of the best w's accuracy) of the best; among them the w with
+    the smallest look wins (ties: the smaller w). Returns {"w", "best_w", "bar", "look",
+    "candidates", "per_w": DataFrame (w: accuracy, SE, images, look), "table": ``table``}."""
+    from ..report.show import se
+    g = table.groupby("w")
+    per_w = g.agg(accuracy=("accuracy", "mean"), images=("images", "sum"), look=(look, "mean"))
+    per_w["SE"] = [se(p, n) for p, n in zip(per_w.accuracy, per_w.images)]
+    best_w = float(per_w.accuracy.idxmax())
+    bar = per_w.accuracy[best_w] - per_w.SE[best_w]
+    cand = per_w[per_w.accuracy >= bar - 1e-12]
+    pick = float(cand.look.idxmin()) if cand.look.notna().any() else best_w
+    return {"w": pick, "best_w": best_w, "bar": float(bar), "look": look,
+            "candidates": [float(w) for w in cand.index], "per_w": per_w, "table": table}
+
+
+def choice_text(choice: dict, guidance: float, names: dict) -> str:
+    """The rule, what it picks and how that compares with the notebook's ``guidance``."""
+    from ..report.show import pct
+    pw = choice["per_w"]
+    w, b = choice["w"], choice["best_w"]
+    look = choice["look"].replace(" / floor", "")
+    text = (f"**Rule.** Take the accuracy of both sets together at each w; keep the w within one "
+            f"standard error of the best (w = {b:g}: {pct(pw.accuracy[b], int(pw.images[b]))}, "
+            f"so at least {pct(choice['bar'])}): w = "
+            f"{', '.join(f'{c:g}' for c in choice['candidates'])}; among them take the w whose "
+            f"{look} is the smallest multiple of its floor (mean of "
+            f"{' and '.join(names.values())}). The rule picks **w = {w:g}** "
+            f"({pct(pw.accuracy[w], int(pw.images[w]))}, {look} {pw.look[w]:.1f}x its floor).")
+    text += _near_misses(choice, look) + _look_noise(choice)
+    if w == guidance:
+        return text + f" That is the notebook's `guidance` parameter, w = {guidance:g}."
+    if guidance in pw.index:
+        g = guidance
+        text += (f" The notebook's `guidance` parameter is w = {g:g} "
+                 f"({pct(pw.accuracy[g], int(pw.images[g]))}, {look} {pw.look[g]:.1f}x its "
+                 f"floor): not the rule's choice.")
+    else:
+        text += f" The notebook's `guidance` parameter, w = {guidance:g}, is not a sweep point."
+    return text
+
+
+def _near_misses(choice: dict, look: str) -> str:
+    """The w with a better look than the pick that the accuracy bar left out, and by how much."""
+    from ..report.show import pct
+    pw = choice["per_w"]
+    out = [f" w = {m:g} has the better look ({pw.look[m]:.1f}x) but is "
+           f"{100 * (choice['bar'] - pw.accuracy[m]):.2f} points below the bar "
+           f"({pct(pw.accuracy[m], int(pw.images[m]))})."
+           for m in pw.index if m not in choice["candidates"] and pw.look[m] < pw.look[choice["w"]]]
+    return "".join(out)
+
+
+def _look_noise(choice: dict) -> str:
+    """How noisy the sweep's look is: the colour floor's sd as a share of the floor."""
+    t = choice.get("table")
+    if t is None or "colour TV floor sd" not in t.columns:
+        return ""
+    rel = float((t["colour TV floor sd"] / t["colour TV floor"]).mean())
+    n = int(t.images.median())
+    return (f" At {n} images per set the real-vs-real colour TV itself varies by "
+            f"{rel:.0%} of its mean (one sd), so differences between w smaller than about "
+            f"{rel:.1f} in the colour ratio are within that noise.")
+
+
+def sweep_figure(table, choice: dict, guidance: float, names: dict):
+    """Two panels over w: each set's accuracy (± one SE) and its look statistics as multiples
+    of their floors (with the floor and the :data:`WITHIN` x level); dashed lines
+    mark the rule's w and, where it differs, the notebook's ``guidance``."""
+    from ..viz import panels_figure
+    ws = sorted(table.w.unique())
+    acc, look = {}, {}
+    for i, (name, label) in enumerate(names.items()):
+        t = table[table.set == name].set_index("w").loc[ws]
+        acc[label] = (100 * t.accuracy, 100 * t.SE, {"color": f"C{i}"})
+        look[f"{label}: colour TV / floor"] = (t["colour TV / floor"], None, {"color": f"C{i}"})
+        look[f"{label}: {KID_RATIO}"] = (t[KID_RATIO], None, {"color": f"C{i}", "ls": "--",
+                                                              "marker": "s"})
+    marks = {f"rule's choice, w = {choice['w']:g}": choice["w"]}
+    if guidance != choice["w"]:
+        marks[f"notebook's guidance, w = {guidance:g}"] = guidance
+    return panels_figure(
+        ws, [{"title": "Readable as the digit", "ylabel": "project CNN accuracy (%)",
+              "series": acc},
+             {"title": "Looks like the data",
+              "ylabel": "multiple of the train-vs-test floor",
+              "series": look, "hlines": {"floor": 1.0, f"{WITHIN:g}x the floor": WITHIN}}],
+        xlabel="guidance weight w", marks=marks)
