@@ -129,12 +129,16 @@ def sweep_text(table, guidance: float, per_point: int, names: dict) -> str:
         best = " and ".join(f"{w:g}" for w in ws if acc[w] == acc.max())
         bits.append(f"{names.get(name, name)}: {pct(acc.iloc[0])} at w = {ws[0]:g}, best "
                     f"{pct(acc.max())} at w = {best}, {pct(acc.iloc[-1])} at w = {ws[-1]:g}")
+    falls = [names.get(n, n) for n in table.columns if table[n].iloc[-1] < table[n].max()]
+    past = (f"past its best it falls again for {' and '.join(falls)} (at w = {ws[-1]:g} the "
+            "samples over-sharpen into saturated strokes and blotches that the CNN misreads)"
+            if falls else f"it stays at its best up to w = {ws[-1]:g}")
     return (f"Accuracy of the project CNN against the guidance weight ({per_point} samples per "
             f"point, the same starting noises at every w; {'; '.join(bits)}). Guidance trades "
             f"diversity for fidelity: it pushes each sample away from the unconditional "
-            f"prediction and towards features that say \"this digit\", so the digits become "
-            f"easier to read as w grows; what it does to their look is measured in the table "
-            f"below. The grids use w = {guidance:g}.")
+            f"prediction and towards features that say \"this digit\", so accuracy rises from "
+            f"w = {ws[0]:g}, and {past}; what guidance does to the samples' look is measured in "
+            f"the table below. The grids use w = {guidance:g}.")
 
 
 def sweep_columns(n_cols: int, per_digit: int) -> list[int]:

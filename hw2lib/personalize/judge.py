@@ -24,7 +24,7 @@ class Judge:
     left and right parts (:meth:`halves`). ``refs``: ``{token: reference images}`` in the form
     :meth:`embed` takes."""
     space = "CLIP's image space"  # words for the page
-    part = "half"
+    part, parts = "half", "halves"
 
     def __init__(self, refs: dict):
         self.tokens = list(refs)
@@ -62,7 +62,7 @@ class CellJudge(Judge):
     """The embedded digit CLIP (:func:`hw2lib.zeroshot.load_digit_clip`) on cells (float (N, 3,
     CELL, CELL) in [-1, 1], resized to its 28 px); ``refs``: reference cells per token."""
     space = "the embedded CLIP's image space"
-    part = "cell"
+    part, parts = "cell", "cells"
 
     def __init__(self, clip, refs: dict):
         self.clip = clip

@@ -22,9 +22,12 @@ def band_text(absolute, relative, token: str) -> str:
     learned = relative.loc[f"a {token}"]
     helps = [c for c in relative.columns if learned[c] < 1]
     low, high = absolute.loc[uncond].iloc[0], absolute.loc[uncond].iloc[-1]
-    return (f"The plain eps loss is {low / high:.0f} times larger in the lowest band of t than in "
-            f"the highest, and there no caption does much better than none: a plain loss over all "
-            f"t is dominated by a term the token cannot change. Relative to the unconditional "
+    scale = (f"The plain eps loss is {low / high:.0f} times larger in the lowest band of t than "
+             f"in the highest, and in that band no caption does much better than none: a plain "
+             f"loss over all t is dominated by a term the token cannot change." if low > 2 * high
+             else f"The plain eps loss is about as large in the lowest band of t as in the "
+                  f"highest ({low / high:.2f} times).")
+    return (f"{scale} Relative to the unconditional "
             f"prediction, the learned `{token}` helps in {len(helps)} of {len(relative.columns)} "
             f"bands (ratio below 1), most in {learned.idxmin()} ({learned.min():.3f}).")
 
@@ -128,7 +131,13 @@ def findings(scores, comp, n: int, judge: Judge) -> str:
     """The findings of P3.2 as Markdown, every number read from :func:`concept_table` and
     :func:`compose_two`'s tables (``n`` images per prompt); ``judge`` names the space and the
     parts (cells or halves) the scores were taken in."""
-    part = judge.part
+    part, parts = judge.part, judge.parts
+    layout = ("and in the scene model's training captions the first-named digit stands on the "
+              "left (\"a 3 next to a 7\" is a 3 on the left), so it belongs in the left cell."
+              if part == "cell" else
+              "but Stable Diffusion has no fixed layout: it is scored in the layout the "
+              "region-masked composition uses, the first-named on the left, which is only one "
+              "of the arrangements a reader would accept.")
     def concept(token):
         r = scores[(scores.concept == token) & (scores.which == "learned token")].iloc[0]
         i = scores[(scores.concept == token) & (scores.which == "init word")].iloc[0]
@@ -159,19 +168,21 @@ def findings(scores, comp, n: int, judge: Judge) -> str:
         f"* **Each concept alone.** {concept(t1)}. {concept(t2)}. The score measures closeness "
         f"to the references in {judge.space}, which is not the same as "
         "reproducing them: compare each row of the figure with the reference images above.",
-        f"* **Both concepts in one prompt.** The naive prompt puts each concept where the "
-        f"prompt says in {k_naive} of {n} images (`{t1}` left and `{t2}` right, judged by which "
-        f"reference set each {part} is nearer to); its right {part}s score "
-        f"{naive[right]:.1f} against `{t2}` and its left {part}s {naive[left]:.1f} against `{t1}`. "
+        f"* **Both concepts in one prompt.** The naive prompt names `{t1}` first, {layout} It "
+        f"gives `{t1}` left and `{t2}` right in "
+        f"{k_naive} of {n} images (judged by which reference set each {part} is nearer to); "
+        f"its right {parts} score "
+        f"{naive[right]:.1f} against `{t2}` and its left {parts} {naive[left]:.1f} against `{t1}`. "
         "The likely cause: each token was fitted alone, on images where it was the only "
         "subject, and nothing in training ties a token to one place; in a prompt with two "
         "learned tokens both act on the whole image through the same cross-attention, so one "
         "concept can take over both places or the relation \"next to\" can be lost.",
         f"* **Region-masked composition** {better} this to {k_masked} of {n} (a difference of "
-        f"{100 * (p2 - p1):+.0f} points, SE {100 * se_diff:.0f}: {sure}); right {part}s "
-        f"{masked[right]:.1f} against `{t2}`, left {part}s {masked[left]:.1f} against `{t1}`. "
-        "Each prompt's guided noise prediction acts only on its own half, so the concepts "
-        "cannot bleed into each other, at the price of needing the layout in advance.",
+        f"{100 * (p2 - p1):+.0f} points, SE {100 * se_diff:.0f}: {sure}); right {parts} "
+        f"{masked[right]:.1f} against `{t2}`, left {parts} {masked[left]:.1f} against `{t1}`. "
+        "Each prompt's guided noise prediction is applied only to its own half, so one token "
+        "cannot steer the other half directly (each prediction still sees the whole $x_t$, so "
+        "some influence crosses the border), at the price of needing the layout in advance.",
     ])
 
 

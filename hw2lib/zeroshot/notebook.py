@@ -181,11 +181,13 @@ def failure_text(reasons, mode: str) -> str:
         parts.append(f"{alike} of {n} are look-alikes inside one CIFAR-100 superclass")
     parts.append(f"{low} of {n} are low-contrast images (below the set's "
                  f"{LOW_CONTRAST}th percentile of grey-level spread)")
+    confident = (f" The {conf} confident mistakes (at least 90% on the wrong class) are as "
+                 "confident as right answers because the learned logit scale s is large: the "
+                 "softmax turns small cosine differences into near-certain probabilities."
+                 if conf else "")
     return (f"**Why they fail.** Measured per image in the table: {'; '.join(parts)}; {again} of "
             f"{n} are mistakes the set makes more than once. Behind all of them is the data: "
-            f"{domain}. The {conf} confident mistakes (at least 90% on the wrong class) are as "
-            "confident as right answers because the learned logit scale s is large: the softmax "
-            "turns small cosine differences into near-certain probabilities.")
+            f"{domain}.{confident}")
 
 
 def confusion_table(result: ZeroShotResult, k: int = 5):
