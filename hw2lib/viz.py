@@ -159,7 +159,7 @@ def panels_figure(x, panels: list[dict], *, xlabel: str = "", marks: dict | None
         ax.set(xlabel=xlabel, ylabel=p.get("ylabel", ""), xticks=list(x))
         ax.set_title(p.get("title", ""), fontsize=10)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2,
+        ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=2,
                   frameon=False)  # below the axes: never over the data
     fig.tight_layout()
     return fig

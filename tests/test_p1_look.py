@@ -102,8 +102,13 @@ def test_choice_text_says_whether_the_rule_agrees_with_the_parameter():
     agree, differ = p1.choice_text(c, 2.0, names), p1.choice_text(c, 4.0, names)
     assert "picks **w = 2**" in agree and "That is the notebook's `guidance`" in agree
     assert "not the rule's choice" in differ and "w = 4 (95.0% ± 2.8 (n = 60)" in differ
-    # w = 0 looks better than the pick but fails the bar (93.47%) by 43.47 points
-    assert "w = 0 has the better look (1.1x) but is 43.47 points below the bar" in agree
+    # w = 0 looks better than the pick but is far below the bar: no near miss
+    assert "w = 0 has" not in agree
+    # w = 2 at 93% misses the bar (93.47%) by less than its SE: said, with the margin
+    near = p1.choose_guidance(sweep({**ACC, 2.0: 0.93}, LOOK))
+    assert near["w"] == 4.0
+    assert "w = 2 has the better look (1.6x) and misses the bar by only 0.47 points" in (
+        p1.choice_text(near, 4.0, names))
     noisy = sweep(ACC, LOOK).assign(**{"colour TV floor": 0.3, "colour TV floor sd": 0.06})
     assert "varies by 20% of its mean" in p1.choice_text(p1.choose_guidance(noisy), 2.0, names)
 

@@ -130,9 +130,9 @@ def choice_text(choice: dict, guidance: float, names: dict) -> str:
             f"{look} is the smallest multiple of its floor (mean of "
             f"{' and '.join(names.values())}). The rule picks **w = {w:g}** "
             f"({pct(pw.accuracy[w], int(pw.images[w]))}, {look} {pw.look[w]:.1f}x its floor).")
-    text += _near_misses(choice, look) + _look_noise(choice)
+    tail = _near_misses(choice) + _look_noise(choice)
     if w == guidance:
-        return text + f" That is the notebook's `guidance` parameter, w = {guidance:g}."
+        return text + f" That is the notebook's `guidance` parameter, w = {guidance:g}." + tail
     if guidance in pw.index:
         g = guidance
         text += (f" The notebook's `guidance` parameter is w = {g:g} "
@@ -140,17 +140,19 @@ def choice_text(choice: dict, guidance: float, names: dict) -> str:
                  f"floor): not the rule's choice.")
     else:
         text += f" The notebook's `guidance` parameter, w = {guidance:g}, is not a sweep point."
-    return text
+    return text + tail
 
 
-def _near_misses(choice: dict, look: str) -> str:
-    """The w with a better look than the pick that the accuracy bar left out, and by how much."""
+def _near_misses(choice: dict) -> str:
+    """The w with a better look than the pick that the accuracy bar left out although its
+    accuracy is within its own standard error of the bar, and by how much it missed."""
     from ..report.show import pct
     pw = choice["per_w"]
-    out = [f" w = {m:g} has the better look ({pw.look[m]:.1f}x) but is "
-           f"{100 * (choice['bar'] - pw.accuracy[m]):.2f} points below the bar "
-           f"({pct(pw.accuracy[m], int(pw.images[m]))})."
-           for m in pw.index if m not in choice["candidates"] and pw.look[m] < pw.look[choice["w"]]]
+    out = [f" w = {m:g} has the better look ({pw.look[m]:.1f}x) and misses the bar by only "
+           f"{100 * (choice['bar'] - pw.accuracy[m]):.2f} points "
+           f"({pct(pw.accuracy[m], int(pw.images[m]))}), well within its standard error."
+           for m in pw.index if m not in choice["candidates"]
+           and pw.look[m] < pw.look[choice["w"]] and pw.accuracy[m] >= choice["bar"] - pw.SE[m]]
     return "".join(out)
 
 
@@ -186,6 +188,6 @@ def sweep_figure(table, choice: dict, guidance: float, names: dict):
         ws, [{"title": "Readable as the digit", "ylabel": "project CNN accuracy (%)",
               "series": acc},
              {"title": "Looks like the data",
-              "ylabel": "multiple of the train-vs-test floor",
+              "ylabel": "multiple of the floor",
               "series": look, "hlines": {"floor": 1.0, f"{WITHIN:g}x the floor": WITHIN}}],
         xlabel="guidance weight w", marks=marks)
