@@ -2,6 +2,7 @@
 gives exactly grey x0-predictions, and around the exact 1-channel optimum it is the exact
 3-channel optimum (with negative controls)."""
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,6 +12,7 @@ from hw2lib.diffusion import (ddim_alpha_bars, ddim_sample, ddim_step, ddim_time
                               grey_coordinate, grey_eps, linear_schedule)
 from hw2lib.nets.unet import UNetConfig, build_unet, eps_fn
 
+ROOT = Path(__file__).resolve().parents[1]
 SCHED = linear_schedule(1000)
 S, M = 0.6, 0.1  # toy grey data: g ~ N(M, S^2) per pixel, independent pixels
 
@@ -135,3 +137,13 @@ def test_without_the_projection_colour_noise_stays():
         return torch.cat([unet(x[:, c:c + 1], t) for c in range(3)], 1)
     spread, x = _ddim_grey_part(per_channel, noise, **p2.CONVENTIONS["t"])
     assert spread > 0.01 and _spread(x) > 0.01
+
+
+def test_committed_face_model_is_grey():
+    """The committed checkpoint is a 1-channel model sampled through the projection."""
+    eps_model, unet = p2.load_face_model(ROOT / "checkpoints" / "p2_faces")
+    assert unet.config.in_channels == 1
+    noise = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    x = ddim_sample(eps_model, SCHED, timesteps=ddim_timesteps(1000, 5, offset=1), noise=noise,
+                    clip_x0=True, set_alpha_to_one=True).sample
+    assert _spread(x) < 1e-5
