@@ -147,3 +147,15 @@ def test_committed_face_model_is_grey():
     x = ddim_sample(eps_model, SCHED, timesteps=ddim_timesteps(1000, 5, offset=1), noise=noise,
                     clip_x0=True, set_alpha_to_one=True).sample
     assert _spread(x) < 1e-5
+
+
+def test_model_text_says_how_the_grey_model_is_sampled():
+    s = p2.FaceSetup(None, torch.zeros(10, 3, 32, 32), [f"{i:02d}" for i in range(10)], None, "",
+                     "embedded face DDPM (p2_faces)",
+                     facts={"grey": True, "params": 686769, "steps": 4000, "train_images": 200})
+    text = p2.model_text(s, convention="t")
+    assert "0.69M parameters, trained for 4,000 steps on 200 grey" in text
+    assert "exactly grey" in text and "= 0.01$" in text
+    assert "= 0.01$" not in p2.model_text(s, convention="t-1")
+    course = p2.FaceSetup(None, torch.zeros(10, 3, 256, 256), ["00"] * 10, None, "", "course UNet")
+    assert p2.model_text(course) == "Model: course UNet; 10 noises of shape 3 × 256 × 256."
