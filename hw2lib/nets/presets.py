@@ -37,7 +37,9 @@ P1_GPU_FLOPS_PER_IMAGE = 9.53e9  # forward, 28x28, batch 1
 # channels through hw2lib.diffusion.grey_eps: exactly grey); 0.69M parameters, 32x32, attention
 # only at 8x8. Measured at equal CPU time (1 thread, lr 1e-3, EMA): these widths for 2,000 steps
 # reach an eps loss of 0.0165 on the training faces (3-channel, averaged over t), widths
-# 24/48/96 (1.54M parameters, 1.9x the time per step) for 1,000 steps 0.0192.
+# 24/48/96 (1.54M parameters, 1.9x the time per step) for 1,000 steps 0.0192; the "faces"
+# preset's 4,000 steps reach 0.0110 in 1,274 s of one core (0.30 s a step on one free core,
+# 0.20 s on two; checkpoints/README.md has the table).
 FACE_UNET = UNetConfig(sample_size=32, in_channels=1, out_channels=1,
                        block_out_channels=(16, 32, 64), layers_per_block=1,
                        down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
