@@ -220,7 +220,7 @@ def embedded_training_models(batch: int) -> dict:
 
     def unet_loss(cfg, labels):
         def loss(m, b, cl):
-            x = torch.randn(b, 3, cfg.sample_size, cfg.sample_size)
+            x = torch.randn(b, cfg.in_channels, cfg.sample_size, cfg.sample_size)
             if cl:
                 x = x.contiguous(memory_format=torch.channels_last)
             kw = {"class_labels": torch.randint(0, 21, (b,))} if labels else {}

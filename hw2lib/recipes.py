@@ -59,7 +59,8 @@ def train(name: str, out, cfg: TrainConfig, *, variant: str | None = None,
                         progress=progress)
     if name == "faces":
         from . import p2
-        return p2.train_face_model(out, cfg, command=command, export=export, progress=progress)
+        return p2.train_face_model(out, cfg, command=command, export=export, progress=progress,
+                                   note=opts["note"])
     if name == "clip":
         from .zeroshot.digit_clip import train as train_clip
         return train_clip(sets, out, cfg, command=command, progress=progress)

@@ -91,27 +91,71 @@ def test_noise_files_written_once_and_deterministic(tmp_path):
 def test_interpolation_norms(tiny_face):
     unet, noises = tiny_face
     rows, table = p2.interpolation_rows(eps_fn(unet), noises[0:1], noises[1:2], [0, 0.5, 1])
-    assert rows["slerp"].shape == (3, 8, 8, 3) and list(table["alpha"]) == [0, 0.5, 1]
-    assert table["lerp: |z| / |x0|"][1] < table["slerp: |z| / |x0|"][1]
-    np.testing.assert_allclose(table["slerp: |z| / |x0|"][0], 1.0, rtol=1e-6)
+    assert rows["slerp"].shape == (3, 8, 8, 3) and list(table[p2.ALPHA]) == [0, 0.5, 1]
+    assert table[p2.norm_col("lerp")][1] < table[p2.norm_col("slerp")][1]
+    np.testing.assert_allclose(table[p2.norm_col("slerp")][0], 1.0, rtol=1e-6)
     # the end points are the real noises: both paths draw the same faces there
     np.testing.assert_array_equal(rows["slerp"][[0, 2]], rows["lerp"][[0, 2]])
-    assert (table["lerp: face std"] > 0).all()
+    assert (table[p2.std_col("lerp")] > 0).all() and (table[p2.detail_col("lerp")] > 0).all()
     assert "norm of only" in p2.interpolation_observation(table)
 
 
-def test_eta_stats_and_observation():
+def _interp_table(lerp_std, lerp_detail):
     import pandas as pd
-    grid = np.zeros((3, 2, 4, 4, 3), np.uint8)
-    grid[1] += 10
-    grid[2] += 30
+    a = np.round(np.linspace(0, 1, 5), 2)
+    return pd.DataFrame({p2.ALPHA: a, p2.norm_col("slerp"): [1.0] * 5,
+                         p2.norm_col("lerp"): [1, 0.79, 0.71, 0.79, 1],
+                         p2.std_col("slerp"): [0.3] * 5, p2.std_col("lerp"): [0.3, *lerp_std, 0.3],
+                         p2.detail_col("slerp"): [10.0] * 5,
+                         p2.detail_col("lerp"): [10, *lerp_detail, 10],
+                         "slerp against lerp: mean difference (0-255)": [0, 8, 12.5, 8, 0]})
+
+
+def test_interpolation_observation_follows_the_measurements():
+    """The prose says what the numbers say, whichever way they go, and where along alpha."""
+    low = p2.interpolation_observation(_interp_table([0.15, 0.15, 0.3], [5, 5, 5]))
+    assert "contrast (pixel standard deviation) is below the slerp faces' at α = 0.2–0.5 " \
+           "(down to 50% of it, at α = 0.2) and within 5% of it at α = 0.8" in low
+    assert "fine detail (mean absolute Laplacian) is below the slerp faces' at α = 0.2–0.8" in low
+    assert "the lerp faces are smoother and lower in contrast, as expected." in low
+    assert "12.5 grey levels" in low
+    high = p2.interpolation_observation(_interp_table([0.45, 0.45, 0.45], [10, 10, 12]))
+    assert "above it at α = 0.2–0.8 (up to 150%)" in high
+    assert "unlike the expectation, over most of the path the lerp faces are neither" in high
+    mixed = p2.interpolation_observation(_interp_table([0.3, 0.3, 0.3], [5, 5, 10]))
+    assert "smoother, as expected, but not lower in contrast." in mixed
+
+
+def test_eta_stats_and_observation():
+    from hw2lib.p2.notebook import ETA_DIFF, ETA_GRAIN, ETA_LAYOUT
+    rng = np.random.default_rng(0)
+    # smooth grey "faces" of 3 noises, 16 x 16: plane waves in different directions
+    y, x = np.mgrid[0:16, 0:16] / 16
+    waves = [100 + 60 * np.sin(2 * np.pi * (np.cos(a) * x + np.sin(a) * y)) for a in (0, 2, 4)]
+    faces = np.stack(waves)[None, ..., None].repeat(3, -1).round()
+    grid = np.concatenate([faces, faces + 10, faces + 30]).astype(np.uint8)
     stats = p2.eta_stats(grid, [0.0, 0.5, 1.0])
-    assert list(stats["mean |x - x(eta=0)|"]) == [0, 10, 30]
+    assert list(stats[ETA_DIFF]) == [0, 10, 30] and stats.attrs["channels_max"] == 0
+    np.testing.assert_allclose(stats[ETA_LAYOUT], 1.0)
+    np.testing.assert_allclose(stats[ETA_GRAIN], stats[ETA_GRAIN][0])
     text = p2.eta_observation(stats)
-    assert "grows steadily with eta" in text and "30.0 at eta = 1" in text
-    falling = pd.DataFrame({"eta": [0, 0.5, 1], "mean |x - x(eta=0)|": [0, 30, 10],
-                            "largest over the noises": [0, 30, 10]})
-    assert "not steadily" in p2.eta_observation(falling)
+    assert "grows steadily with η" in text and "30.0 at η = 1" in text
+    assert "at η = 0.5 the faces keep the layout" in text and "No face has a colour tint" in text
+    assert "stay near the η = 0 level" in text
+    # eta = 1 draws another noise's face, in colour, and eta = 0.5 adds grain: the prose says so
+    other = np.roll(faces, 1, axis=1).astype(np.int16)
+    other[..., 0] += 20
+    grainy = faces + 30 + rng.integers(0, 40, faces.shape[:-1] + (1,))
+    grid = np.concatenate([faces, grainy, other]).astype(np.uint8)
+    stats = p2.eta_stats(grid, [0.0, 0.5, 1.0])
+    text = p2.eta_observation(stats)
+    assert "at η = 1 they lose most of it" in text and "η = 0.5 are the grainiest" in text
+    assert "colour tint" not in text and stats.attrs["channels_max"] == 20
+    assert stats.attrs["tint_max"] == 20
+    falling = np.concatenate([faces, faces + 10, faces + 5, faces + 30]).astype(np.uint8)
+    assert "not steadily" in p2.eta_observation(p2.eta_stats(falling, [0.0, 0.25, 0.5, 1.0]))
+    flat = np.concatenate([faces, faces + 20, faces + 21]).astype(np.uint8)
+    assert "about the same at every η > 0" in p2.eta_observation(p2.eta_stats(flat, [0, 0.5, 1]))
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Diffusion math: schedules, the training loss, DDPM and DDIM steps and samplers,
-DPM-Solver++(2M), guidance, slerp. Nothing here knows about digits, faces or a particular
-network: samplers take any
+DPM-Solver++(2M), guidance, slerp, a grey eps-model built from a 1-channel one. Nothing here
+knows about digits, faces or a particular network: samplers take any
 ``eps_model(x_t, t, **cond)``.
 
 Notation (Ho et al. 2020; Song et al. 2021, whose alpha_t is our alpha_bar_t):
@@ -18,6 +18,7 @@ Notation (Ho et al. 2020; Song et al. 2021, whose alpha_t is our alpha_bar_t):
   2022); diffusers' guidance_scale is 1 + w.
 """
 from .dpm_solver import dpm_solver_timesteps, dpmpp_2m_sample
+from .grey import grey_coordinate, grey_eps
 from .guidance import classifier_free_guidance, guided_eps
 from .interp import lerp, slerp
 from .loss import eps_loss, min_snr_weight
@@ -30,6 +31,6 @@ from .schedule import (Schedule, gather, linear_schedule, posterior_mean, predic
 __all__ = ["Schedule", "SampleResult", "StepOutput", "classifier_free_guidance", "ddim_alpha_bars",
            "ddim_sample", "ddim_sigma", "ddim_step", "ddim_timesteps", "ddpm_sample", "ddpm_step",
            "derived_seed", "dpm_solver_timesteps", "dpmpp_2m_sample", "eps_loss", "gather",
-           "guided_eps", "image_generators", "lerp", "linear_schedule", "min_snr_weight",
-           "posterior_mean", "predict_x0", "q_sample", "scaled_linear_schedule", "slerp",
-           "x0_from_eps"]
+           "grey_coordinate", "grey_eps", "guided_eps", "image_generators", "lerp",
+           "linear_schedule", "min_snr_weight", "posterior_mean", "predict_x0", "q_sample",
+           "scaled_linear_schedule", "slerp", "x0_from_eps"]

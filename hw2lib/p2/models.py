@@ -43,30 +43,44 @@ def load_course_unet(module_path, ckpt_path, device="cpu"):
 
 
 def load_face_model(ckpt_dir):
-    """The embedded face UNet: ``eps_model(x, t)``, and the UNet itself."""
+    """The embedded face model: ``eps_model(x, t)`` on (N, 3, H, W), and the UNet itself. A
+    grey checkpoint (``"grey_eps": true`` in its config.json: a 1-channel UNet of x . u, see
+    :mod:`hw2lib.diffusion.grey`) is sampled in three channels through
+    :func:`~hw2lib.diffusion.grey_eps`, which makes every DDIM x0-prediction exactly grey."""
+    from ..diffusion import grey_eps
     from ..nets.unet import eps_fn
     from ..train import load_checkpoint
-    unet, _, _ = load_checkpoint(ckpt_dir)
-    return eps_fn(unet), unet
+    unet, schedule, cfg = load_checkpoint(ckpt_dir)
+    eps_model = eps_fn(unet)
+    return (grey_eps(eps_model, schedule) if cfg.get("grey_eps") else eps_model), unet
 
 
 def face_training_images(size: int = 32) -> torch.Tensor:
-    """The 100 LFW faces resized to ``size`` and their mirror images: (200, 3, size, size) in
-    [-1, 1] (grey replicated to three channels, the course's noise format)."""
+    """The 100 LFW faces resized to ``size`` and their mirror images: (200, 1, size, size), grey
+    in [-1, 1]."""
     from skimage.transform import resize
     from ..data import build_faces
     faces = np.stack([resize(f, (size, size), anti_aliasing=True) for f in build_faces()])
     faces = np.concatenate([faces, faces[:, :, ::-1]])
-    x = torch.from_numpy(faces.astype(np.float32))[:, None].repeat(1, 3, 1, 1)
-    return x * 2 - 1
+    return torch.from_numpy(faces.astype(np.float32))[:, None] * 2 - 1
 
 
 def train_face_model(out_dir, cfg: TrainConfig, *, command: str = "", export: str = "ema",
-                     progress: bool = True):
-    """Unconditional DDPM on the LFW faces (embedded stand-in for the course's face UNet)."""
-    images = face_training_images(FACE_UNET.sample_size)
-    return train_and_export(FACE_UNET, images, None, cfg, out_dir, T=T, command=command,
-                            config_extra={"data": "skimage.data.lfw_subset()[:100], 32x32, flips"},
+                     progress: bool = True, note: str = ""):
+    """Unconditional DDPM on the LFW faces (embedded stand-in for the course's face UNet): a
+    1-channel UNet (:data:`~hw2lib.nets.presets.FACE_UNET`) trained on y_0 = x_0 . u =
+    sqrt(3) g, the grey faces x_0 = g (1, 1, 1) seen along u = (1, 1, 1) / sqrt(3); sampled in
+    the course's 3-channel noise format by :func:`load_face_model` (:mod:`hw2lib.diffusion.grey`).
+    ``note``: how the run was made, for the manifest."""
+    from ..diffusion import grey_coordinate
+    if FACE_UNET.in_channels != 1 or FACE_UNET.out_channels != 1:
+        raise ValueError("the face model is a 1-channel UNet of the grey coordinate")
+    faces = face_training_images(FACE_UNET.sample_size)
+    y0 = grey_coordinate(faces.expand(-1, 3, -1, -1))  # sqrt(3) g
+    return train_and_export(FACE_UNET, y0, None, cfg, out_dir, T=T, command=command,
+                            config_extra={"data": "skimage.data.lfw_subset()[:100], 32x32, flips",
+                                          "grey_eps": True},
+                            manifest_extra={"note": note} if note else None,
                             export=export, progress=progress)
 
 

@@ -2,7 +2,9 @@
 
 A checkpoint folder holds ``model.safetensors`` (fp16 weights) or the model's own files,
 ``config.json`` (what rebuilds the network), ``loss.json`` (the loss curve, thinned) and
-``manifest.json`` (how it was made: command, training config, steps, wall time, commit, data).
+``manifest.json`` (how it was made: command, training config, steps, wall time, CPU time of
+the training process (all its threads: on a shared machine the wall time also counts the time
+other jobs held the cores), commit, data).
 """
 from __future__ import annotations
 
@@ -60,6 +62,7 @@ def export_checkpoint(out_dir, result, cfg, *, module: torch.nn.Module | None = 
         manifest["data_fingerprints"] = {n: ds.fingerprint for n, ds in sets.items()}
     write_manifest(out_dir / "manifest.json", command=command, train_config=asdict(cfg),
                    steps_done=len(result.history["step"]), wall_seconds=round(result.wall, 1),
+                   cpu_seconds=None if result.cpu is None else round(result.cpu, 1),
                    precision=result.precision, made=time.strftime("%Y-%m-%d %H:%M:%S"),
                    **manifest)
     return out_dir

@@ -56,6 +56,8 @@ class TrainResult:
     history: dict  # {"step": [...], "loss": [...]}
     wall: float  # seconds, summed over resumed runs
     precision: dict | None = None  # hw2lib.precision's choice for this run (and its peaks)
+    cpu: float | None = None  # CPU seconds of this process (all threads), summed over resumed runs
+    # (None: a resumed state written before they were counted)
 
 
 class _StopOnSignal:
@@ -121,7 +123,7 @@ def fit(model: torch.nn.Module, batch_loss, cfg: TrainConfig, out_dir, *,
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = _lr_scheduler(opt, cfg)
     history = {"step": [], "loss": []}
-    start, wall = 0, 0.0
+    start, wall, cpu = 0, 0.0, 0.0
     if state_path.exists():
         st = _read_state(state_path)
         # steps and max_minutes only say where to stop (the learning rate is constant after
@@ -140,10 +142,13 @@ def fit(model: torch.nn.Module, batch_loss, cfg: TrainConfig, out_dir, *,
             ema.load_state_dict(st["ema"])
         opt.load_state_dict(st["opt"])
         sched.load_state_dict(st["sched"])
-        start, history, wall = st["step"], st["history"], st["wall"]
+        start, history, wall, cpu = st["step"], st["history"], st["wall"], st.get("cpu")
     model, opt = acc.prepare(model, opt)
     if ema is not None:
         ema.to(acc.device)  # its shadow parameters follow the model
+
+    def cpu_now():
+        return None if cpu is None else cpu + time.process_time() - c0
 
     def save(step, seconds):
         if not acc.is_main_process:  # accelerate launch: the processes hold the same weights
@@ -151,11 +156,12 @@ def fit(model: torch.nn.Module, batch_loss, cfg: TrainConfig, out_dir, *,
         _atomic_save({"model": acc.unwrap_model(model).state_dict(),
                       "ema": ema.state_dict() if ema is not None else None,
                       "opt": opt.state_dict(), "sched": sched.state_dict(), "step": step,
-                      "history": history, "wall": seconds, "config": asdict(cfg)}, state_path)
+                      "history": history, "wall": seconds, "cpu": cpu_now(),
+                      "config": asdict(cfg)}, state_path)
 
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, disable=not progress,
                desc=desc, dynamic_ncols=True)
-    t0, step = time.perf_counter(), start
+    t0, c0, step = time.perf_counter(), time.process_time(), start
     model.train()
     stop = _StopOnSignal()
     try:
@@ -194,7 +200,7 @@ def fit(model: torch.nn.Module, batch_loss, cfg: TrainConfig, out_dir, *,
         ema.copy_to([p for p in averaged.parameters() if p.requires_grad])
         averaged.eval().requires_grad_(False)
     return TrainResult(averaged, unwrapped.eval(), history, wall + time.perf_counter() - t0,
-                       prec.as_dict())
+                       prec.as_dict(), cpu_now())
 
 
 def _lr_scheduler(opt, cfg: TrainConfig):

@@ -1,0 +1,202 @@
+"""The P2 notebook's computed prose: every number formatted from a measurement, and the
+direction of every comparison read from the numbers (a claim the figure does not show is not
+made)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..diffusion import linear_schedule
+from .ddim import CONVENTIONS, DEFAULT_CONVENTION, N_STEPS, T
+from .notebook import (ALPHA, ETA, ETA_DIFF, ETA_DIFF_MAX, ETA_GRAIN, ETA_LAYOUT, PATH_DIFF,
+                       FaceSetup, detail_col, norm_col, std_col)
+
+# A face whose colour channels' mean levels differ by at most this much (0-255) has no tint. A
+# grey model sampled on the course's grid keeps a few grey levels of colour noise at single
+# pixels: the grid ends at alpha_bar_0 < 1, which leaves noise of standard deviation 0.01 in
+# every direction (hw2lib.diffusion.grey).
+GREY_TINT = 1.0
+
+
+def model_text(s: FaceSetup, *, convention: str = DEFAULT_CONVENTION) -> str:
+    """What the notebook samples from: the course's UNet, or the embedded face model (and, for
+    a grey one, how it is sampled in three channels, and what colour the DDIM of
+    ``convention`` leaves)."""
+    shape = " × ".join(map(str, s.noises.shape[1:]))
+    head = f"Model: {s.model_name}; {len(s.names)} noises of shape {shape}."
+    f = s.facts
+    if not f.get("grey"):
+        return head
+    trained = (f", trained for {f['steps']:,} steps on {f['train_images']} grey 32 × 32 faces (100 "
+               f"LFW faces and their mirror images)" if f.get("steps") else "")
+    return (
+        f"{head} It is a 1-channel UNet of {f['params'] / 1e6:.2f}M parameters{trained}. Grey "
+        f"data $x_0 = g\\,(1, 1, 1)$ lie along $u = (1, 1, 1)/\\sqrt{{3}}$ at every pixel, so the "
+        f"part $x_\\perp$ of $x_t$ orthogonal to $u$ is pure noise, "
+        f"$\\sqrt{{1 - \\bar\\alpha_t}}\\,\\epsilon_\\perp$, and the optimal 3-channel "
+        f"prediction is $\\epsilon(x_t, t) = u\\,e(x_t \\cdot u, t) + "
+        f"x_\\perp / \\sqrt{{1 - \\bar\\alpha_t}}$ with $e$ the 1-channel model trained on "
+        f"$x_0 \\cdot u = \\sqrt{{3}}\\,g$ (`hw2lib.diffusion.grey_eps`). The course's 3-channel "
+        f"noises are sampled through it: every DDIM prediction $\\hat x_0$ is exactly grey."
+        + _last_step_colour(convention))
+
+
+def _last_step_colour(convention: str) -> str:
+    """A grid that ends at alpha_bar_0 < 1 returns x_0 with that step's noise in it, in the
+    colour directions too (:mod:`hw2lib.diffusion.grey`)."""
+    if CONVENTIONS[convention]["set_alpha_to_one"]:
+        return ""
+    sd = float((1 - linear_schedule(T).alpha_bar[0]).sqrt())
+    return (f" The course's grid ends at $\\bar\\alpha_0 < 1$ rather than at $x_0$ itself, so "
+            f"the sample it returns keeps that step's noise, of standard deviation "
+            f"$\\sqrt{{1 - \\bar\\alpha_0}} = {sd:.2f}$ (of the range [-1, 1]), in every "
+            f"direction: single pixels keep a few grey levels of colour.")
+
+
+def _kept(corr: float, between: float) -> str:
+    """How much of the eta = 0 layout a correlation keeps, on the scale from "as unrelated as two
+    noises' faces" (0) to "the same" (1)."""
+    k = (corr - between) / (1 - between) if between < 1 else float("nan")
+    if not np.isfinite(k):
+        return "keep an unmeasured part of"
+    return "keep" if k >= 0.7 else "keep part of" if k >= 0.35 else "lose most of"
+
+
+def eta_observation(stats, *, steps: int = N_STEPS) -> str:
+    """P2.1's observation, from :func:`~hw2lib.p2.eta_stats` of the grid shown."""
+    d, etas = stats[ETA_DIFF].to_numpy(), stats[ETA].to_numpy()
+    lay, between = stats[ETA_LAYOUT].to_numpy(), stats.attrs.get("layout_between_noises",
+                                                                  float("nan"))
+    steady = bool(np.all(np.diff(d[1:]) >= -0.5))
+    trend = ("is about the same at every η > 0" if d[-1] < 1.1 * d[1] else
+             "grows steadily with η" if steady else "grows with η, though not steadily")
+    text = (
+        f"**Observation.** The row η = 0 is DDIM's deterministic map from each noise to a face. "
+        f"Every η > 0 adds fresh Gaussian noise of standard deviation $\\sigma_t$ at each of the "
+        f"{steps} steps (each image's added noise comes from its own seeded generator, the same in "
+        f"every row, scaled by $\\sigma_t$), so the faces depart from the η = 0 row: their mean "
+        f"absolute difference from it {trend}, from {d[1]:.1f} at η = {etas[1]:g} to {d[-1]:.1f} "
+        f"at η = {etas[-1]:g} (0-255 scale; largest single face "
+        f"{stats[ETA_DIFF_MAX].max():.1f}).")
+    if np.isfinite(between):
+        text += (
+            f" What the starting noise fixed (where the face sits, its pose, where it is light or "
+            f"dark) is measured by the correlation of the grey levels of 4 × 4-pixel squares with "
+            f"the η = 0 face of the same noise: {lay[1]:.2f} at η = {etas[1]:g} and {lay[-1]:.2f} "
+            f"at η = {etas[-1]:g}, against {between:.2f} between the η = 0 faces of different "
+            f"noises{' (faces share a layout)' if between > 0.3 else ''}. So at "
+            f"η = {etas[1]:g} the faces {_kept(lay[1], between)} the layout of their η = 0 face, "
+            f"and at "
+            f"η = {etas[-1]:g} they {_kept(lay[-1], between)} it.")
+    grain = stats[ETA_GRAIN].to_numpy()
+    hi, lo = 1 + int(np.argmax(grain[1:])), 1 + int(np.argmin(grain[1:]))
+    if grain[hi] > 1.25 * grain[0] or grain[lo] < 0.8 * grain[0]:
+        parts = []
+        if grain[hi] > 1.25 * grain[0]:
+            parts.append(f"the faces at η = {etas[hi]:g} are the grainiest of the grid (fine "
+                         f"detail and grain {grain[hi]:.1f} against {grain[0]:.1f} at η = 0)")
+        if grain[lo] < 0.8 * grain[0]:
+            parts.append(f"those at η = {etas[lo]:g} the smoothest ({grain[lo]:.1f})")
+        text += " In the images, " + ", and ".join(parts) + "."
+    else:
+        text += (f" Fine detail and grain stay near the η = 0 level ({grain[1:].min():.1f} to "
+                 f"{grain[1:].max():.1f} against {grain[0]:.1f}).")
+    tint = stats.attrs.get("tint_max")
+    if tint is not None and tint <= GREY_TINT:
+        text += (f" No face has a colour tint at any η: the mean levels of a face's three colour "
+                 f"channels differ by {tint:.2f} of 255 at most, so the added noise changes grey "
+                 f"levels, not colour (single pixels keep {stats.attrs['channels_mean']:.1f} grey "
+                 f"levels of colour noise on average, {stats.attrs['channels_max']} at most).")
+    return text + (
+        f" At η = 1 the sampler is DDPM's ancestral sampler on the {steps}-step grid, where the "
+        f"noise added along the way rewrites what η = 0 derives from $x_T$ alone. The one-to-one "
+        f"map from $x_T$ to an image at η = 0 is what lets DDIM interpolate between noises (P2.2).")
+
+
+def _ranges(values) -> str:
+    """α values as runs: [0.1, 0.2, 0.3, 0.7] -> "0.1–0.3 and 0.7" (a run: consecutive grid
+    points, the grid's step taken from the smallest gap)."""
+    v = sorted(float(x) for x in values)
+    step = min(np.diff(v)) if len(v) > 1 else 1.0
+    runs, start = [], 0
+    for k in range(1, len(v) + 1):
+        if k == len(v) or v[k] - v[k - 1] > 1.5 * step:
+            runs.append(f"{v[start]:.1f}" if k - 1 == start else f"{v[start]:.1f}–{v[k - 1]:.1f}")
+            start = k
+    return ", ".join(runs[:-1]) + (" and " if len(runs) > 1 else "") + runs[-1]
+
+
+def _against_slerp(ratio: np.ndarray, alphas: np.ndarray, what: str) -> tuple[str, int]:
+    """Where the lerp faces' ``what`` (lerp / slerp = ``ratio`` per α) is below, level with
+    (within 5%) and above the slerp faces'; and the sign of the majority (-1 below, 0, 1)."""
+    below, above = ratio < 0.95, ratio > 1.05
+    level = ~below & ~above
+    parts = []
+    if below.any():
+        k = int(np.argmin(ratio))
+        parts.append(f"below the slerp faces' at α = {_ranges(alphas[below])} (down to "
+                     f"{ratio[k]:.0%} of it, at α = {alphas[k]:.1f})")
+    if level.any():
+        parts.append(f"within 5% of it at α = {_ranges(alphas[level])}")
+    if above.any():
+        k = int(np.argmax(ratio))
+        parts.append(f"above it at α = {_ranges(alphas[above])} (up to {ratio[k]:.0%})")
+    majority = max((below.sum(), -1), (level.sum(), 0), (above.sum(), 1))[1]
+    joined = ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
+    return f"{what} is {joined}", majority
+
+
+def interpolation_observation(table) -> str:
+    """P2.2's observation, from :func:`~hw2lib.p2.interpolation_rows`' table: where, along
+    α, the lerp faces have less (or more) contrast and fine detail than the slerp faces."""
+    alphas = table[ALPHA].to_numpy()
+    mid = int(np.argmin(np.abs(alphas - 0.5)))
+    a = alphas[mid]
+    inner = (alphas > 0) & (alphas < 1)
+    if not inner.any():
+        inner = np.ones_like(alphas, dtype=bool)
+    n_l, n_s = table[norm_col("lerp")].iloc[mid], table[norm_col("slerp")].iloc[mid]
+    c_l, c_s = table[std_col("lerp")].to_numpy(), table[std_col("slerp")].to_numpy()
+    t_l, t_s = table[detail_col("lerp")].to_numpy(), table[detail_col("slerp")].to_numpy()
+    contrast, c_sign = _against_slerp(c_l[inner] / c_s[inner], alphas[inner],
+                                      "the lerp faces' contrast (pixel standard deviation)")
+    detail, t_sign = _against_slerp(t_l[inner] / t_s[inner], alphas[inner],
+                                    "Their fine detail (mean absolute Laplacian)")
+    found = [w for w, sign in (("smoother", t_sign), ("lower in contrast", c_sign)) if sign < 0]
+    missed = [w for w, sign in (("smoother", t_sign), ("lower in contrast", c_sign)) if sign >= 0]
+    verdict = ("So over most of the path the lerp faces are " + " and ".join(found)
+               + ", as expected" + (f", but not {missed[0]}" if missed else "") + "."
+               if found else "So, unlike the expectation, over most of the path the lerp faces "
+               "are neither smoother nor lower in contrast.")
+    return (
+        f"**Observation.** Two independent Gaussian noises of dimension d are nearly orthogonal "
+        f"with norms near $\\sqrt{{d}}$, so their linear mix at α = {a:.1f} has a norm of only "
+        f"{n_l:.2f} of $\\lVert x_0 \\rVert$ ($\\sqrt{{0.5}} = 0.71$ for exactly orthogonal "
+        f"noises of equal norm), while slerp keeps it at {n_s:.2f}. The model only saw $x_T$ of "
+        f"norm near $\\sqrt{{d}}$ at $t = T$; DDIM reads a shorter one as if part of its noise "
+        f"were already removed, leaving an image part near 0 (mid-grey), so a smoother face with "
+        f"less contrast is expected in the middle of the lerp row. Measured on the faces above, "
+        f"{contrast}. {detail}. At α = {a:.1f}: contrast {c_l[mid]:.3f} against {c_s[mid]:.3f}, "
+        f"fine detail {t_l[mid]:.1f} against {t_s[mid]:.1f}. {verdict} The two rows differ by "
+        f"{table[PATH_DIFF].iloc[mid]:.1f} grey levels per pixel on average at α = {a:.1f} "
+        f"(0-255). The rows keep the model's own range, without the course's per-image min-max "
+        f"normalisation, which would stretch the contrast back and hide a difference. Slerp moves "
+        f"along the sphere where Gaussian noise lives, so every intermediate is a plausible "
+        f"$x_T$.")
+
+
+def mse_text(table, gt_source: str, mode: str) -> str:
+    """What the MSE table means, in either mode."""
+    conv = list(table.columns)
+    mean_a, mean_b = table.loc["mean", conv[0]], table.loc["mean", conv[1]]
+    what = ("an independent implementation of the same sampler (diffusers' DDIMScheduler, "
+            "configured as the course specifies) on the same embedded model and noises: a "
+            "value near 0 says our DDIM computes what diffusers computes, to the rounding of "
+            "8-bit images. It is not the course's ground truth, which needs the course's UNet"
+            if mode == "embedded" else
+            "the course's ground-truth images face/GT, which the course's grader compares with "
+            "the η = 0 outputs")
+    return (f"Mean MSE {mean_a:.3g} with the $\\bar\\alpha$ convention of the first column, "
+            f"{mean_b:.3g} with the other (0-255 scale). The ground truth here is {what}. "
+            f"The two conventions differ in which $\\bar\\alpha$ goes with a grid step "
+            f"$t = 981, \\dots, 1$ ($\\bar\\alpha_t$ or $\\bar\\alpha_{{t-1}}$) and where the last "
+            f"step lands ($\\bar\\alpha_0$ or 1); public solutions use both.")
