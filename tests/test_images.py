@@ -25,3 +25,18 @@ def test_minmax_maps_each_image_to_the_unit_interval():
     m = minmax(x)
     assert torch.allclose(m.flatten(1).min(1).values, torch.zeros(3))
     assert torch.allclose(m.flatten(1).max(1).values, torch.ones(3))
+
+
+def test_wide_grids_are_shrunk_to_the_page_column_so_labels_stay_readable():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from hw2lib.viz import MAX_WIDTH_INCHES, grid_figure
+    wide = np.zeros((4, 30, 28, 28, 3), np.uint8)  # the guidance sweep: 30 columns
+    fig = grid_figure(wide, row_labels=[f"w = {w}" for w in range(4)])
+    assert fig.get_figwidth() <= MAX_WIDTH_INCHES
+    plt.close(fig)
+    small = grid_figure(np.zeros((2, 6, 28, 28, 3), np.uint8), cell_inches=0.5)
+    assert small.get_figwidth() == 6 * 0.5 + 0.6  # a narrow grid keeps its cell size
+    plt.close(small)

@@ -66,15 +66,16 @@ def test_reverse_process_ends_in_the_grids_first_zero(tiny_ckpt):
     last frame is that grid image, its first the grid's starting noise."""
     unet, schedule, _ = p1.load(tiny_ckpt)
     shown = p1.reverse_steps(schedule, "ddim", 10)
-    assert shown == [900, 500, 400, 300, 200] and len(shown) + 1 == 6
-    signal = schedule.alpha_bar.sqrt()
+    assert shown == [900, 300, 200, 100, 0] and len(shown) + 1 == 6
+    ab = schedule.alpha_bar
+    snr = ab / (1 - ab)
     full = p1.reverse_steps(schedule, "ddpm", 1000)
-    assert full[0] == 999 and all(signal[t] >= s > signal[t + 1]
-                                  for t, s in zip(full[1:], (0.2, 0.4, 0.6, 0.8)))
+    assert full[0] == 999 and all(snr[t] >= s > snr[t + 1]
+                                  for t, s in zip(full[1:], (0.25, 1.0, 4.0, 16.0)))
     digits = np.repeat(np.arange(10), 2)
     grid, traj = p1.sample(unet, schedule, "mnistm", digits, steps=10, w=1.0, seed=3, record=shown)
     frames, labels = p1.reverse_frames(traj, grid, index=0)
-    assert frames.shape == (6, 28, 28, 3) and labels[0] == "t = 900" and "grid" in labels[-1]
+    assert frames.shape == (6, 28, 28, 3) and labels[0] == "$t$ = 900" and "grid" in labels[-1]
     np.testing.assert_array_equal(frames[-1], grid[0])
     predicted = p1.predicted_x0_frames(unet, schedule, "mnistm", 0, traj, w=1.0)
     assert predicted.shape == (5, 28, 28, 3) and predicted.dtype == np.uint8

@@ -257,7 +257,7 @@ def test_loss_by_band_scores_every_prompt_on_the_same_draws(comps):
     absolute, relative = loss_by_band(ZeroEps.from_components(comps), images, ["a dog", "", "a cat"],
                                       bands=((0, 500), (500, 1000)), n_batches=2, batch_size=8)
     assert list(absolute.index) == ["a dog", '"" (unconditional)', "a cat"]
-    assert list(absolute.columns) == ["t in [0, 500)", "t in [500, 1000)"]
+    assert list(absolute.columns) == ["t ∈ [0, 500)", "t ∈ [500, 1000)"]
     assert (relative.to_numpy() == 1.0).all()
     assert np.allclose(absolute.to_numpy(), 1.0, atol=0.15)  # E[eps^2] = 1
 

@@ -18,7 +18,7 @@ def reverse_frames(trajectory: dict, final: np.ndarray, index: int = 0):
     then the sample itself. Returns (uint8 (len(trajectory) + 1, H, W, 3), column labels)."""
     ts = sorted(trajectory, reverse=True)
     frames = [to_uint8(trajectory[t][index]) for t in ts] + [final[index]]
-    return np.stack(frames), [f"t = {t}" for t in ts] + ["x_0 (in the grid)"]
+    return np.stack(frames), [f"$t$ = {t}" for t in ts] + ["$x_0$ (in the grid)"]
 
 
 def predicted_x0_frames(unet, schedule, set_name: str, digit: int, trajectory: dict, *,
@@ -64,39 +64,52 @@ def sampler_label(sampler: str, steps: int) -> str:
     return "DDPM-1000 (ancestral)" if sampler == "ddpm" else f"DDIM-{steps}, eta = 0"
 
 
+def _count(n: int, noun: str) -> str:
+    words = ("no", "one", "two", "three", "four")
+    return f"{words[n] if n < len(words) else n} {noun}{'' if n == 1 else 's'}"
+
+
 def network_text(d: dict) -> str:
     """P1.1's network and training paragraph, from :func:`describe`."""
     sizes = ", ".join(f"{s}x{s}" for s in d["attention_sizes"]) or "no level"
     return (f"**Network.** A diffusers `UNet2DModel` with {d['params'] / 1e6:.2f}M parameters: "
             f"channels {', '.join(map(str, d['channels']))} at 28x28, 14x14 and 7x7, "
-            f"{d['layers_per_block']} residual block(s) per level, self-attention at {sizes}; the "
+            f"{_count(d['layers_per_block'], 'residual block')} per level, self-attention at {sizes}; the "
             f"time step enters through a sinusoidal embedding, the class through a learned "
-            f"embedding of {d['n_classes']} labels (10 digits x 2 sets, and the null label) added "
+            f"embedding of {d['n_classes']} labels (10 digits × 2 sets, and the null label) added "
             f"to it. Trained for {d['steps']:,} steps at batch {d['batch_size']}, AdamW at "
             f"learning rate {d['lr']:g} after {d['warmup']} warm-up steps, guidance dropout "
-            f"p_uncond = {d['p_uncond']:g}, EMA decay {d['ema_decay']:g} (the exported weights: "
+            f"$p_{{\\text{{uncond}}}} = {d['p_uncond']:g}$, EMA decay {d['ema_decay']:g} (the exported weights: "
             f"{d['weights']}), on {d['n_train_images']:,} images of both sets; its training runs "
             f"took {d['wall_minutes']:.0f} minutes of wall time on a CPU (manifest.json).")
 
 
 def reverse_text(schedule, shown: list[int]) -> str:
     """What the reverse-process strips show, with the signal and noise level of each frame."""
+    from .model import reverse_snr_levels
     ab = schedule.alpha_bar
     lv = "; ".join(f"$t = {t}$: {float(ab[t].sqrt()):.2f} and {float((1 - ab[t]).sqrt()):.2f}"
                    for t in shown)
+    levels = ", ".join(f"{s:g}" if s >= 1 else f"1/{1 / s:g}"
+                       for s in reverse_snr_levels(len(shown) + 1))
+    mid = next((t for t in shown if ab[t] >= 0.5), shown[-1])  # SNR 1
+    late = next((t for t in shown if ab[t] >= 0.8), shown[-1])  # SNR 4
     return (r"Each strip starts from the grid image's own starting noise $x_T$ and ends at the "
             r"image in the grid. The frames in between are $x_t$ as the sampler enters step $t$, "
             r"$x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1 - \bar\alpha_t}\,\epsilon$, at the steps "
-            r"where the signal coefficient $\sqrt{\bar\alpha_t}$ first reaches 0.2, 0.4, 0.6 and "
-            f"0.8 (signal and noise coefficients: {lv}). In the top row the digit is hard to see "
-            f"until the last steps: per-pixel colour noise of standard deviation "
-            f"{float((1 - ab[shown[-1]]).sqrt()):.2f} still covers it at $t = {shown[-1]}$. The "
+            r"where the signal-to-noise ratio $\bar\alpha_t / (1 - \bar\alpha_t)$ first reaches "
+            f"{levels} (signal and noise coefficients: {lv}). In the top row the digit is at most "
+            f"faint while signal and noise are about equal ($t = {mid}$), shows through the "
+            f"per-pixel colour noise once the signal is twice the noise ($t = {late}$) and is "
+            f"clear at $t = {shown[-1]}$, where the noise's standard deviation "
+            f"is down to {float((1 - ab[shown[-1]]).sqrt()):.2f}. The "
             r"bottom row shows what the model makes of each $x_t$, its prediction "
             r"$\hat x_0 = (x_t - \sqrt{1 - \bar\alpha_t}\,\hat\epsilon) / \sqrt{\bar\alpha_t}$. "
             f"At $t = {shown[0]}$ any error of the predicted noise is multiplied by "
             rf"$1/\sqrt{{\bar\alpha_t}} = {float(1 / ab[shown[0]].sqrt()):.0f}$, so the prediction "
-            "is saturated noise; a few steps later it is a blurred 0, and the colours, background "
-            "texture and stroke edges come only in the last steps, where little noise is left.")
+            "is saturated noise; in the next frame it is already a blurred 0, and the colours, "
+            "background texture and stroke edges come only in the last steps, where little noise "
+            "is left.")
 
 
 def accuracy_text(table, test_accuracy: dict, mode: str) -> str:

@@ -170,7 +170,7 @@ def interpolation_observation(table) -> str:
     return (
         f"**Observation.** Two independent Gaussian noises of dimension d are nearly orthogonal "
         f"with norms near $\\sqrt{{d}}$, so their linear mix at α = {a:.1f} has a norm of only "
-        f"{n_l:.2f} of $\\lVert x_0 \\rVert$ ($\\sqrt{{0.5}} = 0.71$ for exactly orthogonal "
+        f"{n_l:.2f} of $\\lVert z_0 \\rVert$ ($\\sqrt{{0.5}} = 0.71$ for exactly orthogonal "
         f"noises of equal norm), while slerp keeps it at {n_s:.2f}. The model only saw $x_T$ of "
         f"norm near $\\sqrt{{d}}$ at $t = T$; DDIM reads a shorter one as if part of its noise "
         f"were already removed, leaving an image part near 0 (mid-grey), so a smoother face with "

@@ -122,7 +122,7 @@ def loss_by_band(model: TextToImage, images: torch.Tensor, prompts, *, bands=((0
                 pred = model.eps(x_t, t, ctx[p].expand(batch_size, -1, -1))
                 sums[p] += float(torch.nn.functional.mse_loss(pred.float(), noise)) / n_batches
         for p in prompts:
-            loss[p][f"t in [{lo}, {hi})"] = sums[p]
+            loss[p][f"t ∈ [{lo}, {hi})"] = sums[p]
     absolute = pd.DataFrame(loss).T.rename(index={"": '"" (unconditional)'})
     return absolute, absolute / absolute.loc['"" (unconditional)']
 
@@ -197,7 +197,7 @@ def reference_rows(judge: Judge, k: int = 12) -> np.ndarray:
 def curves_caption(curves: dict) -> str:
     """What each panel of the training-curve figure shows, left to right."""
     return "Training losses, left to right: " + "; ".join(
-        f"{title} ({what}{', log scale' if what == 'eps MSE' else ''})"
+        f"{title} ({what}{', log scale' if what == 'ε MSE' else ''})"
         for title, (_, _, what) in curves.items()) + "."
 
 

@@ -77,7 +77,7 @@ def loss_curves(*ckpt_dirs) -> dict:
         title = (f"textual inversion of {', '.join(tokens)}" if tokens
                  else "scene model (text-to-image) training")
         out[title] = (np.asarray(h["step"]), np.asarray(h["loss"]),
-                      "eps MSE / unconditional eps MSE" if m.get("relative") else "eps MSE")
+                      "ε MSE / unconditional ε MSE" if m.get("relative") else "ε MSE")
     return out
 
 
