@@ -125,16 +125,16 @@ def score_rows(kid_r, tv_r):
 
 def test_look_text_reports_the_2x_verdict_from_the_table():
     bad = p1.look_text(score_rows(1.5, 2.4))
-    assert "2.4 times it: not within 2x" in bad and "1.5 times it: within 2x" in bad
-    assert "upper level (+2 sd) is 0.0200" in bad and "floor of 0.20 ± 0.04" in bad
-    assert "Not within 2x of the floor: MNIST-M-like colour TV." in bad
+    assert "colour TV 2.4× (not within 2×) its floor" in bad
+    assert "KID 1.5× (within 2×) its floor's upper level" in bad
+    assert "Not within 2× of the floor: MNIST-M-like colour TV." in bad
     good = p1.look_text(score_rows(1.5, 1.9))
-    assert "Every look statistic with a ratio is within 2x of its floor." in good
+    assert "Every look statistic with a ratio is within 2× of its floor." in good
     assert "Not within" not in good
     undefined = score_rows(1.5, 1.0)
     undefined.loc[0, ["KID floor", "KID floor sd", KID_RATIO]] = [-0.02, 0.001, np.nan]
     text = p1.look_text(undefined)
-    assert "no ratio: its floor is not above 0" in text
+    assert "KID has no ratio to its floor's upper level" in text
     assert "Without a ratio: MNIST-M-like KID." in text and "Not within" not in text
 
 

@@ -122,6 +122,11 @@ def test_interpolation_observation_follows_the_measurements():
     high = p2.interpolation_observation(_interp_table([0.45, 0.45, 0.45], [10, 10, 12]))
     assert "above it at α = 0.2–0.8 (up to 150%)" in high
     assert "unlike the expectation, over most of the path the lerp faces are neither" in high
+    # the widest contrast gap away from the middle is named, at the middle it is not
+    assert "widest at α = 0.2, not at α = 0.5" in low
+    early = p2.interpolation_observation(_interp_table([0.15, 0.28, 0.3], [5, 5, 5]))
+    assert "widest" not in p2.interpolation_observation(_interp_table([0.28, 0.15, 0.3], [5] * 3))
+    assert "widest at α = 0.2" in early
     mixed = p2.interpolation_observation(_interp_table([0.3, 0.3, 0.3], [5, 5, 10]))
     assert "smoother, as expected, but not lower in contrast." in mixed
 
@@ -151,6 +156,12 @@ def test_eta_stats_and_observation():
     text = p2.eta_observation(stats)
     assert "at η = 1 they lose most of it" in text and "η = 0.5 are the grainiest" in text
     assert "colour tint" not in text and stats.attrs["channels_max"] == 20
+    assert "most of it from one face" not in text  # every grainy face is grainy
+    one = np.concatenate([faces, faces + 10, faces + 30]).astype(np.int16)
+    one[1, 2] += rng.integers(0, 60, one[1, 2].shape[:-1] + (1,))  # eta = 0.5, third noise only
+    text = p2.eta_observation(p2.eta_stats(one.clip(0, 255).astype(np.uint8), [0.0, 0.5, 1.0]),
+                              names=["a", "b", "c"])
+    assert "η = 0.5 are the grainiest" in text and "most of it from one face, noise c's" in text
     assert stats.attrs["tint_max"] == 20
     falling = np.concatenate([faces, faces + 10, faces + 5, faces + 30]).astype(np.uint8)
     assert "not steadily" in p2.eta_observation(p2.eta_stats(falling, [0.0, 0.25, 0.5, 1.0]))

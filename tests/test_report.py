@@ -194,7 +194,7 @@ def test_report_page_structure(tmp_path):
     assert page.count("<math") == 2 and 'display="block"' in page
     caption = page.split("<figcaption", 1)[1].split("</figcaption>", 1)[0]
     assert "Figure 1." in caption and "A line up to the scale." in caption
-    assert "scale=2" in caption and "seed=0" in caption and "report commit c0ffee" in caption
+    assert "scale = 2" in caption and "seed = 0" in caption and "report commit c0ffee" in caption
     assert "ckpt (7 steps, trained at commit abc1234)" in caption
     assert "code-toggle" in page and 'class="jp-Notebook hide-code"' in page
     assert 'class="mode-banner embedded"' in page and "The stand-ins" in page
@@ -246,10 +246,12 @@ def test_table_escapes_and_formats():
     shell = InteractiveShell.instance()
     captured = []
     shell.display_pub.publish = lambda data, metadata=None, **kw: captured.append(data)
-    df = pd.DataFrame({"concept": ["<new1>", "<new2>"], "score": [10.468385, float("nan")]})
+    df = pd.DataFrame({"concept": ["<new1>", "<new2>", "x-y"],
+                       "score": [10.468385, float("nan"), -0.25]})
     show.table(df, formats={"score": "{:.1f}"}, caption="a <b> caption")
     html = captured[-1]["text/html"]
     assert "&lt;new1&gt;" in html and "<new1>" not in html and "10.5" in html
+    assert "\u22120.2" in html and "x-y" in html  # a minus sign in numbers only
     assert "10.468" not in html and "nan" not in html.lower()
     assert "a &lt;b&gt; caption" in html
     assert show.pct(0.98, 100) == "98.0% ± 1.4 (n = 100)"

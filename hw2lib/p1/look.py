@@ -49,39 +49,34 @@ def view(table, names: dict | None = None, *, sweep: bool = False):
     return out.assign(set=out.set.map(names)) if names and "set" in out.columns else out
 
 
-def _within(r: float) -> str:
-    if not np.isfinite(r):
-        return "no ratio: its floor is not above 0"
-    return f"{r:.1f} times it: {'within' if r <= WITHIN else 'not within'} {WITHIN:g}x"
-
-
 def look_text(table) -> str:
     """The look paragraph, from :func:`hw2lib.p1.score_table`'s project-CNN rows (with look)."""
     rows = table[table.classifier == "project CNN"].dropna(subset=["KID"])
     parts, far, undefined = [], [], []
     for _, r in rows.iterrows():
-        upper = r["KID floor"] + 2 * r["KID floor sd"]
-        parts.append(f"{r['digit set']} (n = {r.images:,}): KID {r['KID']:.4f} (sd "
-                     f"{r['KID sd']:.4f}) against a floor of {r['KID floor']:.4f} ± "
-                     f"{r['KID floor sd']:.4f}, whose upper level (+2 sd) is {upper:.4f}, "
-                     f"{_within(r[KID_RATIO])}; colour TV {r['colour TV']:.2f} against a floor "
-                     f"of {r['colour TV floor']:.2f} ± {r['colour TV floor sd']:.2f}, "
-                     f"{_within(r['colour TV / floor'])}")
+        parts.append(f"{r['digit set']} (n = {r.images:,}): KID {_times(r[KID_RATIO])} its "
+                     f"floor's upper level, colour TV {_times(r['colour TV / floor'])} its floor")
         for k, c in (("KID", KID_RATIO), ("colour TV", "colour TV / floor")):
             if not r[c] <= WITHIN:
                 (far if np.isfinite(r[c]) else undefined).append(f"{r['digit set']} {k}")
-    verdict = (f"Not within {WITHIN:g}x of the floor: {', '.join(far)}. On these statistics "
+    verdict = (f"Not within {WITHIN:g}× of the floor: {', '.join(far)}. On these statistics "
                f"the samples do not look like the real images, however well they read." if far else
-               f"Every look statistic with a ratio is within {WITHIN:g}x of its floor." +
+               f"Every look statistic with a ratio is within {WITHIN:g}× of its floor." +
                (f" Without a ratio: {', '.join(undefined)}." if undefined else ""))
-    return ("**Look.** Accuracy only says that a sample reads as its digit. KID (on the project "
-            "CNN's features; mean and sd over 100 random subsets of the held-out images, a spread "
-            "that leaves out the sampling noise of the samples themselves) and the mean-colour "
-            "total variation distance (colour TV) compare the samples with held-out real images. "
-            "Each floor is the same statistic between real training and held-out images at the "
-            "same sample size: what two real samples of the set differ by. KID is unbiased, so "
-            "its floor is 0 within its spread and KID is divided by the floor's upper level, "
-            "mean + 2 sd. " + "; ".join(parts) + ". " + verdict)
+    return ("**Look.** Accuracy only says that a sample reads as its digit. Two statistics "
+            "compare the samples with held-out real images: KID on the project CNN's features "
+            "(mean and sd over 100 random subsets of the held-out images) and the total variation "
+            "distance between the histograms of the images' mean colours (colour TV). Each floor "
+            "is the same statistic between real training and held-out images at the same sample "
+            "size, what two real samples of the set differ by; KID is unbiased, so its floor is 0 "
+            "within its spread and KID is compared with the floor's upper level, mean + 2 sd "
+            "(the table's columns). " + "; ".join(parts) + ". " + verdict)
+
+
+def _times(r: float) -> str:
+    if not np.isfinite(r):
+        return "has no ratio to"
+    return f"{r:.1f}× ({'within' if r <= WITHIN else 'not within'} {WITHIN:g}×)"
 
 
 def sweep_table(sweep, images: dict, model, refs: dict):

@@ -61,7 +61,7 @@ def describe(unet, ckpt_dir) -> dict:
 def sampler_label(sampler: str, steps: int) -> str:
     if sampler == "dpmpp":
         return f"DPM-Solver++(2M), {steps} steps"
-    return "DDPM-1000 (ancestral)" if sampler == "ddpm" else f"DDIM-{steps}, eta = 0"
+    return "DDPM-1000 (ancestral)" if sampler == "ddpm" else f"DDIM-{steps}, η = 0"
 
 
 def _count(n: int, noun: str) -> str:
@@ -107,9 +107,9 @@ def reverse_text(schedule, shown: list[int]) -> str:
             r"$\hat x_0 = (x_t - \sqrt{1 - \bar\alpha_t}\,\hat\epsilon) / \sqrt{\bar\alpha_t}$. "
             f"At $t = {shown[0]}$ any error of the predicted noise is multiplied by "
             rf"$1/\sqrt{{\bar\alpha_t}} = {float(1 / ab[shown[0]].sqrt()):.0f}$, so the prediction "
-            "is saturated noise; in the next frame it is already a blurred 0, and the colours, "
-            "background texture and stroke edges come only in the last steps, where little noise "
-            "is left.")
+            "is saturated noise; in the next frame it is already a blurred 0 with its "
+            "background's colour, and the later frames sharpen the stroke edges and the "
+            "background texture.")
 
 
 def accuracy_text(table, test_accuracy: dict, mode: str) -> str:

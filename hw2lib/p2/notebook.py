@@ -72,7 +72,7 @@ def eta_grid(eps_model, noises, etas, *, convention: str = DEFAULT_CONVENTION,
 ETA = "η"
 ETA_DIFF = "mean difference from the η = 0 face (0-255)"
 ETA_DIFF_MAX = "largest, over the noises"
-ETA_LAYOUT = "coarse-layout correlation with the η = 0 face"
+ETA_LAYOUT = "layout correlation with the η = 0 face"
 ETA_GRAIN = "fine detail and grain (mean abs. Laplacian, 0-255)"
 
 
@@ -104,9 +104,10 @@ def eta_stats(grid: np.ndarray, etas):
     """Per eta (rows), from the uint8 grid (len(etas), N, H, W, C) of :func:`eta_grid`: the mean
     absolute difference (0-255) of each face from the eta = 0 face of the same noise (mean over
     the noises, and the largest); the Pearson correlation of its coarse layout (grey levels of
-    4 x 4 squares) with that of the eta = 0 face (mean over the noises); fine detail and grain
-    (:func:`_detail`, mean over the noises). ``attrs``: "layout_between_noises", the same
-    correlation between the eta = 0 faces of different noises (what "unrelated" measures);
+    4 x 4 squares, less the grid's mean face) with that of the eta = 0 face (mean over the
+    noises); fine detail and grain (:func:`_detail`, mean over the noises). ``attrs``:
+    "grain_per_face" (len(etas) lists of N); "layout_between_noises", the same correlation
+    between the eta = 0 faces of different noises (what "unrelated" measures);
     "channels_mean" and "channels_max", the difference between the largest and smallest colour
     channel of a pixel over the whole grid (0 for grey images); "tint_max", the largest
     difference between the mean levels of one image's colour channels (a colour cast)."""
@@ -114,6 +115,9 @@ def eta_stats(grid: np.ndarray, etas):
     ref = grid[0].astype(np.float64)
     d = np.abs(grid.astype(np.float64) - ref).reshape(len(etas), grid.shape[1], -1).mean(-1)
     coarse = _coarse(grid)
+    # deviations from the grid's mean face: what all faces share (a centred face, a dark
+    # border) is not counted as layout kept, so unrelated faces correlate near 0
+    coarse = coarse - coarse.reshape(-1, coarse.shape[-1]).mean(0)
     layout = _corr(coarse, coarse[0][None]).mean(1)
     n = grid.shape[1]
     pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
@@ -121,8 +125,10 @@ def eta_stats(grid: np.ndarray, etas):
                if pairs else float("nan"))
     g = grid.astype(np.int16)
     spread = g.max(-1) - g.min(-1)
+    grain = _detail(grid)  # (len(etas), N)
     df = pd.DataFrame({ETA: list(etas), ETA_DIFF: d.mean(1), ETA_DIFF_MAX: d.max(1),
-                       ETA_LAYOUT: layout, ETA_GRAIN: _detail(grid).mean(1)})
+                       ETA_LAYOUT: layout, ETA_GRAIN: grain.mean(1)})
+    df.attrs["grain_per_face"] = grain.tolist()
     means = grid.astype(np.float64).mean((-3, -2))  # (len(etas), N, C)
     df.attrs.update(layout_between_noises=between, channels_mean=float(spread.mean()),
                     channels_max=int(spread.max()),

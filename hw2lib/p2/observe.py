@@ -61,9 +61,12 @@ def _kept(corr: float, between: float) -> str:
     return "keep" if k >= 0.7 else "keep part of" if k >= 0.35 else "lose most of"
 
 
-def eta_observation(stats, *, steps: int = N_STEPS) -> str:
-    """P2.1's observation, from :func:`~hw2lib.p2.eta_stats` of the grid shown."""
+def eta_observation(stats, *, steps: int = N_STEPS, names=None) -> str:
+    """P2.1's observation, from :func:`~hw2lib.p2.eta_stats` of the grid shown; ``names``: the
+    noises' names (columns), for a face that stands out."""
     d, etas = stats[ETA_DIFF].to_numpy(), stats[ETA].to_numpy()
+    names = list(names) if names is not None else [
+        f"{k:02d}" for k in range(len(stats.attrs.get("grain_per_face", [[]])[0]))]
     lay, between = stats[ETA_LAYOUT].to_numpy(), stats.attrs.get("layout_between_noises",
                                                                   float("nan"))
     steady = bool(np.all(np.diff(d[1:]) >= -0.5))
@@ -80,10 +83,10 @@ def eta_observation(stats, *, steps: int = N_STEPS) -> str:
     if np.isfinite(between):
         text += (
             f" What the starting noise fixed (where the face sits, its pose, where it is light or "
-            f"dark) is measured by the correlation of the grey levels of 4 × 4-pixel squares with "
-            f"the η = 0 face of the same noise: {lay[1]:.2f} at η = {etas[1]:g} and {lay[-1]:.2f} "
-            f"at η = {etas[-1]:g}, against {between:.2f} between the η = 0 faces of different "
-            f"noises{' (faces share a layout)' if between > 0.3 else ''}. So at "
+            f"dark) is measured by the correlation of the grey levels of 4 × 4-pixel squares, less "
+            f"the grid's mean face (what every face shares), with those of the η = 0 face of the "
+            f"same noise: {lay[1]:.2f} at η = {etas[1]:g} and {lay[-1]:.2f} at η = {etas[-1]:g}, "
+            f"against {between:.2f} between the η = 0 faces of different noises. So at "
             f"η = {etas[1]:g} the faces {_kept(lay[1], between)} the layout of their η = 0 face, "
             f"and at "
             f"η = {etas[-1]:g} they {_kept(lay[-1], between)} it.")
@@ -92,8 +95,17 @@ def eta_observation(stats, *, steps: int = N_STEPS) -> str:
     if grain[hi] > 1.25 * grain[0] or grain[lo] < 0.8 * grain[0]:
         parts = []
         if grain[hi] > 1.25 * grain[0]:
-            parts.append(f"the faces at η = {etas[hi]:g} are the grainiest of the grid (fine "
-                         f"detail and grain {grain[hi]:.1f} against {grain[0]:.1f} at η = 0)")
+            part = (f"the faces at η = {etas[hi]:g} are the grainiest of the grid (fine "
+                    f"detail and grain {grain[hi]:.1f} against {grain[0]:.1f} at η = 0)")
+            per_face = np.asarray(stats.attrs.get("grain_per_face", [[]] * len(etas))[hi])
+            if len(per_face) > 2:
+                k = int(np.argmax(per_face))
+                rest = np.delete(per_face, k)
+                if per_face[k] - rest.mean() > 0.5 * (grain[hi] - grain[0]) * len(per_face):
+                    part += (f", most of it from one face, noise {names[k]}'s ({per_face[k]:.1f} "
+                             f"against {rest.mean():.1f} for the others): a sample whose fresh "
+                             f"noise the later steps did not remove")
+            parts.append(part)
         if grain[lo] < 0.8 * grain[0]:
             parts.append(f"those at η = {etas[lo]:g} the smoothest ({grain[lo]:.1f})")
         text += " In the images, " + ", and ".join(parts) + "."
@@ -104,8 +116,9 @@ def eta_observation(stats, *, steps: int = N_STEPS) -> str:
     if tint is not None and tint <= GREY_TINT:
         text += (f" No face has a colour tint at any η: the mean levels of a face's three colour "
                  f"channels differ by {tint:.2f} of 255 at most, so the added noise changes grey "
-                 f"levels, not colour (single pixels keep {stats.attrs['channels_mean']:.1f} grey "
-                 f"levels of colour noise on average, {stats.attrs['channels_max']} at most).")
+                 f"levels, not colour (within single pixels the three channels differ by "
+                 f"{stats.attrs['channels_mean']:.1f} grey levels on average and "
+                 f"{stats.attrs['channels_max']} at most: the last step's noise).")
     return text + (
         f" At η = 1 the sampler is DDPM's ancestral sampler on the {steps}-step grid, where the "
         f"noise added along the way rewrites what η = 0 derives from $x_T$ alone. The one-to-one "
@@ -167,6 +180,16 @@ def interpolation_observation(table) -> str:
                + ", as expected" + (f", but not {missed[0]}" if missed else "") + "."
                if found else "So, unlike the expectation, over most of the path the lerp faces "
                "are neither smoother nor lower in contrast.")
+    c_ratio = c_l[inner] / c_s[inner]
+    k = int(np.argmin(c_ratio))
+    norm_l = table[norm_col("lerp")].to_numpy()[inner]
+    if c_ratio[k] < 0.95 and abs(alphas[inner][k] - a) > 0.15:
+        verdict += (f" The contrast gap is widest at α = {alphas[inner][k]:.1f}, not at "
+                    f"α = {a:.1f} where lerp's noise is shortest ({norm_l.min():.2f}): a shorter "
+                    f"noise lowers contrast, but where it ends up also depends on which face the "
+                    f"noise leads to, and the two rows already show different faces in between "
+                    f"(the slerp row's own contrast runs from {c_s[0]:.3f} to {c_s[-1]:.3f} "
+                    f"between its two ends).")
     return (
         f"**Observation.** Two independent Gaussian noises of dimension d are nearly orthogonal "
         f"with norms near $\\sqrt{{d}}$, so their linear mix at α = {a:.1f} has a norm of only "

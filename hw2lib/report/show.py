@@ -31,15 +31,20 @@ def checkpoint_note(path) -> str | None:
     return f"{Path(path).name} ({', '.join(b for b in bits if b)})"
 
 
+# parameter names as the page's prose writes them
+DETAIL_NAMES = {"eta": "η", "w": "w", "alpha": "α"}
+
+
 def run_details(**details) -> str:
-    """``seed=0 · w=4 · checkpoint p1_ddpm (...)``: the values that drew a figure."""
+    """``seed 0 · w = 4 · checkpoint p1_ddpm (...)``: the values that drew a figure."""
     parts = []
     for k, v in details.items():
         note = checkpoint_note(v) if isinstance(v, (str, Path)) and v else None
         if note:
             parts.append(f"checkpoint {note}")
         elif v is not None and v != "":
-            parts.append(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}")
+            value = f"{v:g}" if isinstance(v, float) else str(v).replace("eta = ", "η = ")
+            parts.append(f"{DETAIL_NAMES.get(k, k)} = {value}")
     return " · ".join(parts)
 
 
@@ -72,6 +77,10 @@ def table(df, *, formats: dict | str | None = None, caption: str | None = None,
         fmt = {c: formats for c in floats}
     elif formats:
         fmt.update(formats)
+    numeric = {c for c in df.columns if pd.api.types.is_numeric_dtype(df[c])}
+    # a number's sign as a minus sign (U+2212), not a hyphen
+    fmt = {c: (lambda v, f=f: f.format(v).replace("-", "\u2212")) if c in numeric else f
+           for c, f in fmt.items()}
     styler = (df.style.format(fmt, escape="html", na_rep="–")
               .format_index(escape="html", axis=1).format_index(escape="html", axis=0)
               .set_table_attributes('class="hw2-table"'))
