@@ -191,24 +191,42 @@ def test_failure_causes_are_measured_per_image():
     w = np.array([[1.0, 0.0, 0.0], [0.96, 0.28, 0.0], [0.0, 0.0, 1.0]])
     cos, ranks = text_neighbours(w)
     assert ranks[0, 1] == 1 and ranks[0, 2] == 2 and ranks[2, 2] == 0
+    # image embeddings: image 0 (a tiger called lion) sits among lions, image 1 among its own
+    feats = np.array([[1.0, 0.0], [0.0, 1.0], [0.99, 0.14], [0.1, 0.99]])
+    feats /= np.linalg.norm(feats, axis=1, keepdims=True)
     r = ZeroShotResult(probs, np.array([1, 0, 1, 2]), ("lion", "tiger", "bus"), w)
     flat, busy = np.full((8, 8, 3), 128, np.uint8), np.zeros((8, 8, 3), np.uint8)
-    busy[:, 4:] = 255  # half black, half white: a grey-level spread of 0.5
+    busy[:, 4:] = 255  # half black, half white: a spread of 0.5
     table = notebook.failure_table(r, [0, 1, 2], images=[flat, busy, busy],
                                    set_contrast=np.linspace(0.05, 0.5, 100))
     assert list(table["same mistake in set"]) == [2, 1, 2]
     c = table["likely causes"]
     assert c[0].startswith('near in text space: "lion" is the nearest of the 2 other classes '
-                           'to "tiger" (cosine 0.96; ')
+                           'to "tiger", cosine 0.96 against ')
     assert c[2].startswith('near in text space')  # tiger -> lion: nearest; bus would not be
-    assert causes(r.classnames, 0, 2, cos=cos, ranks=ranks)[0].startswith(
-        'not singled out by the text side ("bus" is the 2nd nearest')
+    far = causes(r.classnames, 0, 2, cos=cos, ranks=ranks)[0]
+    assert far.startswith('not near in text space: "bus" is the 2nd nearest')
     assert "look-alikes: both are large carnivores" in c[0]
     assert "low contrast" in c[0] and "low contrast" not in c[1]  # a flat image vs a busy one
     text = notebook.failure_text(table, "course")
-    assert "in 3 of 3 the predicted class is among" in text and "2 of 3 are mistakes the set makes" in text
-    assert "3 of 3 are look-alikes" in text and "1 of 3 are low-contrast" in text
+    assert "in 3 of 3 the two classes are near in text space" in text
+    assert "2 of 3 are mistakes the set makes" in text
+    assert "3 of 3 are look-alikes" in text and "1 of 3 is a low-contrast image" in text
     assert "look-alikes" not in notebook.failure_text(table, "embedded")
+    # image side: the nearest images' classes, with the embeddings kept by zero_shot
+    from hw2lib.zeroshot.reasons import contrast, image_neighbours
+    assert list(image_neighbours(feats, r.labels, 0, k=2)) == [1, 2]
+    seen = ZeroShotResult(probs, np.array([1, 0, 0, 2]), r.classnames, w, feats)
+    c = notebook.failure_table(seen, [0, 1], images=None)["likely causes"]
+    assert c[0].startswith('looks like a "lion" to the image encoder: 2 of its 3 nearest')
+    assert c[1].startswith('a border case: its 3 nearest images are split between the two '
+                           '(1 "lion", 1 "tiger")')
+    # colour contrast: cyan on red is not low contrast, though its grey levels nearly agree
+    cyan_red = np.zeros((8, 8, 3), np.uint8)
+    cyan_red[:, :4] = (230, 40, 40)
+    cyan_red[:, 4:] = (40, 160, 160)
+    grey = cyan_red @ np.array([0.299, 0.587, 0.114])
+    assert (grey / 255).std() < 0.06 and contrast([cyan_red])[0] > 0.25
     # without class weights (a result built by hand) no text-space cause is claimed
     bare = notebook.failure_table(ZeroShotResult(probs, r.labels, r.classnames), [0])
     assert "text space" not in bare["likely causes"][0]

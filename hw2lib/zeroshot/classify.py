@@ -47,6 +47,7 @@ class ZeroShotResult:
     labels: np.ndarray  # (N,) true class ids
     classnames: tuple[str, ...]
     class_weights: np.ndarray | None = None  # (C, D) the normalised class text embeddings w_c
+    image_features: np.ndarray | None = None  # (N, D) the normalised image embeddings
 
     @property
     def preds(self) -> np.ndarray:
@@ -109,4 +110,4 @@ def zero_shot(clip: ClipModel, image_features: torch.Tensor, labels, classnames:
                                    device=of(clip.model)).float().cpu()
     logits = clip.model.logit_scale.exp().float().cpu() * image_features @ w
     return ZeroShotResult(logits.softmax(-1).numpy(), np.asarray(labels), tuple(classnames),
-                          w.T.numpy())
+                          w.T.numpy(), image_features.float().cpu().numpy())

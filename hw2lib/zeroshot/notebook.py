@@ -88,11 +88,12 @@ def set_contrast(data: ZeroShotSet, max_images: int = 500) -> np.ndarray:
 def failure_table(result: ZeroShotResult, idx, *, images=None, set_contrast=None):
     """The shown failures: true and predicted class, the probability of each, the true class's
     rank, how often the whole set makes the same mistake, and the measurable causes
-    (:func:`.reasons.causes`: text-space neighbours from the class weights, CIFAR-100
+    (:func:`.reasons.causes`: image-space neighbours from the image embeddings, text-space
+    neighbours from the class weights, CIFAR-100
     look-alikes, and, given the failures' ``images`` and the set's contrasts, low contrast)."""
     import pandas as pd
 
-    from .reasons import causes, contrast, text_neighbours
+    from .reasons import causes, contrast, image_neighbours, text_neighbours
     c = len(result.classnames)
     m = np.zeros((c, c), dtype=int)
     np.add.at(m, (result.labels, result.preds), 1)
@@ -105,7 +106,10 @@ def failure_table(result: ZeroShotResult, idx, *, images=None, set_contrast=None
     rows = []
     for k, i in enumerate(idx):
         y, p = int(result.labels[i]), int(result.preds[i])
-        why = causes(result.classnames, y, p, cos=cos, ranks=ranks, percentile=pct[k])
+        near = (None if result.image_features is None else
+                image_neighbours(result.image_features, result.labels, int(i)))
+        why = causes(result.classnames, y, p, cos=cos, ranks=ranks, percentile=pct[k],
+                     neighbours=near)
         rows.append({"true": result.classnames[y], "predicted": result.classnames[p],
                      "p(predicted)": float(result.probs[i, p]), "p(true)": float(result.probs[i, y]),
                      "rank of true": int((result.probs[i] > result.probs[i, y]).sum()) + 1,
@@ -166,7 +170,9 @@ def failure_text(reasons, mode: str) -> str:
     n = len(reasons)
     causes = reasons["likely causes"]
     conf = int((reasons["p(predicted)"] >= 0.9).sum())
-    near = int(causes.str.contains("near in text space").sum())
+    near = int(causes.str.contains("near in text space:", regex=False).sum()
+               - causes.str.contains("not near in text space", regex=False).sum())
+    looks = int(causes.str.contains("looks like a").sum())
     alike = int(causes.str.contains("look-alikes").sum())
     low = int(causes.str.contains("low contrast").sum())
     again = int((reasons["same mistake in set"] >= 2).sum())
@@ -174,20 +180,28 @@ def failure_text(reasons, mode: str) -> str:
               "images a bright edge of the background photo that can add or cut a stroke: the "
               "image encoder sees the whole crop, not a segmented digit" if mode == "embedded"
               else "CIFAR-100's 32x32 photos upsampled to 224 pixels, so fine detail is gone")
-    parts = [f"in {near} of {n} the predicted class is among the true class's nearest in text "
-             "space (its nearest 10% of classes), so their class weights are closer than most "
-             "pairs and a smaller error on the image side flips the decision"]
+    parts = [f"{_of(looks, n, 'looks', 'look')} like the predicted class to the image encoder "
+             "(most of its nearest images in image space are of that class)",
+             f"in {near} of {n} the two classes are near in text space (their class weights in "
+             "the closest quarter of class pairs), so a smaller error on the image side flips "
+             "the decision"]
     if mode != "embedded":
-        parts.append(f"{alike} of {n} are look-alikes inside one CIFAR-100 superclass")
-    parts.append(f"{low} of {n} are low-contrast images (below the set's "
-                 f"{LOW_CONTRAST}th percentile of grey-level spread)")
+        parts.append(f"{_of(alike, n, 'is a look-alike', 'are look-alikes')} inside one "
+                     "CIFAR-100 superclass")
+    parts.append(f"{_of(low, n, 'is a low-contrast image', 'are low-contrast images')} (below "
+                 f"the set's {LOW_CONTRAST}th percentile of colour spread)")
     confident = (f" The {conf} confident mistakes (at least 90% on the wrong class) are as "
                  "confident as right answers because the learned logit scale s is large: the "
                  "softmax turns small cosine differences into near-certain probabilities."
                  if conf else "")
-    return (f"**Why they fail.** Measured per image in the table: {'; '.join(parts)}; {again} of "
-            f"{n} are mistakes the set makes more than once. Behind all of them is the data: "
-            f"{domain}.{confident}")
+    return (f"**Why they fail.** Measured per image in the table: {'; '.join(parts)}; "
+            f"{_of(again, n, 'is a mistake', 'are mistakes')} the set makes more than once. "
+            f"Behind all of them is the data: {domain}.{confident}")
+
+
+def _of(k: int, n: int, singular: str, plural: str) -> str:
+    """ "1 of 5 is ...", "2 of 5 are ..." """
+    return f"{k} of {n} {singular if k == 1 else plural}"
 
 
 def confusion_table(result: ZeroShotResult, k: int = 5):

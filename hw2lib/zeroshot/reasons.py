@@ -6,8 +6,10 @@
   true class's nearest classes);
 * **category**: CIFAR-100's own superclasses (its 20 coarse labels) group classes that look
   alike, so a mistake inside one superclass is a look-alike, not a random error;
-* **image side**: a low-contrast image (its grey-level spread low among the set's) carries
-  little shape for the image encoder.
+* **image side**: what the image encoder makes of the image, seen through the set's other
+  images: whether its nearest neighbours in image space are of the predicted class (it looks
+  like one) or of its own (a border case the class weights decide); and a low-contrast image
+  (its colour spread low among the set's) carries little shape for the image encoder.
 """
 from __future__ import annotations
 
@@ -39,17 +41,20 @@ SUPERCLASSES = {
     "vehicles 2": "lawn_mower rocket streetcar tank tractor",
 }
 SUPERCLASS_OF = {clean_classname(c): s for s, names in SUPERCLASSES.items() for c in names.split()}
-NEAR_SHARE = 0.1  # "near in text space": among the nearest 10% of the other classes (at least 1)
-LOW_CONTRAST = 20  # percentile of the set's grey-level spread below which an image is "low contrast"
+NEAR_PAIRS = 0.25  # "near in text space": the pair's cosine is in the top quarter of all pairs'
+NEIGHBOURS = 10  # the image-space neighbours an image is compared with
+LOW_CONTRAST = 20  # percentile of the set's colour spread below which an image is "low contrast"
 
 
 def contrast(images) -> np.ndarray:
-    """Grey-level spread (standard deviation of luminance in [0, 1]) of each uint8 (H, W, 3)
-    image."""
+    """Colour spread of each uint8 (H, W, 3) image: the root-mean-square distance of its pixels'
+    RGB (in [0, 1]) from the image's mean colour, divided by sqrt(3) (for a grey image, the
+    standard deviation of its grey level). A cyan digit on red has a high spread even where
+    its grey levels are close."""
     out = []
     for img in images:
-        x = np.asarray(img, dtype=np.float32) / 255
-        out.append(float((x @ np.array([0.299, 0.587, 0.114], np.float32)).std()))
+        x = np.asarray(img, dtype=np.float32).reshape(-1, 3) / 255
+        out.append(float(np.sqrt(((x - x.mean(0)) ** 2).sum(1).mean() / 3)))
     return np.asarray(out)
 
 
@@ -64,35 +69,54 @@ def text_neighbours(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return cos, ranks
 
 
-def causes(classnames, y: int, p: int, *, cos=None, ranks=None, percentile=None) -> list[str]:
+def image_neighbours(features: np.ndarray, labels, i: int, k: int = NEIGHBOURS) -> np.ndarray:
+    """The labels of image ``i``'s ``k`` nearest other images (cosine of the normalised image
+    embeddings ``features`` (N, D)), nearest first."""
+    sim = features @ features[i]
+    order = np.argsort(-sim, kind="stable")
+    return np.asarray(labels)[order[order != i][:k]]
+
+
+def near_cosine(cos: np.ndarray) -> float:
+    """The cosine above which a class pair counts as near: the top :data:`NEAR_PAIRS` of the
+    pairs' cosines."""
+    pairs = cos[np.triu_indices(len(cos), 1)]
+    return float(np.quantile(pairs, 1 - NEAR_PAIRS))
+
+
+def causes(classnames, y: int, p: int, *, cos=None, ranks=None, percentile=None,
+           neighbours=None) -> list[str]:
     """The measurable causes of predicting class ``p`` for an image of class ``y``:
     ``cos``/``ranks`` from :func:`text_neighbours`, ``percentile`` the image's contrast
-    percentile in its set (each optional)."""
+    percentile in its set, ``neighbours`` the labels of its nearest images
+    (:func:`image_neighbours`) (each optional)."""
     ty, tp = classnames[y], classnames[p]
     out = []
+    if neighbours is not None:
+        k, m, j = len(neighbours), int((neighbours == p).sum()), int((neighbours == y).sum())
+        if m > j:
+            out.append(f"looks like a \"{tp}\" to the image encoder: {m} of its {k} nearest "
+                       f"images in image space are \"{tp}\", {j} \"{ty}\"")
+        else:
+            most = "split between the two" if m == j else "mostly its own class"
+            out.append(f"a border case: its {k} nearest images are {most} ({j} \"{ty}\", "
+                       f"{m} \"{tp}\"), and the class weights tip it")
     if cos is not None:
         r, c, n = int(ranks[y, p]), float(cos[y, p]), len(classnames) - 1
         mean = float(cos[~np.eye(len(cos), dtype=bool)].mean())
         which = "nearest" if r == 1 else f"{_ordinal(r)} nearest"
-        if r <= near_rank(len(classnames)):
-            out.append(f"near in text space: \"{tp}\" is the {which} of the {n} other classes "
-                       f"to \"{ty}\" (cosine {c:.2f}; {mean:.2f} between classes on average)")
-        else:
-            out.append(f"not singled out by the text side (\"{tp}\" is the {which} of the {n} "
-                       f"other classes to \"{ty}\", cosine {c:.2f}; {mean:.2f} on average): the "
-                       "image embedding itself points elsewhere")
+        where = (f"\"{tp}\" is the {which} of the {n} other classes to \"{ty}\", cosine {c:.2f} "
+                 f"against {mean:.2f} between classes on average")
+        out.append(f"near in text space: {where}, in the closest quarter of class pairs"
+                   if c >= near_cosine(cos) else
+                   f"not near in text space: {where}, not in the closest quarter of pairs")
     sy, sp = SUPERCLASS_OF.get(ty), SUPERCLASS_OF.get(tp)
     if sy and sy == sp:
         out.append(f"look-alikes: both are {sy} in CIFAR-100's superclasses")
     if percentile is not None and percentile < LOW_CONTRAST:
-        out.append(f"low contrast: its grey-level spread is at the set's {percentile:.0f}th "
+        out.append(f"low contrast: its colour spread is at the set's {percentile:.0f}th "
                    "percentile")
     return out
-
-
-def near_rank(n_classes: int) -> int:
-    """The largest rank among a class's nearest others that counts as near (:data:`NEAR_SHARE`)."""
-    return max(1, int(NEAR_SHARE * (n_classes - 1)))
 
 
 def _ordinal(n: int) -> str:
