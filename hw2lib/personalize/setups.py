@@ -119,7 +119,7 @@ def embedded_text(t2i_ckpt, ti_ckpt) -> str:
     return (f"**The embedded stand-in.** Stable Diffusion does not fit a CPU report, so the "
             f"scene model is a pixel-space diffusers `UNet2DConditionModel` "
             f"({t2i['unet_params'] / 1e6:.2f}M parameters, {t2i['steps_done']:,} training steps) "
-            f"on 16x32 scenes of one or two digits, conditioned on the token states of the "
+            f"on 16 × 32 scenes of one or two digits, conditioned on the token states of the "
             f"embedded CLIP's frozen text tower. Its captions say where things are (\"a 3 on "
             f"the left\", \"a seven next to a 2\") and often what they look like (\"a "
             f"handwritten teal 4 on red\"). Two concepts it never saw:\n\n{concepts}\n\n"

@@ -179,7 +179,7 @@ def failure_text(reasons, mode: str) -> str:
     domain = ("handwriting that is ambiguous or has broken strokes, and on the MNIST-M-like "
               "images a bright edge of the background photo that can add or cut a stroke: the "
               "image encoder sees the whole crop, not a segmented digit" if mode == "embedded"
-              else "CIFAR-100's 32x32 photos upsampled to 224 pixels, so fine detail is gone")
+              else "CIFAR-100's 32 × 32 photos upsampled to 224 pixels, so fine detail is gone")
     parts = [f"{_of(looks, n, 'looks', 'look')} like the predicted class to the image encoder "
              "(most of its nearest images in image space are of that class)",
              f"in {near} of {n} the two classes are near in text space (their class weights in "
