@@ -11,7 +11,8 @@ from .folders import load_noises, mse_255, mse_folders, noise_paths, sample_fold
 from .models import (face_model, face_training_images, load_course_unet, load_face_model,
                      train_face_model)
 from .notebook import (ALPHA, ETA, FaceSetup, detail_col, eta_grid, eta_stats, explorer,
-                       interpolation_rows, mse_table, norm_col, setup, std_col)
+                       interpolation_rows, mse_table, norm_col, setup, std_col,
+                       table_formats)
 from .observe import eta_observation, interpolation_observation, model_text, mse_text
 
 __all__ = ["ALPHA", "CONVENTIONS", "DEFAULT_CONVENTION", "ETA", "FaceSetup", "N_STEPS", "T",
@@ -20,4 +21,4 @@ __all__ = ["ALPHA", "CONVENTIONS", "DEFAULT_CONVENTION", "ETA", "FaceSetup", "N_
            "interpolation_observation", "interpolation_rows", "load_course_unet",
            "load_face_model", "load_noises", "model_text", "mse_255", "mse_folders", "mse_table",
            "mse_text", "noise_paths", "norm_col", "sample_folder", "sample_uint8", "setup",
-           "std_col", "train_face_model", "write_noises"]
+           "std_col", "table_formats", "train_face_model", "write_noises"]

@@ -177,6 +177,16 @@ def detail_col(how: str) -> str:
     return f"{how}: face detail (mean abs. Laplacian, 0-255)"
 
 
+def table_formats(table) -> dict:
+    """show.table formats of the η and interpolation tables: one number of decimals per
+    column (grey levels to 0.1, correlations to 0.01, norms and contrasts to 0.001)."""
+    fmt = {ETA: "{:g}", ETA_DIFF: "{:.1f}", ETA_DIFF_MAX: "{:.1f}", ETA_LAYOUT: "{:.2f}",
+           ETA_GRAIN: "{:.1f}", ALPHA: "{:.1f}", PATH_DIFF: "{:.1f}"}
+    for how in ("slerp", "lerp"):
+        fmt.update({norm_col(how): "{:.3f}", std_col(how): "{:.3f}", detail_col(how): "{:.1f}"})
+    return {k: v for k, v in fmt.items() if k in table.columns}
+
+
 def interpolation_rows(eps_model, x0, x1, alphas, *, convention: str = DEFAULT_CONVENTION,
                        device="cpu", normalise: bool = False, steps: int = N_STEPS):
     """Faces along both paths between the noises x0 and x1 (each (1, C, H, W)): ({"slerp": uint8
