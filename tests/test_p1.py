@@ -215,3 +215,37 @@ def test_explorer_draws_for_any_setting(tiny_ckpt):
     w = p1.explorer(unet, schedule, cfg["sets"], n=2)
     assert [c.description for c in w.kwargs_widgets] == ["w", "digit", "set_name", "steps"]
     w.f(w=1.0, digit=7, set_name="svhn", steps=2)
+
+
+def test_sampler_curve_measures_writes_and_refuses_another_checkpoint(tiny_ckpt, tmp_path):
+    """p1.curve: one row per (setting, set) from the same noises; the file names its checkpoint
+    and a changed checkpoint is refused; the prose picks by the P1 rule."""
+    import shutil
+
+    import matplotlib
+    matplotlib.use("Agg")
+    from hw2lib.p1 import curve
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(tiny_ckpt, ckpt)
+    unet, schedule, cfg = p1.load(ckpt)
+    clf = DigitCNN().eval()
+    sets = {"mnistm": fake_set("mnistm"), "svhn": fake_set("svhn", seed=1)}
+    refs = p1.look_references(sets, clf)
+    settings = (("ddim", 2), ("ddim", 4), ("dpmpp", 2))
+    table = curve.measure(unet, schedule, cfg["sets"], clf, refs, settings=settings,
+                          per_digit=1, w=1.0, progress=False)
+    assert len(table) == 6 and list(table.evaluations[:2]) == [4, 4]  # 2 steps, guided: 4
+    assert set(table.images) == {10} and {"colour TV / floor", "KID"} <= set(table.columns)
+    assert curve.read(ckpt) is None
+    curve.write(ckpt / curve.CURVE_FILE, table, ckpt=ckpt, command="p1 curve", w=1.0,
+                per_digit=1, seed=0)
+    back, meta = curve.read(ckpt)
+    assert len(back) == 6 and meta["w"] == 1.0 and meta["command"] == "p1 curve"
+    text = curve.text(back, meta, sampler="ddim", steps=4)
+    summ = curve.summary(back)
+    assert "The P1 rule" in text and f"{summ.images[0]:,})" in text
+    assert curve.figure(back) is not None
+    man = json.loads((ckpt / "manifest.json").read_text())
+    (ckpt / "manifest.json").write_text(json.dumps({**man, "made": "another day"}))
+    with pytest.raises(ValueError, match="another checkpoint"):
+        curve.read(ckpt)

@@ -255,6 +255,8 @@ def test_table_escapes_and_formats():
     assert "10.468" not in html and "nan" not in html.lower()
     assert "a &lt;b&gt; caption" in html
     assert show.pct(0.98, 100) == "98.0% ± 1.4 (n = 100)"
+    assert show.pct(1.0, 1000) == ("100.0% (n = 1,000; no error: its rate is below 0.3% at 95% "
+                                   "confidence)")
 
 
 def test_makefile_passes_paths_with_spaces_whole():

@@ -31,6 +31,30 @@ def cmd_p1_score(args) -> int:
     return 0
 
 
+def cmd_p1_curve(args) -> int:
+    import sys
+
+    from .. import p1
+    from ..classifier import load_classifier
+    from ..data import load_digit_sets
+    from ..p1 import curve
+    settings = curve.SETTINGS
+    if args.settings:
+        settings = [(s.split("-")[0], int(s.split("-")[1])) for s in args.settings.split(",")]
+    unet, schedule, cfg = p1.load(args.ckpt, device=args.device)
+    model = load_classifier(args.classifier)
+    sets = load_digit_sets(args.mode, data_dir=args.data, seed=args.data_seed,
+                           cache_dir=args.cache_dir)
+    refs = p1.look_references({n: sets[n] for n in cfg["sets"]}, model)
+    table = curve.measure(unet, schedule, cfg["sets"], model, refs, settings=settings,
+                          per_digit=args.per_digit, w=args.w, seed=args.seed)
+    out = curve.write(args.out or f"{args.ckpt}/{curve.CURVE_FILE}", table, ckpt=args.ckpt,
+                      command="python -m hw2lib " + " ".join(sys.argv[1:]), w=args.w,
+                      per_digit=args.per_digit, seed=args.seed)
+    print(out)
+    return 0
+
+
 def cmd_p2_sample(args) -> int:
     from .. import p2
     eps_model = p2.face_model(unet_module=args.unet_module, unet_ckpt=args.unet_ckpt,
@@ -91,6 +115,20 @@ def _register_p1(sub) -> None:
                         "against the held-out split of --mode/--data (train vs test: the floor)")
     data_args(c, seed=False)
     c.set_defaults(func=cmd_p1_score)
+    v = s.add_parser("curve", help="accuracy and look against the sampler and its steps, into "
+                                   "<ckpt>/sampler_curve.json (the P1 notebook draws it)")
+    v.add_argument("--ckpt", default="checkpoints/p1_ddpm")
+    v.add_argument("--classifier", default="checkpoints/digit_classifier")
+    v.add_argument("--out", default=None, help="default: <ckpt>/sampler_curve.json")
+    v.add_argument("--per-digit", type=int, default=20, help="images per digit, set and setting")
+    v.add_argument("--w", type=float, default=4.0, help="guidance weight of every setting")
+    v.add_argument("--settings", default=None,
+                   help="comma-separated sampler-steps, e.g. ddim-10,dpmpp-15 (default: DDIM "
+                        "5-100, DPM-Solver++ 5-25, DDPM-1000)")
+    v.add_argument("--seed", type=int, default=0)
+    data_args(v, seed=False)
+    device_arg(v)
+    v.set_defaults(func=cmd_p1_curve)
 
 
 def _register_p2(sub) -> None:

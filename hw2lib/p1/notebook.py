@@ -112,14 +112,17 @@ def reverse_text(schedule, shown: list[int]) -> str:
             "background texture.")
 
 
-def accuracy_text(table, test_accuracy: dict, mode: str) -> str:
-    """The accuracy paragraph, from :func:`score_table` and the CNN's held-out accuracy."""
+def accuracy_text(table, test_accuracy: dict, mode: str, test_sizes: dict | None = None) -> str:
+    """The accuracy paragraph, from :func:`score_table` and the CNN's held-out accuracy (on
+    ``test_sizes`` images per set, when given: then with its standard error)."""
     from ..modes import set_label
     from ..report.show import pct
     cnn = table[table.classifier == "project CNN"]
     parts = [f"{pct(r.accuracy, r.images)} of the {r['digit set']} samples"
              for _, r in cnn.iterrows()]
-    held = ", ".join(f"{pct(v)} on {set_label(k, mode)}" for k, v in test_accuracy.items())
+    sizes = test_sizes or {}
+    held = ", ".join(f"{pct(v, sizes.get(k))} on {set_label(k, mode)}"
+                     for k, v in test_accuracy.items())
     text = (f"The project's digit CNN reads {' and '.join(parts)} as the digit they were drawn "
             f"for (± one standard error).")
     if held:

@@ -15,9 +15,16 @@ def se(p: float, n: int) -> float:
 
 
 def pct(p: float, n: int | None = None, *, digits: int = 1) -> str:
-    """"98.0%", or with n "98.0% ± 1.4 (n = 100)" (± one standard error, in points)."""
+    """"98.0%", or with n "98.0% ± 1.4 (n = 100)" (± one standard error, in points). At 0% or
+    100% the standard error is 0 and says nothing: the rule of three bounds the rate instead
+    (below 3/n at 95% confidence)."""
     s = f"{100 * p:.{digits}f}%"
-    return s if n is None else f"{s} ± {100 * se(p, n):.{digits}f} (n = {n:,})"
+    if n is None:
+        return s
+    if n and p in (0.0, 1.0):
+        what = "error" if p == 1.0 else "hit"
+        return f"{s} (n = {n:,}; no {what}: its rate is below {300 / n:.{digits}f}% at 95% confidence)"
+    return f"{s} ± {100 * se(p, n):.{digits}f} (n = {n:,})"
 
 
 def checkpoint_note(path) -> str | None:

@@ -1,0 +1,170 @@
+"""P1's quality against the sampler's cost: accuracy and look of the same starting noises drawn
+with each sampler setting (DDIM and DPM-Solver++ at several step counts, DDPM at T), at one
+guidance weight, on the committed checkpoint.
+
+The curve is measured once per checkpoint (``python -m hw2lib p1 curve``, minutes to an hour on
+a CPU, so never during ``make report``) into ``<checkpoint>/sampler_curve.json``, with how it
+was made; the P1 notebook draws it from there and refuses a file measured on another
+checkpoint. Model evaluations per image: one per step, two with guidance (the conditional and
+unconditional predictions, one doubled batch).
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+# (sampler, steps): DDIM 5-100, DPM-Solver++(2M) 5-25, and DDPM's ancestral sampler at T
+SETTINGS = (("ddim", 5), ("ddim", 10), ("ddim", 20), ("ddim", 50), ("ddim", 100),
+            ("dpmpp", 5), ("dpmpp", 10), ("dpmpp", 15), ("dpmpp", 25), ("ddpm", 1000))
+CURVE_FILE = "sampler_curve.json"
+NAMES = {"ddim": "DDIM (η = 0)", "dpmpp": "DPM-Solver++(2M)", "ddpm": "DDPM (ancestral)"}
+
+
+def evaluations(steps: int, w: float) -> int:
+    """UNet evaluations per image: one per step, two under classifier-free guidance."""
+    return steps * (2 if w else 1)
+
+
+def checkpoint_id(ckpt) -> dict:
+    """What identifies the checkpoint a curve was measured on: its manifest's date and commit
+    and the weights file's size."""
+    ckpt = Path(ckpt)
+    man = json.loads((ckpt / "manifest.json").read_text()) if (ckpt / "manifest.json").exists() else {}
+    weights = ckpt / "model.safetensors"
+    return {"made": man.get("made"), "commit": man.get("commit"),
+            "weights_bytes": weights.stat().st_size if weights.exists() else None}
+
+
+def measure(unet, schedule, set_names, model, refs: dict, *, settings=SETTINGS,
+            per_digit: int = 20, w: float = 4.0, seed: int = 0, progress: bool = True):
+    """One row per (setting, set): accuracy of the project CNN ``model`` with its SE, the look
+    statistics against ``refs`` (:func:`hw2lib.p1.look_references`), wall seconds. Set k draws
+    from seed ``seed + k`` with every setting (the same starting noises)."""
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    from ..classifier import accuracy
+    from ..report.show import se
+    from .look import look_row
+    from .model import sample
+    digits = np.repeat(np.arange(10), per_digit)
+    rows = []
+    for sampler, steps in tqdm(list(settings), desc="sampler curve", disable=not progress):
+        for k, name in enumerate(set_names):
+            t0 = time.perf_counter()
+            imgs, _ = sample(unet, schedule, name, digits, sampler=sampler, steps=steps, w=w,
+                             seed=seed + k)
+            wall = time.perf_counter() - t0
+            acc = accuracy(model, imgs, digits)
+            rows.append({"sampler": sampler, "steps": steps, "evaluations": evaluations(steps, w),
+                         "set": name, "images": len(digits), "accuracy": acc,
+                         "SE": se(acc, len(digits)), **look_row(model, imgs, refs[name]),
+                         "seconds": wall})
+    return pd.DataFrame(rows)
+
+
+def write(path, table, *, ckpt, command: str, w: float, per_digit: int, seed: int) -> Path:
+    """The curve and how it was made (checkpoint, command, CPU, date) as JSON."""
+    from ..files import write_text_atomic
+    from ..precision import cpu_info
+    meta = {"checkpoint": checkpoint_id(ckpt), "command": command, "w": w,
+            "per_digit": per_digit, "seed": seed, "cpu": cpu_info().get("cpu"),
+            "made": time.strftime("%Y-%m-%d %H:%M:%S")}
+    path = Path(path)
+    write_text_atomic(path, json.dumps({"meta": meta, "rows": table.to_dict("records")},
+                                       indent=1))
+    return path
+
+
+def read(ckpt):
+    """(table, meta) of ``<ckpt>/sampler_curve.json``, or None when there is none. A curve
+    measured on another checkpoint (its manifest or weights changed) raises ValueError."""
+    import pandas as pd
+    path = Path(ckpt) / CURVE_FILE
+    if not path.exists():
+        return None
+    d = json.loads(path.read_text())
+    if d["meta"]["checkpoint"] != checkpoint_id(ckpt):
+        raise ValueError(f"{path} was measured on another checkpoint than {ckpt}: measure it "
+                         f"again with `{d['meta']['command']}`")
+    return pd.DataFrame(d["rows"]), d["meta"]
+
+
+def figure(table, *, within: float = 2.0):
+    """Two panels against UNet evaluations per image (log axis): accuracy (± SE) and the
+    colour-TV ratio to its floor, one line per sampler and set."""
+    import matplotlib.pyplot as plt
+
+    from ..modes import set_label
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.4))
+    markers = {"ddim": "o", "dpmpp": "s", "ddpm": "^"}
+    for (sampler, name), g in table.groupby(["sampler", "set"], sort=False):
+        g = g.sort_values("evaluations")
+        style = dict(marker=markers.get(sampler, "o"), linestyle="-" if name == "mnistm" else "--",
+                     label=f"{NAMES.get(sampler, sampler)}, {set_label(name, 'embedded')}")
+        axes[0].errorbar(g.evaluations, 100 * g.accuracy, yerr=100 * g.SE, capsize=2, **style)
+        axes[1].plot(g.evaluations, g["colour TV / floor"], **style)
+    axes[1].axhline(within, color="grey", linestyle=":", linewidth=1)
+    axes[1].axhline(1, color="grey", linewidth=1)
+    for ax, ylabel, title in ((axes[0], "project CNN accuracy (%)", "Readable as the digit"),
+                              (axes[1], "colour TV / floor", "Looks like the data")):
+        ax.set_xscale("log")
+        ax.set(xlabel="UNet evaluations per image", ylabel=ylabel)
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=7.5, frameon=False,
+               bbox_to_anchor=(0.5, -0.12))
+    fig.tight_layout()
+    return fig
+
+
+def summary(table) -> "object":
+    """Per setting, both sets pooled: accuracy (mean of the sets), its SE over all images, the
+    mean colour-TV ratio and KID ratio, and seconds per 100 images."""
+    from ..look import KID_RATIO
+    from ..report.show import se
+    g = table.groupby(["sampler", "steps"], sort=False)
+    out = g.agg(evaluations=("evaluations", "first"), images=("images", "sum"),
+                accuracy=("accuracy", "mean"), colour=("colour TV / floor", "mean"),
+                kid=(KID_RATIO, "mean"), seconds=("seconds", "sum")).reset_index()
+    out["SE"] = [se(p, n) for p, n in zip(out.accuracy, out.images)]
+    out["s per 100"] = 100 * out.seconds / out.images
+    return out
+
+
+def text(table, meta: dict, *, sampler: str, steps: int) -> str:
+    """What the curve says, computed: the best setting by the P1 rule (accuracy within one SE
+    of the best, then the best colour ratio) and where the page's own sampler stands."""
+    s = summary(table)
+    best = s.loc[s.accuracy.idxmax()]
+    cand = s[s.accuracy >= best.accuracy - best.SE - 1e-12]
+    pick = cand.loc[cand.colour.idxmin()]
+    ddim = s[s.sampler == "ddim"].sort_values("steps")
+
+    def name(r):
+        return f"{NAMES.get(r.sampler, r.sampler)} with {r.steps} steps"
+
+    def at(r):
+        return (f"{100 * r.accuracy:.1f}% ± {100 * r.SE:.1f} (n = {r.images:,}), colour TV "
+                f"{r.colour:.1f}× its floor, KID {r.kid:.1f}× its floor's upper level")
+    out = (f"Measured on {meta['per_digit'] * 10} images per set and setting at $w = "
+           f"{meta['w']:g}$, the same starting noises for every setting ({meta['cpu']}, "
+           f"{meta['made'][:10]}; `{meta['command']}`). ")
+    if len(ddim) > 1:
+        lo, hi = ddim.iloc[0], ddim.iloc[-1]
+        trend = "better" if hi.colour < lo.colour else "worse"
+        out += (f"With this model at $w = {meta['w']:g}$ more DDIM steps make the look {trend}: "
+                f"{name(lo)}: {at(lo)}; {name(hi)}: {at(hi)}. ")
+    out += (f"The P1 rule (accuracy within one standard error of the best, then the best colour "
+            f"ratio) picks **{name(pick)}**: {at(pick)}, {pick['s per 100']:.1f} s per 100 "
+            f"images on the CPU above.")
+    mine = s[(s.sampler == sampler) & (s.steps == steps)]
+    if len(mine):
+        m = mine.iloc[0]
+        out += (" That is this page's sampler." if (m.sampler, m.steps) == (pick.sampler, pick.steps)
+                else f" This page uses {name(m)}: {at(m)}.")
+    return out
