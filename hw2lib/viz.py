@@ -120,20 +120,25 @@ def case_panel(images, titles, *, suptitle: str = "", cell_inches: float = 1.9):
 
 
 def bar_figure(labels, values: dict, *, ylabel: str = "", title: str = "", width: float = 9.0,
-               percent: bool = False):
-    """Grouped bars: one group per label, one bar per entry of ``values`` ({name: array}).
-    ``percent``: values are fractions, drawn in % on an axis that starts a little below the
-    smallest bar (so that differences near 100% show); the legend sits outside the axes."""
+               percent: bool = False, errors: dict | None = None):
+    """Grouped bars: one group per label, one bar per entry of ``values`` ({name: array}), with
+    error bars from ``errors`` (the same keys). ``percent``: values are fractions, drawn in %
+    on an axis that starts a little below the smallest bar less its error (so that differences
+    near 100% show); the legend sits outside the axes."""
     import matplotlib.pyplot as plt
     x = np.arange(len(labels))
     k = len(values)
     scale = 100 if percent else 1
     fig, ax = plt.subplots(figsize=(width, 3.2))
+    errors = errors or {}
     for i, (name, v) in enumerate(values.items()):
+        err = errors.get(name)
         ax.bar(x + (i - (k - 1) / 2) * 0.8 / k, scale * np.asarray(v, dtype=float), 0.8 / k,
-               label=name)
+               label=name, yerr=None if err is None else scale * np.asarray(err, dtype=float),
+               capsize=2, error_kw={"elinewidth": 0.8})
     if percent:
-        lo = np.nanmin([np.nanmin(np.asarray(v, dtype=float)) for v in values.values()])
+        lo = np.nanmin([np.nanmin(np.asarray(v, dtype=float) - np.asarray(errors.get(n, 0.0)))
+                        for n, v in values.items()])
         ax.set_ylim(max(0.0, np.floor(scale * lo / 5) * 5 - 5), 100.5)
     ax.set_xticks(x, labels, rotation=60 if len(labels) > 12 else 0, fontsize=8, ha="right"
                   if len(labels) > 12 else "center")

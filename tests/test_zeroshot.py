@@ -233,3 +233,18 @@ def test_failure_causes_are_measured_per_image():
     single = ZeroShotResult(probs, np.array([0, 1, 0, 2]), ("cat", "dog", "fox"))
     acc = notebook.accuracy_text({"single": single, "ensemble": r}, "course")
     assert "paired difference of -75.0 points" in acc and "SE" in acc
+
+
+def test_per_class_standard_errors_and_their_bars():
+    import matplotlib
+    matplotlib.use("Agg")
+    import numpy as np
+
+    from hw2lib.viz import bar_figure
+    probs = np.eye(2)[[0, 0, 1, 1, 0, 1]]  # predictions
+    r = ZeroShotResult(probs, np.array([0, 0, 0, 0, 1, 1]), ("a", "b"))
+    np.testing.assert_allclose(r.per_class(), [0.5, 0.5])
+    np.testing.assert_allclose(r.per_class_se(), [np.sqrt(0.25 / 4), np.sqrt(0.25 / 2)])
+    fig = bar_figure(["a", "b"], {"x": r.per_class()}, percent=True,
+                     errors={"x": r.per_class_se()})
+    assert fig.axes[0].get_ylim()[0] <= 100 * (0.5 - np.sqrt(0.125))  # the axis shows the bars

@@ -69,6 +69,13 @@ class ZeroShotResult:
         with np.errstate(invalid="ignore"):
             return hit / n
 
+    def per_class_se(self) -> np.ndarray:
+        """(C,) one standard error of each class's accuracy, sqrt(p (1 - p) / n_c)."""
+        n = np.bincount(self.labels, minlength=len(self.classnames))
+        p = self.per_class()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.sqrt(p * (1 - p) / n)
+
     def confusions(self, k: int = 5) -> list[tuple[str, str, int]]:
         """The k most frequent (true, predicted, count) mistakes."""
         c = len(self.classnames)
