@@ -40,7 +40,8 @@ P32_JUDGED = 4 + 2 * 2  # CLIP images judged per generation: 4 whole images, 2 x
 # The course's full run (what the estimate is for): P1 with the GPU preset
 COURSE = dict(p1_train_steps=30_000, p1_batch=256, ddim=50,
               zeroshot_images=2500, ti_steps=3000, ti_batch=4, ti_n=25, refs_per_concept=5,
-              report_p1=dict(n_cols=10, sweep=4 * 3), report_p2=dict(grid=5 * 4, alpha=11))
+              report_p1=dict(n_cols=10, sweep=4 * 10, steps=10),
+              report_p2=dict(grid=5 * 4, alpha=11))
 
 
 @dataclass
@@ -175,7 +176,8 @@ def report_stage(out: Path, info: dict, *, device: str) -> Stage:
                        "sd_unet": n1["n_images"] * n1["ddim_steps"] * P32_PASSES
                        + P32_BANDS * n1["band_batches"] * n1["band_batch"],
                        "vae_decode": n1["n_images"] * P32_DECODES},
-                 course_work={"p1_gpu_unet": 2 * 2 * (100 + 10 * n2["report_p1"]["sweep"]) * n2["ddim"],
+                 course_work={"p1_gpu_unet": 2 * 2 * (100 + 10 * n2["report_p1"]["sweep"])
+                              * n2["report_p1"]["steps"],
                               "face_unet": (n2["report_p2"]["grid"] + 2 * n2["report_p2"]["alpha"]
                                             + 20) * n2["ddim"],
                               "clip_image": n2["zeroshot_images"] + 2 * n2["refs_per_concept"]
