@@ -172,7 +172,7 @@ def failure_text(reasons, mode: str) -> str:
     conf = int((reasons["p(predicted)"] >= 0.9).sum())
     near = int(causes.str.contains("near in text space:", regex=False).sum()
                - causes.str.contains("not near in text space", regex=False).sum())
-    looks = int(causes.str.contains("looks like a").sum())
+    looks = int(causes.str.contains("to the image encoder:", regex=False).sum())
     alike = int(causes.str.contains("look-alikes").sum())
     low = int(causes.str.contains("low contrast").sum())
     again = int((reasons["same mistake in set"] >= 2).sum())

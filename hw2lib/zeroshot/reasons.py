@@ -95,8 +95,8 @@ def causes(classnames, y: int, p: int, *, cos=None, ranks=None, percentile=None,
     if neighbours is not None:
         k, m, j = len(neighbours), int((neighbours == p).sum()), int((neighbours == y).sum())
         if m > j:
-            out.append(f"looks like a \"{tp}\" to the image encoder: {m} of its {k} nearest "
-                       f"images in image space are \"{tp}\", {j} \"{ty}\"")
+            out.append(f"looks like {_article(tp)} \"{tp}\" to the image encoder: {m} of its {k} "
+                       f"nearest images in image space are \"{tp}\", {j} \"{ty}\"")
         else:
             most = "split between the two" if m == j else "mostly its own class"
             out.append(f"a border case: its {k} nearest images are {most} ({j} \"{ty}\", "
@@ -117,6 +117,11 @@ def causes(classnames, y: int, p: int, *, cos=None, ranks=None, percentile=None,
         out.append(f"low contrast: its colour spread is at the set's {percentile:.0f}th "
                    "percentile")
     return out
+
+
+def _article(word: str) -> str:
+    """ "a" or "an" before ``word`` (by its first letter; "one" takes "a")."""
+    return "an" if word[:1].lower() in "aeio" and not word.lower().startswith("one") else "a"
 
 
 def _ordinal(n: int) -> str:
