@@ -217,7 +217,9 @@ def test_failure_causes_are_measured_per_image():
     from hw2lib.zeroshot.reasons import contrast, image_neighbours
     assert list(image_neighbours(feats, r.labels, 0, k=2)) == [1, 2]
     seen = ZeroShotResult(probs, np.array([1, 0, 0, 2]), r.classnames, w, feats)
-    c = notebook.failure_table(seen, [0, 1], images=None)["likely causes"]
+    seen_table = notebook.failure_table(seen, [0, 1], images=None)
+    c = seen_table["likely causes"]
+    assert "1 of 2 looks like the predicted class" in notebook.failure_text(seen_table, "course")
     assert c[0].startswith('looks like a "lion" to the image encoder: 2 of its 3 nearest')
     assert c[1].startswith('a border case: its 3 nearest images are split between the two '
                            '(1 "lion", 1 "tiger")')
