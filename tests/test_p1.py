@@ -249,3 +249,14 @@ def test_sampler_curve_measures_writes_and_refuses_another_checkpoint(tiny_ckpt,
     (ckpt / "manifest.json").write_text(json.dumps({**man, "made": "another day"}))
     with pytest.raises(ValueError, match="another checkpoint"):
         curve.read(ckpt)
+
+
+def test_accuracy_text_gives_the_judges_own_accuracy_with_its_error():
+    import pandas as pd
+    table = pd.DataFrame([{"digit set": "MNIST-M-like", "classifier": "project CNN",
+                           "images": 100, "accuracy": 0.98}])
+    text = p1.accuracy_text(table, {"mnistm": 0.97, "svhn": 1.0}, "embedded",
+                            {"mnistm": 1000, "svhn": 1000})
+    assert "98.0% ± 1.4 (n = 100) of the MNIST-M-like samples" in text
+    assert "97.0% ± 0.5 (n = 1,000) on MNIST-M-like" in text
+    assert "100.0% (n = 1,000; no error: its rate is below 0.3% at 95% confidence)" in text
