@@ -244,6 +244,7 @@ def test_sampler_curve_measures_writes_and_refuses_another_checkpoint(tiny_ckpt,
     text = curve.text(back, meta, sampler="ddim", steps=4)
     summ = curve.summary(back)
     assert "The P1 rule" in text and f"{summ.images[0]:,})" in text
+    assert list(curve.view(back).columns)[-1] == "wall s per 100"
     assert curve.figure(back) is not None
     man = json.loads((ckpt / "manifest.json").read_text())
     (ckpt / "manifest.json").write_text(json.dumps({**man, "made": "another day"}))
