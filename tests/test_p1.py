@@ -261,3 +261,26 @@ def test_accuracy_text_gives_the_judges_own_accuracy_with_its_error():
     assert "98.0% ± 1.4 (n = 100) of the MNIST-M-like samples" in text
     assert "97.0% ± 0.5 (n = 1,000) on MNIST-M-like" in text
     assert "100.0% (n = 1,000; no error: its rate is below 0.3% at 95% confidence)" in text
+
+
+def test_sweep_text_names_the_best_once_and_which_set_falls():
+    import pandas as pd
+    t = pd.DataFrame({"mnistm": [0.7, 0.99, 0.93], "svhn": [0.68, 0.95, 0.98]},
+                     index=[0.0, 4.0, 6.0])
+    text = p1.sweep_text(t, 4.0, 100, {"mnistm": "M", "svhn": "S"})
+    assert "S: 68.0% at w = 0, best 98.0% at w = 6)" in text  # not "98.0% at w = 6" twice
+    assert "M: 70.0% at w = 0, best 99.0% at w = 4, 93.0% at w = 6" in text
+    assert "falls again for M" in text and "while S is at its best at w = 6" in text
+
+
+def test_reverse_text_reads_the_predictions_distance_to_the_final_image():
+    schedule = linear_schedule()
+    shown = p1.reverse_steps(schedule, "ddim", 10)
+    final = np.full((28, 28, 3), 100, np.uint8)
+    frames = np.stack([final + 80, final + 5, final + 2, final + 1, final])
+    d = p1.distance_to_final(frames, final)
+    assert d == [80.0, 5.0, 2.0, 1.0, 0.0]
+    text = p1.reverse_text(schedule, shown, {"M": d, "S": [90.0, 30.0, 9.0, 2.0, 0.0]})
+    assert "M: 80.0, 5.0, 2.0, 1.0, 0.0; S: 90.0, 30.0" in text
+    assert "by $t = 300$ the prediction for M is already close" in text  # S is not
+    assert "blurred" not in p1.reverse_text(schedule, shown)

@@ -10,8 +10,8 @@ beside the accuracy and chooses the guidance weight on both.
 """
 from .model import (NULL_LABEL, SAMPLERS, T, class_label, grid_noise, load, reverse_steps, sample,
                     sampler_steps, train, training_tensors)
-from .notebook import (accuracy_text, describe, explorer, guidance_sweep, network_text,
-                       predicted_x0_frames, reverse_frames, reverse_text, sampler_label,
+from .notebook import (accuracy_text, describe, distance_to_final, explorer, guidance_sweep,
+                       network_text, predicted_x0_frames, reverse_frames, reverse_text, sampler_label,
                        sweep_columns, sweep_text)
 from .grading import (classifier_test_accuracy, grading_folders, look_folders, read_grading_folder,
                       sample_to_folders, score_folders, score_table, scorers, write_grading_folder)
@@ -20,7 +20,8 @@ from .look import (choice_text, choose_guidance, look_references, look_text, swe
                    sweep_table, table_formats, view)
 
 __all__ = ["NULL_LABEL", "SAMPLERS", "T", "accuracy_text", "choice_text", "choose_guidance",
-           "class_label", "classifier_test_accuracy", "curve", "describe", "explorer", "grading_folders",
+           "class_label", "classifier_test_accuracy", "curve", "describe", "distance_to_final",
+           "explorer", "grading_folders",
            "grid_noise", "guidance_sweep", "load", "look_folders", "look_references", "look_text",
            "network_text", "predicted_x0_frames",
            "read_grading_folder", "reverse_frames", "reverse_steps", "reverse_text", "sample",

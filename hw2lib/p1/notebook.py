@@ -84,8 +84,15 @@ def network_text(d: dict) -> str:
             f"took {d['wall_minutes']:.0f} minutes of wall time on a CPU (manifest.json).")
 
 
-def reverse_text(schedule, shown: list[int]) -> str:
-    """What the reverse-process strips show, with the signal and noise level of each frame."""
+def distance_to_final(frames: np.ndarray, final: np.ndarray) -> list[float]:
+    """Mean absolute difference (0-255) of each uint8 frame from the ``final`` image."""
+    return [float(np.abs(f.astype(np.float64) - final).mean()) for f in frames]
+
+
+def reverse_text(schedule, shown: list[int], settled: dict | None = None) -> str:
+    """What the reverse-process strips show, with the signal and noise level of each frame;
+    ``settled``: {set: :func:`distance_to_final` of the predicted x0 frames}, for what the
+    bottom rows show."""
     from .model import reverse_snr_levels
     ab = schedule.alpha_bar
     lv = "; ".join(f"$t = {t}$: {float(ab[t].sqrt()):.2f} and {float((1 - ab[t]).sqrt()):.2f}"
@@ -107,9 +114,22 @@ def reverse_text(schedule, shown: list[int]) -> str:
             r"$\hat x_0 = (x_t - \sqrt{1 - \bar\alpha_t}\,\hat\epsilon) / \sqrt{\bar\alpha_t}$. "
             f"At $t = {shown[0]}$ any error of the predicted noise is multiplied by "
             rf"$1/\sqrt{{\bar\alpha_t}} = {float(1 / ab[shown[0]].sqrt()):.0f}$, so the prediction "
-            "is saturated noise; in the next frame it is already a blurred 0 with its "
-            "background's colour, and the later frames sharpen the stroke edges and the "
-            "background texture.")
+            "is saturated noise." + (_settled_text(shown, settled) if settled else ""))
+
+
+def _settled_text(shown: list[int], settled: dict) -> str:
+    """How close each predicted x0 already is to the final image, per set."""
+    per = "; ".join(f"{name}: " + ", ".join(f"{d:.1f}" for d in ds)
+                    for name, ds in settled.items())
+    first = {name: ds[1] for name, ds in settled.items() if len(ds) > 1}
+    soon = [name for name, d in first.items() if d < 10]
+    text = (f" How far each prediction is from the final image (mean absolute difference, "
+            f"0-255, at $t$ = {', '.join(map(str, shown))}): {per}.")
+    if soon:
+        text += (f" So by $t = {shown[1]}$ the prediction for {' and '.join(soon)} is already "
+                 f"close to the final image: the later steps change details, not the digit or "
+                 f"its colours.")
+    return text
 
 
 def accuracy_text(table, test_accuracy: dict, mode: str, test_sizes: dict | None = None) -> str:
@@ -142,12 +162,16 @@ def sweep_text(table, guidance: float, per_point: int, names: dict) -> str:
     bits = []
     for name in table.columns:
         acc = table[name]
-        best = " and ".join(f"{w:g}" for w in ws if acc[w] == acc.max())
+        at_best = [w for w in ws if acc[w] == acc.max()]
+        best = " and ".join(f"{w:g}" for w in at_best)
+        last = (f", {pct(acc.iloc[-1])} at w = {ws[-1]:g}" if ws[-1] not in at_best else "")
         bits.append(f"{names.get(name, name)}: {pct(acc.iloc[0])} at w = {ws[0]:g}, best "
-                    f"{pct(acc.max())} at w = {best}, {pct(acc.iloc[-1])} at w = {ws[-1]:g}")
+                    f"{pct(acc.max())} at w = {best}{last}")
     falls = [names.get(n, n) for n in table.columns if table[n].iloc[-1] < table[n].max()]
+    stays = [names.get(n, n) for n in table.columns if table[n].iloc[-1] >= table[n].max()]
     past = (f"past its best it falls again for {' and '.join(falls)} (at w = {ws[-1]:g} the "
             "samples over-sharpen into saturated strokes and blotches that the CNN misreads)"
+            + (f", while {' and '.join(stays)} is at its best at w = {ws[-1]:g}" if stays else "")
             if falls else f"it stays at its best up to w = {ws[-1]:g}")
     return (f"Accuracy of the project CNN against the guidance weight ({per_point} samples per "
             f"point, the same starting noises at every w; {'; '.join(bits)}). Guidance trades "
