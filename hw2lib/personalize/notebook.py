@@ -22,10 +22,11 @@ def band_text(absolute, relative, token: str) -> str:
     learned = relative.loc[f"a {token}"]
     helps = [c for c in relative.columns if learned[c] < 1]
     low, high = absolute.loc[uncond].iloc[0], absolute.loc[uncond].iloc[-1]
-    scale = (f"The plain eps loss is {low / high:.0f} times larger in the lowest band of t than "
+    scale = (f"The plain $\\epsilon$ loss is {low / high:.0f} times larger in the lowest band of "
+             f"$t$ than "
              f"in the highest, and in that band no caption does much better than none: a plain "
-             f"loss over all t is dominated by a term the token cannot change." if low > 2 * high
-             else f"The plain eps loss is about as large in the lowest band of t as in the "
+             f"loss over all $t$ is dominated by a term the token cannot change." if low > 2 * high
+             else f"The plain $\\epsilon$ loss is about as large in the lowest band of $t$ as in the "
                   f"highest ({low / high:.2f} times).")
     return (f"{scale} Relative to the unconditional "
             f"prediction, the learned `{token}` helps in {len(helps)} of {len(relative.columns)} "

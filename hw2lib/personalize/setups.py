@@ -129,10 +129,10 @@ def embedded_text(t2i_ckpt, ti_ckpt) -> str:
 
 def _ti_text(ti: dict) -> str:
     tc = ti["train_config"]
-    loss = ("each sample's eps loss divided by the unconditional prediction's on the same $x_t$ "
+    loss = ("each sample's $\\epsilon$ loss divided by the unconditional prediction's on the same $x_t$ "
             "(the relative loss: every $t$ counts by how much the caption helps there, not by the "
-            "size of its loss, which at small t is mostly an unpredictable noise floor)"
-            if ti.get("relative") else "the plain eps loss")
+            "size of its loss, which at small $t$ is mostly an unpredictable noise floor)"
+            if ti.get("relative") else "the plain $\\epsilon$ loss")
     steps = ti.get("steps_done", tc["steps"])
     return (f"{steps:,} Adam step{'s' if steps != 1 else ''} at learning rate {tc['lr']:g} with "
             f"batches of {tc['batch_size']}, t over [{ti.get('t_min', 0)}, 1000), with {loss}.")
