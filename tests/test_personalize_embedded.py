@@ -95,6 +95,51 @@ def test_concepts_are_held_out_and_styled():
     assert s.min() >= -1 and s.max() <= 1
 
 
+def test_two_tone_puts_ink_on_the_digit_and_paper_around_it():
+    cells = torch.full((2, 3, CELL, CELL), -0.6)  # dark plate, bright digit
+    cells[:, :, 4:12, 7:9] = 0.8
+    cells[1] = -cells[1]  # bright plate, dark digit: the minority tone is still the digit
+    ink, paper = torch.tensor([[0.98, 0.85, 0.10], [0.2, 0.9, 0.3]]), torch.tensor([0.1, 0.12, 0.45])
+    out = (scenes.two_tone(cells, ink, paper) + 1) / 2
+    for k in range(2):
+        assert torch.allclose(out[k, :, 6, 7], ink[k], atol=1e-4)
+        assert torch.allclose(out[k, :, 0, 0], paper, atol=1e-4)
+    # <new2>'s style is two_tone with its fixed colours
+    assert torch.equal(concepts._restyle(cells), scenes.two_tone(cells, (0.98, 0.85, 0.10),
+                                                                 (0.10, 0.12, 0.45)))
+
+
+def test_recoloured_cells_are_captioned_with_the_drawn_colours():
+    g = torch.Generator().manual_seed(0)
+    ink, paper = scenes.colour_pairs(2000, g)
+    lum = torch.tensor([0.299, 0.587, 0.114])
+    assert (((ink - paper) @ lum).abs() >= 0.25).all()
+    words = {scenes.colour_word(*c.tolist()) for c in ink}
+    assert {"yellow", "blue", "red", "green"} <= words  # the colour words' hues are all reached
+
+    cells = torch.full((10, 3, CELL, CELL), -0.8)
+    cells[:, :, 3:13, 6:10] = 0.9
+    domains = ["mnistm"] * 5 + ["svhn"] * 5
+    copies, idx, attrs = scenes.recoloured(cells, domains, 0.6, torch.Generator().manual_seed(1))
+    assert copies.shape == (6, 3, CELL, CELL) and len(idx) == len(attrs) == 6
+    assert len(set(idx.tolist())) == 6
+    measured = scenes.cell_attributes(copies, [domains[i] for i in idx.tolist()])
+    assert [a["domain"] for a in attrs] == [m["domain"] for m in measured]
+    # on a clean two-tone cell the 2-means finds the colours the caption names
+    assert sum(a == m for a, m in zip(attrs, measured)) >= 5
+
+
+def test_training_cells_add_the_recoloured_share():
+    sets = _sets(n=20)
+    cells, labels, attrs = scene_model.training_cells(sets)
+    assert len(cells) == len(labels) == len(attrs) == 40
+    more, more_labels, more_attrs = scene_model.training_cells(sets, recolour=0.5)
+    assert len(more) == len(more_labels) == len(more_attrs) == 60
+    assert torch.equal(more[:40], cells) and more_attrs[:40] == attrs
+    from hw2lib.nets.presets import PRESETS
+    assert PRESETS["t2i"].options["recolour"] == 0.5
+
+
 def test_concept_captions_say_the_side_the_concept_is_on():
     for spec in concepts.concept_specs(concepts.new_concepts(_sets(), n_images=3)):
         assert len(spec.image_prompts) == len(spec.images) == 6
