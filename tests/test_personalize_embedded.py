@@ -136,6 +136,8 @@ def test_training_cells_add_the_recoloured_share():
     more, more_labels, more_attrs = scene_model.training_cells(sets, recolour=0.5)
     assert len(more) == len(more_labels) == len(more_attrs) == 60
     assert torch.equal(more[:40], cells) and more_attrs[:40] == attrs
+    census = scene_model.colour_census(more_attrs)
+    assert sum(census.values()) == 60 and list(census.values()) == sorted(census.values())[::-1]
     from hw2lib.nets.presets import PRESETS
     assert PRESETS["t2i"].options["recolour"] == 0.5
 
@@ -269,3 +271,47 @@ def test_train_ti_calls_its_loss_weight_target_w():
     assert cli.build_parser().parse_args(["train", "ti", "--target-w", "1.5"]).target_w == 1.5
     with pytest.raises(SystemExit):
         cli.build_parser().parse_args(["train", "ti", "--guidance", "1"])
+
+
+def test_style_check_counts_the_references_colours_and_says_what_made_the_difference():
+    import pandas as pd
+
+    from hw2lib.images import to_uint8
+    from hw2lib.personalize import notebook
+
+    digit = torch.full((4, 3, CELL, CELL), -0.8)
+    digit[:, :, 3:13, 6:10] = 0.9
+    styled = concepts._restyle(digit)  # yellow on navy
+    other = scenes.two_tone(digit, (0.9, 0.1, 0.1), (0.9, 0.9, 0.9))  # red on white
+
+    class FakeJudge:  # the references and the subject cell as CellJudge has them
+        references = {"<new2>": to_uint8(styled)}
+        subject = staticmethod(lambda imgs: scenes.scenes_to_cells(imgs)[0])
+
+    judge = FakeJudge()
+    assert notebook.style_words(judge, "<new2>") == ("yellow", "blue", 4)
+    scene = lambda cells: to_uint8(torch.cat([cells, scenes.blank_like(cells)], -1))  # noqa: E731
+    hits = notebook.in_style(judge, np.concatenate([scene(styled[:3]), scene(other[:2])]),
+                             "yellow", "blue")
+    assert hits.tolist() == [True, True, True, False, False]
+
+    table = pd.DataFrame([
+        {"prompt": "a <new2>", "which": "learned token", "yellow on blue": 28, "of": 32,
+         "in the first 8": 7},
+        {"prompt": "a digit", "which": "init word", "yellow on blue": 0, "of": 32,
+         "in the first 8": 0},
+        {"prompt": "a yellow digit on blue", "which": "colour words", "yellow on blue": 9,
+         "of": 32, "in the first 8": 2}])
+    manifest = {"recolour": 0.5, "colour_census": {
+        "data": {"grey on black": 1725, "grey on grey": 1535, "teal on red": 1047,
+                 "yellow on blue": 3, "red on red": 9690},
+        "recoloured": {"yellow on blue": 107, "green on green": 6893}}}
+    text = notebook.style_text(table, ("yellow", "blue", 5), "<new2>", 6, manifest)
+    for part in ("5 of 6", "in 28 of 32 generations (7 of the 8 in the figure)",
+                 '"a digit" in 0', '"a yellow digit on blue" in 9', "14,000 cells",
+                 "occurs 3 times (0.02%", "50% of its cells", "7,000", "107 of them",
+                 "more often than the colour words do"):
+        assert part in text, part
+    # an older scene model's manifest has no census: the counts alone
+    assert "What made the difference" not in notebook.style_text(table, ("yellow", "blue", 5),
+                                                                 "<new2>", 6, {})

@@ -167,6 +167,13 @@ def training_cells(sets: dict, *, recolour: float = 0.0, seed: int = 0):
     return cells, labels, attrs
 
 
+def colour_census(attrs) -> dict:
+    """``{"<ink> on <paper>": number of cells}`` of :func:`training_cells`' attributes, commonest
+    first."""
+    from collections import Counter
+    return dict(Counter(f"{a['ink']} on {a['paper']}" for a in attrs).most_common())
+
+
 def train(sets: dict, clip_ckpt, out_dir, cfg, *, command: str = "", progress: bool = True,
           unet_kw: dict | None = None, recolour: float = 0.0) -> Path:
     """Train the scene UNet (eps loss, linear schedule T=1000, caption dropout ``p_uncond`` for
@@ -200,7 +207,9 @@ def train(sets: dict, clip_ckpt, out_dir, cfg, *, command: str = "", progress: b
                               "schedule": "linear 1e-4..0.02, T=1000"},
                       unet_params=sum(p.numel() for p in unet.parameters()),
                       weights="ema" if cfg.ema_decay > 0 else "model", n_train_images=n_images,
-                      recolour=recolour, n_train_cells=len(cells))
+                      recolour=recolour, n_train_cells=len(cells),
+                      colour_census={"data": colour_census(attrs[:n_images]),
+                                     "recoloured": colour_census(attrs[n_images:])})
     return out_dir
 
 
