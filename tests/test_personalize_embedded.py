@@ -1,5 +1,7 @@
 """P3b embedded mode: the scene model's text tower, scenes and captions, and the whole path
 (train -> textual inversion -> generation -> region composition -> scores) on a tiny UNet."""
+import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -158,6 +160,13 @@ def test_tiny_scene_model_end_to_end(tmp_path):
     out = scene_model.train(sets, CLIP, tmp_path / "t2i", cfg, unet_kw=TINY_UNET, progress=False)
     model = scene_model.load_scene_model(out)
     assert model.latent_shape == (3, CELL, 2 * CELL)
+    # fine-tuning with recolour augmentation starts from the trained weights and says so
+    ft = scene_model.train(sets, CLIP, tmp_path / "ft", replace(cfg, steps=1), unet_kw=TINY_UNET,
+                           progress=False, recolour=0.5, init=out)
+    m = json.loads((ft / "manifest.json").read_text())
+    assert m["init"]["folder"] == str(out) and m["init"]["steps_done"] == 2
+    assert m["recolour"] == 0.5 and m["n_train_cells"] == 120
+    assert sum(m["colour_census"]["recoloured"].values()) == 40
     base = model.text_encoder.get_input_embeddings().weight.detach().clone()
 
     ti_cfg = TrainConfig(steps=3, batch_size=4, lr=1e-2, warmup=1, ema_decay=0.0,

@@ -175,10 +175,11 @@ def colour_census(attrs) -> dict:
 
 
 def train(sets: dict, clip_ckpt, out_dir, cfg, *, command: str = "", progress: bool = True,
-          unet_kw: dict | None = None, recolour: float = 0.0) -> Path:
+          unet_kw: dict | None = None, recolour: float = 0.0, init=None) -> Path:
     """Train the scene UNet (eps loss, linear schedule T=1000, caption dropout ``p_uncond`` for
     guidance) on :func:`training_cells` (``recolour``: the share of recoloured copies); exports
-    fp16 weights, config, loss curve and manifest to ``out_dir``."""
+    fp16 weights, config, loss curve and manifest to ``out_dir``. ``init``: a trained scene
+    model's folder to start from (fine-tuning; its manifest is quoted in the new one)."""
     from ..diffusion import q_sample
     from ..train import export_checkpoint, fit
     out_dir = Path(out_dir)
@@ -188,6 +189,14 @@ def train(sets: dict, clip_ckpt, out_dir, cfg, *, command: str = "", progress: b
     n_images = sum(len(ds.y_train) for ds in sets.values())
     schedule = linear_schedule()
     unet = new_unet(**(unet_kw or {}))
+    started_from = None
+    if init:
+        from ..files import read_json
+        from ..weights import load_weights
+        load_weights(unet, Path(init) / "model.safetensors")
+        m = read_json(Path(init) / "manifest.json", what="the manifest of the scene model to start from")
+        started_from = {"folder": str(init), **{k: m.get(k) for k in (
+            "command", "steps_done", "wall_seconds", "recolour", "commit", "made")}}
 
     def batch_loss(model, g):
         x0, caps = draw_scenes(cells, labels, cfg.batch_size, g, attrs=attrs)
@@ -207,7 +216,7 @@ def train(sets: dict, clip_ckpt, out_dir, cfg, *, command: str = "", progress: b
                               "schedule": "linear 1e-4..0.02, T=1000"},
                       unet_params=sum(p.numel() for p in unet.parameters()),
                       weights="ema" if cfg.ema_decay > 0 else "model", n_train_images=n_images,
-                      recolour=recolour, n_train_cells=len(cells),
+                      recolour=recolour, n_train_cells=len(cells), init=started_from,
                       colour_census={"data": colour_census(attrs[:n_images]),
                                      "recoloured": colour_census(attrs[n_images:])})
     return out_dir
