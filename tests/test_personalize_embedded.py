@@ -310,7 +310,9 @@ def test_style_check_counts_the_references_colours_and_says_what_made_the_differ
         {"prompt": "a digit", "which": "init word", "yellow on blue": 0, "of": 32,
          "in the first 8": 0},
         {"prompt": "a yellow digit on blue", "which": "colour words", "yellow on blue": 9,
-         "of": 32, "in the first 8": 2}])
+         "of": 32, "in the first 8": 2},
+        {"prompt": "a yellow digit on blue", "which": "colour words, base model",
+         "yellow on blue": 0, "of": 32, "in the first 8": 0}])
     manifest = {"recolour": 0.5, "colour_census": {
         "data": {"grey on black": 1725, "grey on grey": 1535, "teal on red": 1047,
                  "yellow on blue": 3, "red on red": 9690},
@@ -319,7 +321,8 @@ def test_style_check_counts_the_references_colours_and_says_what_made_the_differ
     for part in ("5 of 6", "in 28 of 32 generations (7 of the 8 in the figure)",
                  '"a digit" in 0', '"a yellow digit on blue" in 9', "14,000 cells",
                  "occurs 3 times (0.02%", "50% of its cells", "7,000", "107 of them",
-                 "more often than the colour words do"):
+                 "more often than the colour words do", "the colour words give yellow on blue "
+                 "in 0 of 32", "trained with recolour"):
         assert part in text, part
     # an older scene model's manifest has no census: the counts alone
     assert "What made the difference" not in notebook.style_text(table, ("yellow", "blue", 5),

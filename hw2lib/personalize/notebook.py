@@ -98,21 +98,27 @@ def in_style(judge: Judge, images_u8: np.ndarray, ink: str, paper: str) -> np.nd
 
 
 def style_check(model: TextToImage, judge: Judge, token: str, images: dict, init_prompt: str, *,
-                n_shown: int, seed: int, w: float, steps: int, batch_size: int | None = None):
+                n_shown: int, seed: int, w: float, steps: int, batch_size: int | None = None,
+                base_model: TextToImage | None = None):
     """How often a style token's generations have its references' two colours, against its
     initialisation word and against the colour words themselves (drawn here from the same
-    noises). ``images``: :func:`draw`'s generations, holding "a <token>" and ``init_prompt``.
-    Returns (table, the references' style (ink, paper, how many references have it))."""
+    noises), and, with ``base_model`` (the model before a change, without the token), the colour
+    words there. ``images``: :func:`draw`'s generations, holding "a <token>" and
+    ``init_prompt``. Returns (table, the references' style (ink, paper, how many references
+    have it))."""
     import pandas as pd
     ink, paper, k_refs = style_words(judge, token)
     named = f"a {ink} {init_prompt.split(' ', 1)[1]} on {paper}"  # "a yellow digit on blue"
     n = len(images[f"a {token}"])
-    drawn = {**{p: images[p] for p in (f"a {token}", init_prompt)},
-             **draw(model, [named], n=n, seed=seed, w=w, steps=steps, batch_size=batch_size)}
+    kw = dict(n=n, seed=seed, w=w, steps=steps, batch_size=batch_size)
+    drawn = {("learned token", f"a {token}"): images[f"a {token}"],
+             ("init word", init_prompt): images[init_prompt],
+             ("colour words", named): draw(model, [named], **kw)[named]}
+    if base_model is not None:
+        drawn[("colour words, base model", named)] = draw(base_model, [named], **kw)[named]
     rows = []
-    for label, prompt in (("learned token", f"a {token}"), ("init word", init_prompt),
-                          ("colour words", named)):
-        hit = in_style(judge, drawn[prompt], ink, paper)
+    for (label, prompt), imgs in drawn.items():
+        hit = in_style(judge, imgs, ink, paper)
         rows.append({"prompt": prompt, "which": label, f"{ink} on {paper}": int(hit.sum()),
                      "of": len(hit), f"in the first {n_shown}": int(hit[:n_shown].sum())})
     return pd.DataFrame(rows), (ink, paper, k_refs)
@@ -134,6 +140,7 @@ def style_text(table, style: tuple, token: str, n_refs: int, model_manifest: dic
            f"{mine[col]} of {mine['of']} generations ({mine[shown]} of the {n_shown} in the "
            f"figure), its initialisation word \"{init['prompt']}\" in {init[col]}, and the "
            f"colour words \"{words['prompt']}\" in {words[col]}."]
+    base = r.get("colour words, base model")
     census = model_manifest.get("colour_census")
     if census:
         data, extra = census["data"], census["recoloured"]
@@ -145,17 +152,21 @@ def style_text(table, style: tuple, token: str, n_refs: int, model_manifest: dic
             f"model, so a token can only ask for what the model can already draw. Among the "
             f"{n_data:,} cells of the scene model's training data, {col} occurs {c_data:,} "
             f"times ({100 * c_data / n_data:.2f}%; the commonest pairs are {top}): trained on "
-            f"those alone, the scene model drew no {col} digit for any prompt, the learned token "
-            f"included. It is therefore trained with recolour augmentation: "
+            f"those alone (the base model"
+            + (f": the colour words give {col} in {base[col]} of {base['of']}" if base is not None
+               else "")
+            + f"), the scene model could not draw it, so no token could ask for it. It is "
+            f"therefore {'trained further' if model_manifest.get('init') else 'trained'} with "
+            f"recolour augmentation: "
             f"{model_manifest['recolour']:.0%} of its cells are added again ({n_extra:,} "
             f"copies) with the digit and its plate recoloured in a random pair of colours and "
             f"captions naming that ink and paper ({c_extra:,} of them {col}). The colours "
             f"are now within the model's range, and the token finds them "
-            + ("more often than the colour words do" if mine[col] > words[col] else
-               "as often as the colour words do" if mine[col] == words[col] else
-               "less often than the colour words do")
-            + f": the style is the references' particular {ink} and {paper} on house-number "
-              "digits, which the coarse colour words only approximate.")
+            + (f"more often than the colour words do: it is fitted to the references' "
+               f"particular {ink} and {paper}, which the coarse colour words only approximate."
+               if mine[col] > words[col] else
+               "as often as the colour words do." if mine[col] == words[col] else
+               "less often than the colour words do."))
     return "\n\n".join(out)
 
 

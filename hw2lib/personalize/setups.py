@@ -107,6 +107,15 @@ def embedded(t2i_ckpt, ti_ckpt, clip_ckpt, *, device: str = "cpu") -> Setup:
                  model_manifest=_manifest(t2i_ckpt))
 
 
+def scene_model_if_any(t2i_ckpt, clip_ckpt, *, device: str = "cpu"):
+    """The scene model of ``t2i_ckpt`` without learned tokens (e.g. the base model a committed
+    one was fine-tuned from), or None when the folder is not given or has no model."""
+    from .scene_model import load_scene_model
+    if not t2i_ckpt or not (Path(t2i_ckpt) / "model.safetensors").exists():
+        return None
+    return load_scene_model(t2i_ckpt, clip_ckpt=clip_ckpt).to(device)
+
+
 def _style_token(ti_ckpt) -> str | None:
     """The first style-like concept of the textual-inversion run (its manifest says the kind)."""
     return next((c["token"] for c in _manifest(ti_ckpt).get("concepts", [])
