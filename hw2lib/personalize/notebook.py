@@ -142,7 +142,11 @@ def style_text(table, style: tuple, token: str, n_refs: int, model_manifest: dic
            f"colour words \"{words['prompt']}\" in {words[col]}."]
     base = r.get("colour words, base model")
     census = model_manifest.get("colour_census")
-    if census:
+    if not census:
+        out[-1] += (" This scene model's manifest has no colour census of its training cells "
+                    "(it predates it): `checkpoints/README.md` says what was measured about its "
+                    "colours.")
+    else:
         data, extra = census["data"], census["recoloured"]
         n_data, n_extra = sum(data.values()), sum(extra.values())
         c_data, c_extra = data.get(col, 0), extra.get(col, 0)
