@@ -101,7 +101,8 @@ def test_two_tone_puts_ink_on_the_digit_and_paper_around_it():
     cells = torch.full((2, 3, CELL, CELL), -0.6)  # dark plate, bright digit
     cells[:, :, 4:12, 7:9] = 0.8
     cells[1] = -cells[1]  # bright plate, dark digit: the minority tone is still the digit
-    ink, paper = torch.tensor([[0.98, 0.85, 0.10], [0.2, 0.9, 0.3]]), torch.tensor([0.1, 0.12, 0.45])
+    ink = torch.tensor([[0.98, 0.85, 0.10], [0.2, 0.9, 0.3]])
+    paper = torch.tensor([0.1, 0.12, 0.45])
     out = (scenes.two_tone(cells, ink, paper) + 1) / 2
     for k in range(2):
         assert torch.allclose(out[k, :, 6, 7], ink[k], atol=1e-4)

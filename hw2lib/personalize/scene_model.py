@@ -194,7 +194,8 @@ def train(sets: dict, clip_ckpt, out_dir, cfg, *, command: str = "", progress: b
         from ..files import read_json
         from ..weights import load_weights
         load_weights(unet, Path(init) / "model.safetensors")
-        m = read_json(Path(init) / "manifest.json", what="the manifest of the scene model to start from")
+        m = read_json(Path(init) / "manifest.json",
+                      what="the manifest of the scene model to start from")
         started_from = {"folder": str(init), **{k: m.get(k) for k in (
             "command", "steps_done", "wall_seconds", "recolour", "commit", "made")}}
 
