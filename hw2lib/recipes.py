@@ -66,7 +66,8 @@ def train(name: str, out, cfg: TrainConfig, *, variant: str | None = None,
         return train_clip(sets, out, cfg, command=command, progress=progress)
     if name == "t2i":
         from .personalize.scene_model import train as train_t2i
-        return train_t2i(sets, opts["clip"], out, cfg, command=command, progress=progress)
+        return train_t2i(sets, opts["clip"], out, cfg, command=command, progress=progress,
+                         recolour=opts["recolour"], init=opts["init"] or None)
     if name == "ti":
         from .personalize.concepts import train_concepts
         return train_concepts(opts["t2i"], sets, out, cfg, command=command, progress=progress,

@@ -1,5 +1,7 @@
 """P3b embedded mode: the scene model's text tower, scenes and captions, and the whole path
 (train -> textual inversion -> generation -> region composition -> scores) on a tiny UNet."""
+import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +97,55 @@ def test_concepts_are_held_out_and_styled():
     assert s.min() >= -1 and s.max() <= 1
 
 
+def test_two_tone_puts_ink_on_the_digit_and_paper_around_it():
+    cells = torch.full((2, 3, CELL, CELL), -0.6)  # dark plate, bright digit
+    cells[:, :, 4:12, 7:9] = 0.8
+    cells[1] = -cells[1]  # bright plate, dark digit: the minority tone is still the digit
+    ink = torch.tensor([[0.98, 0.85, 0.10], [0.2, 0.9, 0.3]])
+    paper = torch.tensor([0.1, 0.12, 0.45])
+    out = (scenes.two_tone(cells, ink, paper) + 1) / 2
+    for k in range(2):
+        assert torch.allclose(out[k, :, 6, 7], ink[k], atol=1e-4)
+        assert torch.allclose(out[k, :, 0, 0], paper, atol=1e-4)
+    # <new2>'s style is two_tone with its fixed colours
+    assert torch.equal(concepts._restyle(cells), scenes.two_tone(cells, (0.98, 0.85, 0.10),
+                                                                 (0.10, 0.12, 0.45)))
+
+
+def test_recoloured_cells_are_captioned_with_the_drawn_colours():
+    g = torch.Generator().manual_seed(0)
+    ink, paper = scenes.colour_pairs(2000, g)
+    lum = torch.tensor([0.299, 0.587, 0.114])
+    assert (((ink - paper) @ lum).abs() >= 0.25).all()
+    words = {scenes.colour_word(*c.tolist()) for c in ink}
+    assert {"yellow", "blue", "red", "green"} <= words  # the colour words' hues are all reached
+
+    cells = torch.full((10, 3, CELL, CELL), -0.8)
+    cells[:, :, 3:13, 6:10] = 0.9
+    domains = ["mnistm"] * 5 + ["svhn"] * 5
+    copies, idx, attrs = scenes.recoloured(cells, domains, 0.6, torch.Generator().manual_seed(1))
+    assert copies.shape == (6, 3, CELL, CELL) and len(idx) == len(attrs) == 6
+    assert len(set(idx.tolist())) == 6
+    measured = scenes.cell_attributes(copies, [domains[i] for i in idx.tolist()])
+    assert [a["domain"] for a in attrs] == [m["domain"] for m in measured]
+    # on a clean two-tone cell the 2-means finds the colours the caption names
+    assert sum(a == m for a, m in zip(attrs, measured)) >= 5
+
+
+def test_training_cells_add_the_recoloured_share():
+    sets = _sets(n=20)
+    cells, labels, attrs = scene_model.training_cells(sets)
+    assert len(cells) == len(labels) == len(attrs) == 40
+    more, more_labels, more_attrs = scene_model.training_cells(sets, recolour=0.5)
+    assert len(more) == len(more_labels) == len(more_attrs) == 60
+    assert torch.equal(more[:40], cells) and more_attrs[:40] == attrs
+    census = scene_model.colour_census(more_attrs)
+    assert sum(census.values()) == 60 and list(census.values()) == sorted(census.values())[::-1]
+    from hw2lib.nets.presets import PRESETS
+    # the committed scene model was trained without it: the preset reproduces that one
+    assert PRESETS["t2i"].options["recolour"] == 0.0
+
+
 def test_concept_captions_say_the_side_the_concept_is_on():
     for spec in concepts.concept_specs(concepts.new_concepts(_sets(), n_images=3)):
         assert len(spec.image_prompts) == len(spec.images) == 6
@@ -111,6 +162,13 @@ def test_tiny_scene_model_end_to_end(tmp_path):
     out = scene_model.train(sets, CLIP, tmp_path / "t2i", cfg, unet_kw=TINY_UNET, progress=False)
     model = scene_model.load_scene_model(out)
     assert model.latent_shape == (3, CELL, 2 * CELL)
+    # fine-tuning with recolour augmentation starts from the trained weights and says so
+    ft = scene_model.train(sets, CLIP, tmp_path / "ft", replace(cfg, steps=1), unet_kw=TINY_UNET,
+                           progress=False, recolour=0.5, init=out)
+    m = json.loads((ft / "manifest.json").read_text())
+    assert m["init"]["folder"] == str(out) and m["init"]["steps_done"] == 2
+    assert m["recolour"] == 0.5 and m["n_train_cells"] == 120
+    assert sum(m["colour_census"]["recoloured"].values()) == 40
     base = model.text_encoder.get_input_embeddings().weight.detach().clone()
 
     ti_cfg = TrainConfig(steps=3, batch_size=4, lr=1e-2, warmup=1, ema_decay=0.0,
@@ -224,3 +282,50 @@ def test_train_ti_calls_its_loss_weight_target_w():
     assert cli.build_parser().parse_args(["train", "ti", "--target-w", "1.5"]).target_w == 1.5
     with pytest.raises(SystemExit):
         cli.build_parser().parse_args(["train", "ti", "--guidance", "1"])
+
+
+def test_style_check_counts_the_references_colours_and_says_what_made_the_difference():
+    import pandas as pd
+
+    from hw2lib.images import to_uint8
+    from hw2lib.personalize import notebook
+
+    digit = torch.full((4, 3, CELL, CELL), -0.8)
+    digit[:, :, 3:13, 6:10] = 0.9
+    styled = concepts._restyle(digit)  # yellow on navy
+    other = scenes.two_tone(digit, (0.9, 0.1, 0.1), (0.9, 0.9, 0.9))  # red on white
+
+    class FakeJudge:  # the references and the subject cell as CellJudge has them
+        references = {"<new2>": to_uint8(styled)}
+        subject = staticmethod(lambda imgs: scenes.scenes_to_cells(imgs)[0])
+
+    judge = FakeJudge()
+    assert notebook.style_words(judge, "<new2>") == ("yellow", "blue", 4)
+    scene = lambda cells: to_uint8(torch.cat([cells, scenes.blank_like(cells)], -1))  # noqa: E731
+    hits = notebook.in_style(judge, np.concatenate([scene(styled[:3]), scene(other[:2])]),
+                             "yellow", "blue")
+    assert hits.tolist() == [True, True, True, False, False]
+
+    table = pd.DataFrame([
+        {"prompt": "a <new2>", "which": "learned token", "yellow on blue": 28, "of": 32,
+         "in the first 8": 7},
+        {"prompt": "a digit", "which": "init word", "yellow on blue": 0, "of": 32,
+         "in the first 8": 0},
+        {"prompt": "a yellow digit on blue", "which": "colour words", "yellow on blue": 9,
+         "of": 32, "in the first 8": 2},
+        {"prompt": "a yellow digit on blue", "which": "colour words, base model",
+         "yellow on blue": 0, "of": 32, "in the first 8": 0}])
+    manifest = {"recolour": 0.5, "colour_census": {
+        "data": {"grey on black": 1725, "grey on grey": 1535, "teal on red": 1047,
+                 "yellow on blue": 3, "red on red": 9690},
+        "recoloured": {"yellow on blue": 107, "green on green": 6893}}}
+    text = notebook.style_text(table, ("yellow", "blue", 5), "<new2>", 6, manifest)
+    for part in ("5 of 6", "in 28 of 32 generations (7 of the 8 in the figure)",
+                 '"a digit" in 0', '"a yellow digit on blue" in 9', "14,000 cells",
+                 "occurs 3 times (0.02%", "50% of its cells", "7,000", "107 of them",
+                 "more often than the colour words do", "the colour words give yellow on blue "
+                 "in 0 of 32", "trained with recolour"):
+        assert part in text, part
+    # an older scene model's manifest has no census: the counts alone
+    assert "What made the difference" not in notebook.style_text(table, ("yellow", "blue", 5),
+                                                                 "<new2>", 6, {})

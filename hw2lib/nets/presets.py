@@ -95,7 +95,7 @@ PRESETS = {p.name: p for p in (
            data="embedded digits"),
     Preset("t2i", "the embedded text-to-image scene model of P3b", "checkpoints/p3_t2i",
            TrainConfig(steps=3000, batch_size=64, lr=1e-3, warmup=200, p_uncond=0.1),
-           data="embedded digits", needs={"clip": "clip"}),
+           data="embedded digits", needs={"clip": "clip"}, options={"recolour": 0.0, "init": ""}),
     Preset("ti", "textual inversion of the two new concepts on the embedded scene model "
                  "(course SD: python -m hw2lib ti train)", "checkpoints/p3_ti",
            TrainConfig(steps=300, batch_size=64, lr=2e-3, warmup=20, ema_decay=0.0, p_uncond=0.0,
@@ -109,6 +109,9 @@ PRESETS = {p.name: p for p in (
 OPTION_HELP = {
     "clip": "the embedded CLIP whose text tower conditions the scene model",
     "t2i": "the embedded scene model the concepts are learned on",
+    "recolour": "add this share of the training cells again, recoloured in random two-colour "
+                "schemes named by their captions (0: none)",
+    "init": "start from this trained scene model's folder (fine-tuning; empty: from scratch)",
     "snr_gamma": "Min-SNR loss weighting with this gamma (0: the plain eps loss)",
     "target_w": "fit the guided prediction (1 + w) eps(c) - w eps(null) with this w "
                 "(0: the conditional one)",

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .scenes import canvases, to_cells
+from .scenes import canvases, to_cells, two_tone
 
 
 def _shifts(cell: torch.Tensor, n: int, rng) -> torch.Tensor:
@@ -22,17 +22,8 @@ def _shifts(cell: torch.Tensor, n: int, rng) -> torch.Tensor:
 
 
 def _restyle(cells: torch.Tensor, ink=(0.98, 0.85, 0.10), paper=(0.10, 0.12, 0.45)) -> torch.Tensor:
-    """Recolour cells to a fixed two-colour style: the digit (the minority tone) in ``ink``, the
-    rest in ``paper`` (RGB in [0, 1])."""
-    lum = cells.mean(1, keepdim=True)
-    lo = lum.amin((-2, -1), keepdim=True)
-    hi = lum.amax((-2, -1), keepdim=True)
-    a = (lum - lo) / (hi - lo + 1e-6)
-    flip = (a.mean((-2, -1), keepdim=True) > 0.5).float()  # digit darker than its plate
-    a = flip * (1 - a) + (1 - flip) * a
-    ink_t = torch.tensor(ink).view(1, 3, 1, 1) * 2 - 1
-    paper_t = torch.tensor(paper).view(1, 3, 1, 1) * 2 - 1
-    return a * ink_t + (1 - a) * paper_t
+    """Recolour cells to ``<new2>``'s style: the digit in yellow ink on navy paper."""
+    return two_tone(cells, ink, paper)
 
 
 def new_concepts(sets: dict, *, n_images: int = 6, seed: int = 0) -> dict:

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from ..diffusion import Schedule, linear_schedule
 from ..images import to_model_range
-from .scenes import SIZE, cell_attributes, draw_scenes, to_cells
+from .scenes import SIZE, cell_attributes, draw_scenes, recoloured, to_cells
 from .t2i import Latents, Sampling, freeze, text_embeddings
 
 UNET_KW = dict(sample_size=SIZE, in_channels=3, out_channels=3, layers_per_block=1,
@@ -148,21 +148,56 @@ class SceneModel:
         return latents
 
 
+def training_cells(sets: dict, *, recolour: float = 0.0, seed: int = 0):
+    """The scene model's training cells: (cells float (N, 3, CELL, CELL), labels, attributes
+    for the captions (:func:`~.scenes.cell_attributes`)). ``recolour`` > 0 adds that fraction
+    of the cells again, recoloured in random two-colour schemes (:func:`~.scenes.recoloured`),
+    their captions naming the drawn ink and paper colours."""
+    images = np.concatenate([ds.x_train for ds in sets.values()])
+    labels = np.concatenate([ds.y_train for ds in sets.values()])
+    domains = [n for n, ds in sets.items() for _ in range(len(ds.y_train))]
+    cells = to_cells(images)
+    attrs = cell_attributes(cells, domains)
+    if recolour > 0:
+        extra, idx, extra_attrs = recoloured(cells, domains, recolour,
+                                             torch.Generator().manual_seed(seed))
+        cells = torch.cat([cells, extra])
+        labels = np.concatenate([labels, labels[idx.numpy()]])
+        attrs = attrs + extra_attrs
+    return cells, labels, attrs
+
+
+def colour_census(attrs) -> dict:
+    """``{"<ink> on <paper>": number of cells}`` of :func:`training_cells`' attributes, commonest
+    first."""
+    from collections import Counter
+    return dict(Counter(f"{a['ink']} on {a['paper']}" for a in attrs).most_common())
+
+
 def train(sets: dict, clip_ckpt, out_dir, cfg, *, command: str = "", progress: bool = True,
-          unet_kw: dict | None = None) -> Path:
+          unet_kw: dict | None = None, recolour: float = 0.0, init=None) -> Path:
     """Train the scene UNet (eps loss, linear schedule T=1000, caption dropout ``p_uncond`` for
-    guidance); exports fp16 weights, config, loss curve and manifest to ``out_dir``."""
+    guidance) on :func:`training_cells` (``recolour``: the share of recoloured copies); exports
+    fp16 weights, config, loss curve and manifest to ``out_dir``. ``init``: a trained scene
+    model's folder to start from (fine-tuning; its manifest is quoted in the new one)."""
     from ..diffusion import q_sample
     from ..train import export_checkpoint, fit
     out_dir = Path(out_dir)
     text = text_components(clip_ckpt)
     tok, te = text["tokenizer"], text["text_encoder"]
-    images = np.concatenate([ds.x_train for ds in sets.values()])
-    labels = np.concatenate([ds.y_train for ds in sets.values()])
-    cells = to_cells(images)
-    attrs = cell_attributes(cells, [n for n, ds in sets.items() for _ in range(len(ds.y_train))])
+    cells, labels, attrs = training_cells(sets, recolour=recolour, seed=cfg.seed)
+    n_images = sum(len(ds.y_train) for ds in sets.values())
     schedule = linear_schedule()
     unet = new_unet(**(unet_kw or {}))
+    started_from = None
+    if init:
+        from ..files import read_json
+        from ..weights import load_weights
+        load_weights(unet, Path(init) / "model.safetensors")
+        m = read_json(Path(init) / "manifest.json",
+                      what="the manifest of the scene model to start from")
+        started_from = {"folder": str(init), **{k: m.get(k) for k in (
+            "command", "steps_done", "wall_seconds", "recolour", "commit", "made")}}
 
     def batch_loss(model, g):
         x0, caps = draw_scenes(cells, labels, cfg.batch_size, g, attrs=attrs)
@@ -181,7 +216,10 @@ def train(sets: dict, clip_ckpt, out_dir, cfg, *, command: str = "", progress: b
                       config={"unet": {**UNET_KW, **(unet_kw or {})}, "clip_ckpt": str(clip_ckpt),
                               "schedule": "linear 1e-4..0.02, T=1000"},
                       unet_params=sum(p.numel() for p in unet.parameters()),
-                      weights="ema" if cfg.ema_decay > 0 else "model", n_train_images=len(images))
+                      weights="ema" if cfg.ema_decay > 0 else "model", n_train_images=n_images,
+                      recolour=recolour, n_train_cells=len(cells), init=started_from,
+                      colour_census={"data": colour_census(attrs[:n_images]),
+                                     "recoloured": colour_census(attrs[n_images:])})
     return out_dir
 
 

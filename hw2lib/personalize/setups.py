@@ -38,6 +38,9 @@ class Setup:
     references_are: str  # what the reference images are, for the figure's caption
     cell_inches: float  # the size of one generated image in the figures
     course_scores: list = field(default_factory=list)  # PromptScores of hw2_3.sh's output
+    # the style concept whose colours the notebook counts (None: no such check, course mode)
+    style_token: str | None = None
+    model_manifest: dict = field(default_factory=dict)  # the text-to-image model's manifest
 
     @property
     def tokens(self) -> list[str]:
@@ -100,7 +103,23 @@ def embedded(t2i_ckpt, ti_ckpt, clip_ckpt, *, device: str = "cpu") -> Setup:
                  text=embedded_text(t2i_ckpt, ti_ckpt), curves=loss_curves(t2i_ckpt, ti_ckpt),
                  band_batch=64, batch_size=None,
                  references_are="held-out digits the scene model never saw in training",
-                 cell_inches=0.7)
+                 cell_inches=0.7, style_token=_style_token(ti_ckpt),
+                 model_manifest=_manifest(t2i_ckpt))
+
+
+def scene_model_if_any(t2i_ckpt, clip_ckpt, *, device: str = "cpu"):
+    """The scene model of ``t2i_ckpt`` without learned tokens (e.g. the base model a committed
+    one was fine-tuned from), or None when the folder is not given or has no model."""
+    from .scene_model import load_scene_model
+    if not t2i_ckpt or not (Path(t2i_ckpt) / "model.safetensors").exists():
+        return None
+    return load_scene_model(t2i_ckpt, clip_ckpt=clip_ckpt).to(device)
+
+
+def _style_token(ti_ckpt) -> str | None:
+    """The first style-like concept of the textual-inversion run (its manifest says the kind)."""
+    return next((c["token"] for c in _manifest(ti_ckpt).get("concepts", [])
+                 if c.get("kind") == "style"), None)
 
 
 def embedded_text(t2i_ckpt, ti_ckpt) -> str:
@@ -122,9 +141,18 @@ def embedded_text(t2i_ckpt, ti_ckpt) -> str:
             f"on 16 × 32 scenes of one or two digits, conditioned on the token states of the "
             f"embedded CLIP's frozen text tower. Its captions say where things are (\"a 3 on "
             f"the left\", \"a seven next to a 2\") and often what they look like (\"a "
-            f"handwritten teal 4 on red\"). Two concepts it never saw:\n\n{concepts}\n\n"
+            f"handwritten teal 4 on red\"){_recolour_text(t2i)}. Two concepts it never "
+            f"saw:\n\n{concepts}\n\n"
             f"Each concept image is placed in the left or right cell of a blank scene and "
             f"captioned as the scene model's one-digit scenes are; {_ti_text(ti)}")
+
+
+def _recolour_text(t2i: dict) -> str:
+    """The scene model's recolour augmentation, if it had one (its manifest says)."""
+    share = t2i.get("recolour") or 0
+    return (f"; {share:.0%} of its training cells are added again recoloured in random pairs "
+            f"of ink and paper colours, the captions naming them (recolour augmentation: why, "
+            f"below)" if share else "")
 
 
 def _ti_text(ti: dict) -> str:
