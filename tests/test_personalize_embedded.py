@@ -321,7 +321,7 @@ def test_style_check_counts_the_references_colours_and_says_what_made_the_differ
         "recoloured": {"yellow on blue": 107, "green on green": 6893}}}
     text = notebook.style_text(table, ("yellow", "blue", 5), "<new2>", 6, manifest)
     for part in ("5 of 6", "in 28 of 32 generations (7 of the 8 in the figure)",
-                 '"a digit" in 0', '"a yellow digit on blue" in 9', "14,000 cells",
+                 '`a digit` in 0', '`a yellow digit on blue` in 9', "14,000 cells",
                  "occurs 3 times (0.02%", "50% of its cells", "7,000", "107 of them",
                  "more often than the colour words do", "the colour words give yellow on blue "
                  "in 0 of 32", "trained with recolour"):
@@ -329,3 +329,32 @@ def test_style_check_counts_the_references_colours_and_says_what_made_the_differ
     # an older scene model's manifest has no census: the counts alone
     assert "What made the difference" not in notebook.style_text(table, ("yellow", "blue", 5),
                                                                  "<new2>", 6, {})
+
+
+def test_a_blank_cell_is_not_a_present_concept():
+    """Composition: a concept counts as present only in a cell that holds something; a flat
+    (blank) cell nearer to a concept's references does not count."""
+    import numpy as np
+    import torch
+
+    from hw2lib.personalize.judge import CellJudge
+
+    class ByBrightness(CellJudge):  # no CLIP: dark cells are nearer <a>, bright ones <b>
+        def __init__(self, refs):
+            self.tokens = list(refs)
+            self.reference_spread = float(torch.cat([r.std((-3, -2, -1))
+                                                     for r in refs.values()]).median())
+
+        def scores(self, cells):
+            dark = (cells.mean((-3, -2, -1)) < 0.1).numpy()[:, None]
+            return np.where(dark, [[1.0, 0.0]], [[0.0, 1.0]])
+
+    rng = np.random.default_rng(0)
+    refs = {"<a>": torch.rand(4, 3, 16, 16) * 2 - 1, "<b>": torch.rand(4, 3, 16, 16) * 2 - 1}
+    judge = ByBrightness(refs)
+    scenes = np.concatenate([rng.integers(0, 120, (2, 16, 16, 3)),  # busy dark left cells
+                             rng.integers(140, 256, (2, 16, 16, 3))], axis=2).astype(np.uint8)
+    scenes[1, :, :16] = 110  # the second scene's left cell is flat: dark, but empty
+    out = judge.region_scores(scenes)
+    assert list(out["both_occupied"]) == [True, False]
+    assert list(out["both_present"]) == [True, False]

@@ -48,14 +48,25 @@ class Judge:
         """(N,): the score of each one-concept image's subject against ``token``'s centre."""
         return self.scores(self.subject(images_u8))[:, self.tokens.index(token)]
 
+    def occupied(self, parts) -> np.ndarray:
+        """(N,) whether each part holds something at all (default: always; see CellJudge)."""
+        return np.ones(len(parts), dtype=bool)
+
     def region_scores(self, images_u8: np.ndarray) -> dict:
         """Per image: the left part's score against the first token, the right part's against the
-        second, and whether both concepts are where the prompt put them (the left part nearer to
-        the first token's centre than to the second's, the right part the other way round)."""
+        second, and whether both concepts are where the prompt put them (each part occupied
+        (:meth:`occupied`), the left part nearer to the first token's centre than to the
+        second's, the right part the other way round)."""
         t1, t2 = self.tokens[:2]
-        left, right = (self.scores(h) for h in self.halves(images_u8))
-        both = (left[:, 0] > left[:, 1]) & (right[:, 1] > right[:, 0])
-        return {f"left_vs_{t1}": left[:, 0], f"right_vs_{t2}": right[:, 1], "both_present": both}
+        halves = self.halves(images_u8)
+        left, right = (self.scores(h) for h in halves)
+        full = self.occupied(halves[0]) & self.occupied(halves[1])
+        both = (left[:, 0] > left[:, 1]) & (right[:, 1] > right[:, 0]) & full
+        return {f"left_vs_{t1}": left[:, 0], f"right_vs_{t2}": right[:, 1], "both_present": both,
+                "both_occupied": full}
+
+
+OCCUPIED = 0.4  # a cell spreading less than this share of the references' spread is blank
 
 
 class CellJudge(Judge):
@@ -67,6 +78,8 @@ class CellJudge(Judge):
     def __init__(self, clip, refs: dict):
         self.clip = clip
         self.references = {t: to_uint8(r) for t, r in refs.items()}
+        self.reference_spread = float(torch.cat([r.float().std((-3, -2, -1))
+                                                 for r in refs.values()]).median())
         super().__init__(refs)
 
     @torch.no_grad()
@@ -80,6 +93,12 @@ class CellJudge(Judge):
     def halves(self, images_u8):
         from .scenes import scenes_to_cells
         return scenes_to_cells(images_u8)
+
+    def occupied(self, cells) -> np.ndarray:
+        """A cell holds a digit when its pixels spread at least :data:`OCCUPIED` of the
+        reference cells' median spread (a blank cell is flat)."""
+        spread = cells.float().std((-3, -2, -1))
+        return (spread >= OCCUPIED * self.reference_spread).numpy()
 
     def subject(self, images_u8):
         """The cell that holds the digit: the one farther from a flat blank."""

@@ -136,10 +136,10 @@ def style_text(table, style: tuple, token: str, n_refs: int, model_manifest: dic
     mine, init, words = r["learned token"], r["init word"], r["colour words"]
     out = [f"**Does `{token}` show its style?** Its references are {ink} ink on {paper} paper "
            f"({k_refs} of {n_refs}, by the colour words the scene model's captions use, from a "
-           f"2-means of each cell's pixels). \"{mine['prompt']}\" gives {ink} on {paper} in "
+           f"2-means of each cell's pixels). `{mine['prompt']}` gives {ink} on {paper} in "
            f"{mine[col]} of {mine['of']} generations ({mine[shown]} of the {n_shown} in the "
-           f"figure), its initialisation word \"{init['prompt']}\" in {init[col]}, and the "
-           f"colour words \"{words['prompt']}\" in {words[col]}."]
+           f"figure), its initialisation word `{init['prompt']}` in {init[col]}, and the "
+           f"colour words `{words['prompt']}` in {words[col]}."]
     base = r.get("colour words, base model")
     census = model_manifest.get("colour_census")
     if not census:
@@ -194,7 +194,8 @@ def compose_two(model: TextToImage, judge: Judge, *, n: int, seed: int, w: float
         s = judge.region_scores(imgs)
         rows.append({"method": method, f"left vs {t1}": float(s[f"left_vs_{t1}"].mean()),
                      f"right vs {t2}": float(s[f"right_vs_{t2}"].mean()),
-                     "both present": float(s["both_present"].mean())})
+                     "both present": float(s["both_present"].mean()),
+                     "both occupied": float(s["both_occupied"].mean())})
     return images, pd.DataFrame(rows)
 
 
@@ -271,14 +272,16 @@ def findings(scores, comp, n: int, judge: Judge) -> str:
         "reproducing them: compare each row of the figure with the reference images above.",
         f"* **Both concepts in one prompt.** The naive prompt names `{t1}` first, {layout} It "
         f"gives `{t1}` left and `{t2}` right in "
-        f"{k_naive} of {n} images (judged by which reference set each {part} is nearer to); "
+        f"{k_naive} of {n} images (judged by which reference set each {part} is nearer to, "
+        f"among the {round(naive['both occupied'] * n)} whose two {parts} both hold something); "
         f"its right {parts} score "
         f"{naive[right]:.1f} against `{t2}` and its left {parts} {naive[left]:.1f} against `{t1}`. "
         "The likely cause: each token was fitted alone, on images where it was the only "
         "subject, and nothing in training ties a token to one place; in a prompt with two "
         "learned tokens both act on the whole image through the same cross-attention, so one "
         "concept can take over both places or the relation \"next to\" can be lost.",
-        f"* **Region-masked composition** {better} this to {k_masked} of {n} (a difference of "
+        f"* **Region-masked composition** {better} this to {k_masked} of {n} ("
+        f"{round(masked['both occupied'] * n)} with both {parts} occupied; a difference of "
         f"{100 * (p2 - p1):+.0f} points, SE {100 * se_diff:.0f}: {sure}); right {parts} "
         f"{masked[right]:.1f} against `{t2}`, left {parts} {masked[left]:.1f} against `{t1}`. "
         "Each prompt's guided noise prediction is applied only to its own half, so one token "
