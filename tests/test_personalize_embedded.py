@@ -356,5 +356,6 @@ def test_a_blank_cell_is_not_a_present_concept():
                              rng.integers(140, 256, (2, 16, 16, 3))], axis=2).astype(np.uint8)
     scenes[1, :, :16] = 110  # the second scene's left cell is flat: dark, but empty
     out = judge.region_scores(scenes)
-    assert list(out["both_occupied"]) == [True, False]
+    assert list(out["both_occupied"]) == [True, False] and list(out["left_occupied"]) == [True, False]
+    assert list(out["right_occupied"]) == [True, True]
     assert list(out["both_present"]) == [True, False]

@@ -60,10 +60,10 @@ class Judge:
         t1, t2 = self.tokens[:2]
         halves = self.halves(images_u8)
         left, right = (self.scores(h) for h in halves)
-        full = self.occupied(halves[0]) & self.occupied(halves[1])
-        both = (left[:, 0] > left[:, 1]) & (right[:, 1] > right[:, 0]) & full
+        occ_l, occ_r = self.occupied(halves[0]), self.occupied(halves[1])
+        both = (left[:, 0] > left[:, 1]) & (right[:, 1] > right[:, 0]) & occ_l & occ_r
         return {f"left_vs_{t1}": left[:, 0], f"right_vs_{t2}": right[:, 1], "both_present": both,
-                "both_occupied": full}
+                "both_occupied": occ_l & occ_r, "left_occupied": occ_l, "right_occupied": occ_r}
 
 
 OCCUPIED = 0.4  # a cell spreading less than this share of the references' spread is blank

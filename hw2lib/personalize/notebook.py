@@ -195,7 +195,8 @@ def compose_two(model: TextToImage, judge: Judge, *, n: int, seed: int, w: float
         rows.append({"method": method, f"left vs {t1}": float(s[f"left_vs_{t1}"].mean()),
                      f"right vs {t2}": float(s[f"right_vs_{t2}"].mean()),
                      "both present": float(s["both_present"].mean()),
-                     "both occupied": float(s["both_occupied"].mean())})
+                     "left occupied": float(s["left_occupied"].mean()),
+                     "right occupied": float(s["right_occupied"].mean())})
     return images, pd.DataFrame(rows)
 
 
@@ -273,20 +274,27 @@ def findings(scores, comp, n: int, judge: Judge) -> str:
         f"* **Both concepts in one prompt.** The naive prompt names `{t1}` first, {layout} It "
         f"gives `{t1}` left and `{t2}` right in "
         f"{k_naive} of {n} images (judged by which reference set each {part} is nearer to, "
-        f"among the {round(naive['both occupied'] * n)} whose two {parts} both hold something); "
+        f"and only where both {parts} hold something); "
         f"its right {parts} score "
         f"{naive[right]:.1f} against `{t2}` and its left {parts} {naive[left]:.1f} against `{t1}`. "
         "The likely cause: each token was fitted alone, on images where it was the only "
         "subject, and nothing in training ties a token to one place; in a prompt with two "
         "learned tokens both act on the whole image through the same cross-attention, so one "
         "concept can take over both places or the relation \"next to\" can be lost.",
-        f"* **Region-masked composition** {better} this to {k_masked} of {n} ("
-        f"{round(masked['both occupied'] * n)} with both {parts} occupied; a difference of "
+        f"* **Region-masked composition** {better} this to {k_masked} of {n} (a difference of "
         f"{100 * (p2 - p1):+.0f} points, SE {100 * se_diff:.0f}: {sure}); right {parts} "
         f"{masked[right]:.1f} against `{t2}`, left {parts} {masked[left]:.1f} against `{t1}`. "
         "Each prompt's guided noise prediction is applied only to its own half, so one token "
         "cannot steer the other half directly (each prediction still sees the whole $x_t$, so "
         "some influence crosses the border), at the price of needing the layout in advance.",
+        f"* **Empty {parts}.** The left {parts} hold something in "
+        f"{round(naive['left occupied'] * n)} of {n} naive and "
+        f"{round(masked['left occupied'] * n)} region-masked images, the right {parts} in "
+        f"{round(naive['right occupied'] * n)} and {round(masked['right occupied'] * n)}"
+        + (f": where a concept is confined to its own {part}, that {part} is often left "
+           f"{'nearly ' if part == 'cell' else ''}blank, so masking alone does not make a token "
+           f"draw its concept there." if min(masked['left occupied'], masked['right occupied'])
+           < min(naive['left occupied'], naive['right occupied']) else "."),
     ])
 
 
