@@ -66,12 +66,12 @@ def test_reverse_process_ends_in_the_grids_first_zero(tiny_ckpt):
     last frame is that grid image, its first the grid's starting noise."""
     unet, schedule, _ = p1.load(tiny_ckpt)
     shown = p1.reverse_steps(schedule, "ddim", 10)
-    assert shown == [900, 300, 200, 100, 0] and len(shown) + 1 == 6
+    assert shown == [900, 500, 300, 200, 100] and len(shown) + 1 == 6
     ab = schedule.alpha_bar
     snr = ab / (1 - ab)
     full = p1.reverse_steps(schedule, "ddpm", 1000)
     assert full[0] == 999 and all(snr[t] >= s > snr[t + 1]
-                                  for t, s in zip(full[1:], (0.25, 1.0, 4.0, 16.0)))
+                                  for t, s in zip(full[1:], (1 / 16, 0.25, 1.0, 4.0)))
     digits = np.repeat(np.arange(10), 2)
     grid, traj = p1.sample(unet, schedule, "mnistm", digits, steps=10, w=1.0, seed=3, record=shown)
     frames, labels = p1.reverse_frames(traj, grid, index=0)
@@ -282,5 +282,5 @@ def test_reverse_text_reads_the_predictions_distance_to_the_final_image():
     assert d == [80.0, 5.0, 2.0, 1.0, 0.0]
     text = p1.reverse_text(schedule, shown, {"M": d, "S": [90.0, 30.0, 9.0, 2.0, 0.0]})
     assert "M: 80.0, 5.0, 2.0, 1.0, 0.0; S: 90.0, 30.0" in text
-    assert "by $t = 300$ the prediction for M is already close" in text  # S is not
+    assert "by $t = 500$ the prediction for M is already close" in text  # S is not
     assert "blurred" not in p1.reverse_text(schedule, shown)

@@ -107,7 +107,7 @@ def test_choice_text_says_whether_the_rule_agrees_with_the_parameter():
     # w = 2 at 93% misses the bar (93.47%) by less than its SE: said, with the margin
     near = p1.choose_guidance(sweep({**ACC, 2.0: 0.93}, LOOK))
     assert near["w"] == 4.0
-    assert "w = 2 has the better look (1.6x) and misses the bar by only 0.47 points" in (
+    assert "w = 2 has the better look (1.60×) and misses the bar by only 0.47 points" in (
         p1.choice_text(near, 4.0, names))
     noisy = sweep(ACC, LOOK).assign(**{"colour TV floor": 0.3, "colour TV floor sd": 0.06})
     assert "varies by 20% of its mean" in p1.choice_text(p1.choose_guidance(noisy), 2.0, names)
@@ -128,6 +128,8 @@ def test_look_text_reports_the_2x_verdict_from_the_table():
     assert "colour TV 2.4× (not within 2×) its floor" in bad
     assert "KID 1.5× (within 2×) its floor's upper level" in bad
     assert "Not within 2× of the floor: MNIST-M-like colour TV." in bad
+    assert "the MNIST-M-like samples do not look like the real images" in bad
+    assert "KID is at or below (within) its floor's upper level" in p1.look_text(score_rows(-0.2, 1.0))
     good = p1.look_text(score_rows(1.5, 1.9))
     assert "Every look statistic with a ratio is within 2× of its floor." in good
     assert "Not within" not in good

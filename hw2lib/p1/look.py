@@ -59,8 +59,11 @@ def look_text(table) -> str:
         for k, c in (("KID", KID_RATIO), ("colour TV", "colour TV / floor")):
             if not r[c] <= WITHIN:
                 (far if np.isfinite(r[c]) else undefined).append(f"{r['digit set']} {k}")
+    sets_far = list(dict.fromkeys(f.rsplit(" ", 2)[0] if f.endswith("colour TV") else
+                                  f.rsplit(" ", 1)[0] for f in far))
     verdict = (f"Not within {WITHIN:g}× of the floor: {', '.join(far)}. On these statistics "
-               f"the samples do not look like the real images, however well they read." if far else
+               f"the {' and '.join(sets_far)} samples do not look like the real images, however "
+               f"well they read." if far else
                f"Every look statistic with a ratio is within {WITHIN:g}× of its floor." +
                (f" Without a ratio: {', '.join(undefined)}." if undefined else ""))
     return ("**Look.** Accuracy only says that a sample reads as its digit. Two statistics "
@@ -76,6 +79,8 @@ def look_text(table) -> str:
 def _times(r: float) -> str:
     if not np.isfinite(r):
         return "has no ratio to"
+    if r <= 0:  # KID below 0: as close as two real samples, within its spread
+        return "is at or below (within)"
     return f"{r:.1f}× ({'within' if r <= WITHIN else 'not within'} {WITHIN:g}×)"
 
 
@@ -124,14 +129,14 @@ def choice_text(choice: dict, guidance: float, names: dict) -> str:
             f"{', '.join(f'{c:g}' for c in choice['candidates'])}; among them take the w whose "
             f"{look} is the smallest multiple of its floor (mean of "
             f"{' and '.join(names.values())}). The rule picks **w = {w:g}** "
-            f"({pct(pw.accuracy[w], int(pw.images[w]))}, {look} {pw.look[w]:.1f}x its floor).")
+            f"({pct(pw.accuracy[w], int(pw.images[w]))}, {look} {pw.look[w]:.2f}× its floor).")
     tail = _near_misses(choice) + _look_noise(choice)
     if w == guidance:
         return text + f" That is the notebook's `guidance` parameter, w = {guidance:g}." + tail
     if guidance in pw.index:
         g = guidance
         text += (f" The notebook's `guidance` parameter is w = {g:g} "
-                 f"({pct(pw.accuracy[g], int(pw.images[g]))}, {look} {pw.look[g]:.1f}x its "
+                 f"({pct(pw.accuracy[g], int(pw.images[g]))}, {look} {pw.look[g]:.2f}× its "
                  f"floor): not the rule's choice.")
     else:
         text += f" The notebook's `guidance` parameter, w = {guidance:g}, is not a sweep point."
@@ -143,7 +148,7 @@ def _near_misses(choice: dict) -> str:
     accuracy is within its own standard error of the bar, and by how much it missed."""
     from ..report.show import pct
     pw = choice["per_w"]
-    out = [f" w = {m:g} has the better look ({pw.look[m]:.1f}x) and misses the bar by only "
+    out = [f" w = {m:g} has the better look ({pw.look[m]:.2f}×) and misses the bar by only "
            f"{100 * (choice['bar'] - pw.accuracy[m]):.2f} points "
            f"({pct(pw.accuracy[m], int(pw.images[m]))}), well within its standard error."
            for m in pw.index if m not in choice["candidates"]

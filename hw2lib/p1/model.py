@@ -69,15 +69,16 @@ def sampler_steps(schedule, sampler: str, steps: int) -> list[int]:
 
 def reverse_snr_levels(n_frames: int = 6) -> list[float]:
     """The signal-to-noise ratios alpha_bar_t / (1 - alpha_bar_t) at which the strip's inner
-    frames are taken: 1/4, 1, 4, 16 for six frames (a factor 4 apart)."""
-    return [4.0 ** (k - 1) for k in range(n_frames - 2)]
+    frames are taken: 1/16, 1/4, 1, 4 for six frames (a factor 4 apart; the grid image itself
+    is the clean end)."""
+    return [4.0 ** (k - 2) for k in range(n_frames - 2)]
 
 
 def reverse_steps(schedule, sampler: str, steps: int, n_frames: int = 6) -> list[int]:
     """The time steps of the reverse-process strip (the sample itself is its last frame): the
     sampler's first step (pure noise), then the first steps at which the signal-to-noise ratio
     alpha_bar_t / (1 - alpha_bar_t) of x_t reaches :func:`reverse_snr_levels` (signal
-    coefficients sqrt(alpha_bar_t) 0.45, 0.71, 0.89, 0.97 for six frames). Evenly spaced steps
+    coefficients sqrt(alpha_bar_t) 0.24, 0.45, 0.71, 0.89 for six frames). Evenly spaced steps
     would show noise in most frames: with the linear schedule the signal is below 0.1 until t
     is about 650, and a digit shows through x_t's per-pixel noise only once the SNR is near 1."""
     ts = sampler_steps(schedule, sampler, steps)

@@ -99,17 +99,19 @@ def reverse_text(schedule, shown: list[int], settled: dict | None = None) -> str
                    for t in shown)
     levels = ", ".join(f"{s:g}" if s >= 1 else f"1/{1 / s:g}"
                        for s in reverse_snr_levels(len(shown) + 1))
-    mid = next((t for t in shown if ab[t] >= 0.5), shown[-1])  # SNR 1
-    late = next((t for t in shown if ab[t] >= 0.8), shown[-1])  # SNR 4
-    return (r"Each strip starts from the grid image's own starting noise $x_T$ and ends at the "
-            r"image in the grid. The frames in between are $x_t$ as the sampler enters step $t$, "
+    sig, noi = ab.sqrt(), (1 - ab).sqrt()
+    mid = next((t for t in shown if sig[t] >= noi[t]), shown[-1])
+    late = next((t for t in shown if sig[t] >= 2 * noi[t]), shown[-1])
+    return (r"Each strip starts from the grid image's own starting noise $x_T$ (the first "
+            r"frame, at the sampler's first step) and ends at the image in the grid. The frames in between are $x_t$ as the sampler enters step $t$, "
             r"$x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1 - \bar\alpha_t}\,\epsilon$, at the steps "
             r"where the signal-to-noise ratio $\bar\alpha_t / (1 - \bar\alpha_t)$ first reaches "
-            f"{levels} (signal and noise coefficients: {lv}). In the top row the digit is at most "
-            f"faint while signal and noise are about equal ($t = {mid}$), shows through the "
-            f"per-pixel colour noise once the signal is twice the noise ($t = {late}$) and is "
-            f"clear at $t = {shown[-1]}$, where the noise's standard deviation "
-            f"is down to {float((1 - ab[shown[-1]]).sqrt()):.2f}. The "
+            f"{levels} (signal and noise coefficients: {lv}). In the top row the digit starts "
+            f"to show once the signal coefficient passes the noise's ($t = {mid}$: "
+            f"{float(sig[mid]):.2f} against {float(noi[mid]):.2f}), is plain once it is twice "
+            f"the noise's ($t = {late}$: {float(sig[late]):.2f} against {float(noi[late]):.2f}); "
+            f"in the last frame before the grid image ($t = {shown[-1]}$) the noise's "
+            f"standard deviation "f"is down to {float((1 - ab[shown[-1]]).sqrt()):.2f}. The "
             r"bottom row shows what the model makes of each $x_t$, its prediction "
             r"$\hat x_0 = (x_t - \sqrt{1 - \bar\alpha_t}\,\hat\epsilon) / \sqrt{\bar\alpha_t}$. "
             f"At $t = {shown[0]}$ any error of the predicted noise is multiplied by "

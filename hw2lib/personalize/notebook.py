@@ -134,7 +134,10 @@ def style_text(table, style: tuple, token: str, n_refs: int, model_manifest: dic
     n_shown = int(shown.rsplit(" ", 1)[1])
     r = {row["which"]: row for _, row in table.iterrows()}
     mine, init, words = r["learned token"], r["init word"], r["colour words"]
-    out = [f"**Does `{token}` show its style?** Its references are {ink} ink on {paper} paper "
+    share = mine[col] / max(1, mine["of"])
+    answer = ("No: the style was not learned visually. " if share < 0.25 else
+              "Partly. " if share < 0.75 else "Yes. ")
+    out = [f"**Does `{token}` show its style?** {answer}Its references are {ink} ink on {paper} paper "
            f"({k_refs} of {n_refs}, by the colour words the scene model's captions use, from a "
            f"2-means of each cell's pixels). `{mine['prompt']}` gives {ink} on {paper} in "
            f"{mine[col]} of {mine['of']} generations ({mine[shown]} of the {n_shown} in the "
@@ -253,7 +256,8 @@ def findings(scores, comp, n: int, judge: Judge) -> str:
                    else "within two standard errors of")
         return (f"`{token}` scores {r['image score']:.1f} against its references where "
                 f"\"{i['prompt']}\" scores {i['image score']:.1f}: a paired difference of "
-                f"{d:+.1f} (SE {e:.1f}, n = {n}), {verdict} its initialisation word")
+                f"{d:+.1f} (SE {e:.1f}, n = {n}), {verdict} its initialisation word"
+                ).replace("difference of -", "difference of \u2212")
     t1, t2 = scores.concept.unique()[:2]
     naive, masked = comp.iloc[0], comp.iloc[1]
     cols = list(comp.columns)
@@ -265,7 +269,7 @@ def findings(scores, comp, n: int, judge: Judge) -> str:
     sure = ("one image per method, so nothing can be concluded" if n < 2 else
             "more than two standard errors" if abs(p2 - p1) > 2 * se_diff else
             "within two standard errors, so more images per method would be needed to be sure")
-    return "\n".join([
+    return "\n".join(line.replace("difference of -", "difference of \u2212") for line in [
         "**Findings.**",
         "",
         f"* **Each concept alone.** {concept(t1)}. {concept(t2)}. The score measures closeness "
