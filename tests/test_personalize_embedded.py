@@ -359,3 +359,24 @@ def test_a_blank_cell_is_not_a_present_concept():
     assert list(out["both_occupied"]) == [True, False] and list(out["left_occupied"]) == [True, False]
     assert list(out["right_occupied"]) == [True, True]
     assert list(out["both_present"]) == [True, False]
+
+
+def test_position_text_measures_what_a_side_word_changes():
+    import numpy as np
+
+    from hw2lib.personalize import notebook
+    from hw2lib.personalize.judge import CellJudge
+
+    class Cells(CellJudge):
+        def __init__(self):
+            self.tokens = ["<a>"]
+
+    rng = np.random.default_rng(0)
+    plain = np.full((4, 16, 32, 3), 120, np.uint8)
+    plain[:, :, :16] = rng.integers(0, 256, (4, 16, 16, 3))  # the concept in the left cell
+    moved = plain.copy()
+    moved[:2] = np.concatenate([plain[:2, :, 16:], plain[:2, :, :16]], axis=2)  # 2 moved right
+    text = notebook.position_text({"a <a>": plain, "a <a> on the right": moved}, Cells())
+    assert "`a <a> on the right` differs from `a <a>` by" in text
+    assert "puts the concept's cell on the right in 2 of 4" in text
+    assert notebook.position_text({"a <a>": plain}, Cells()) == ""
