@@ -277,7 +277,8 @@ def report_cost(timings_file, checkpoints_dir) -> list[Row]:
         cpu = info.get("cpu_seconds")
         note = "manifest wall time, measured where the model was trained"
         if cpu:  # shared cores: the wall time also counts other jobs; CPU time is the run's own
-            note += f" (the process's CPU time: {cpu:,.0f} s over all its threads)"
+            note += (f" (the process's own CPU time: {cpu:,.0f} s over all its threads; the "
+                     f"wall time is longer where other jobs shared the cores)")
         rows.append(Row("report", f"training {m.parent.name}", sec, "s", note))
     rows.append(Row("report", "training, all committed models", train_total, "s",
                     "sum of the manifests (not comparable with this machine's times)"))

@@ -250,3 +250,8 @@ def test_per_class_standard_errors_and_their_bars():
     fig = bar_figure(["a", "b"], {"x": r.per_class()}, percent=True,
                      errors={"x": r.per_class_se()})
     assert fig.axes[0].get_ylim()[0] <= 100 * (0.5 - np.sqrt(0.125))  # the axis shows the bars
+
+
+def test_card_probabilities_never_round_to_certainty():
+    from hw2lib.zeroshot.notebook import _prob
+    assert [_prob(p) for p in (0.001, 0.02, 0.999, 0.5)] == ["<1%", "2%", ">99%", "50%"]

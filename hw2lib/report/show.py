@@ -80,6 +80,7 @@ def table(df, *, formats: dict | str | None = None, caption: str | None = None,
     from IPython.display import HTML, display
     floats = [c for c in df.columns if pd.api.types.is_float_dtype(df[c])]
     fmt = {c: "{:.3g}" for c in floats}
+    fmt.update({c: "{:,}" for c in df.columns if pd.api.types.is_integer_dtype(df[c])})
     if isinstance(formats, str):
         fmt = {c: formats for c in floats}
     elif formats:
@@ -94,6 +95,10 @@ def table(df, *, formats: dict | str | None = None, caption: str | None = None,
     text = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
     if text:
         styler = styler.set_properties(subset=text, **{"text-align": "left"})
+        cols = list(df.columns)
+        styler = styler.set_table_styles(  # their headers too
+            [{"selector": f"th.col_heading.col{cols.index(c)}", "props": "text-align: left"}
+             for c in text], overwrite=False)
     if not index:
         styler = styler.hide(axis="index")
     if caption:

@@ -130,7 +130,12 @@ CASE_CAPTIONS = {
 def case_titles(result: ZeroShotResult, idx) -> list[str]:
     """Panel titles: the true class, then the top-3 classes with their probabilities."""
     return [f"true: {result.classnames[result.labels[i]]}\n" +
-            "\n".join(f"{name}: {p:.0%}" for name, p in result.top(i, 3)) for i in idx]
+            "\n".join(f"{name}: {_prob(p)}" for name, p in result.top(i, 3)) for i in idx]
+
+
+def _prob(p: float) -> str:
+    """A probability in whole percent, "<1%" and ">99%" where rounding would say 0 or 100."""
+    return "<1%" if p < 0.005 else ">99%" if p > 0.995 else f"{p:.0%}"
 
 
 def setup_text(clip: ClipModel, data: ZeroShotSet, mode: str) -> str:
