@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..diffusion import linear_schedule
+from ..report.show import signed
 from .ddim import CONVENTIONS, DEFAULT_CONVENTION, N_STEPS, T
 from .notebook import (ALPHA, ETA, ETA_DIFF, ETA_DIFF_MAX, ETA_GRAIN, ETA_LAYOUT, PATH_DIFF,
                        FaceSetup, detail_col, norm_col, std_col)
@@ -52,11 +53,6 @@ def _last_step_colour(convention: str) -> str:
             f"direction: single pixels keep a few grey levels of colour.")
 
 
-def _signed(v: float, fmt: str = "{:.2f}") -> str:
-    """A number for prose, its sign a minus sign (U+2212)."""
-    return fmt.format(v).replace("-", "\u2212")
-
-
 def _kept(corr: float, between: float) -> str:
     """How much of the eta = 0 layout a correlation keeps, on the scale from "as unrelated as two
     noises' faces" (0) to "the same" (1)."""
@@ -90,8 +86,8 @@ def eta_observation(stats, *, steps: int = N_STEPS, names=None) -> str:
             f" What the starting noise fixed (where the face sits, its pose, where it is light or "
             f"dark) is measured by the correlation of the grey levels of 4 × 4-pixel squares, less "
             f"the grid's mean face (what every face shares), with those of the η = 0 face of the "
-            f"same noise: {_signed(lay[1])} at η = {etas[1]:g} and {_signed(lay[-1])} at "
-            f"η = {etas[-1]:g}, against {_signed(between)} between the η = 0 faces of different "
+            f"same noise: {signed(lay[1])} at η = {etas[1]:g} and {signed(lay[-1])} at "
+            f"η = {etas[-1]:g}, against {signed(between)} between the η = 0 faces of different "
             f"noises. So at "
             f"η = {etas[1]:g} the faces {_kept(lay[1], between)} the layout of their η = 0 face, "
             f"and at "

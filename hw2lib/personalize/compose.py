@@ -90,3 +90,23 @@ def generate_folder(model: TextToImage, prompts, out_dir, *, n_per_prompt: int =
         folders.append(folder)
     bar.close()
     return folders
+
+
+def noises(model: TextToImage, n: int, seed: int) -> torch.Tensor:
+    return torch.randn(n, *model.latent_shape, generator=torch.Generator().manual_seed(seed))
+
+
+def chunked(fn, z: torch.Tensor, batch_size: int | None) -> np.ndarray:
+    """``fn(noise)`` over chunks of ``batch_size`` noises (all at once when None)."""
+    size = batch_size or len(z)
+    return np.concatenate([fn(z[i:i + size]) for i in range(0, len(z), size)])
+
+
+def draw(model: TextToImage, prompts, *, n: int, seed: int, w: float, steps: int,
+         batch_size: int | None = None) -> dict:
+    """``{prompt: uint8 (n, H, W, 3)}``; every prompt starts from the same n noises (drawn
+    ``batch_size`` at a time)."""
+    z = noises(model, n, seed)
+    return {p: chunked(lambda zz, p=p: generate(model, [p] * len(zz), noise=zz, w=w,
+                                                        steps=steps), z, batch_size)
+            for p in prompts}

@@ -100,11 +100,15 @@ class CellJudge(Judge):
         spread = cells.float().std((-3, -2, -1))
         return (spread >= OCCUPIED * self.reference_spread).numpy()
 
-    def subject(self, images_u8):
-        """The cell that holds the digit: the one farther from a flat blank."""
+    def subject_on_left(self, images_u8) -> torch.Tensor:
+        """(N,) whether the digit is in the left cell: the cell farther from a flat blank."""
         left, right = self.halves(images_u8)
-        busy = lambda c: c.std((-3, -2, -1))  # noqa: E731  (a blank cell is flat)
-        return torch.where((busy(left) >= busy(right))[:, None, None, None], left, right)
+        return left.float().std((-3, -2, -1)) >= right.float().std((-3, -2, -1))
+
+    def subject(self, images_u8):
+        """The cell that holds the digit (:meth:`subject_on_left`)."""
+        left, right = self.halves(images_u8)
+        return torch.where(self.subject_on_left(images_u8)[:, None, None, None], left, right)
 
 
 class ClipJudge(Judge):

@@ -27,6 +27,11 @@ def pct(p: float, n: int | None = None, *, digits: int = 1) -> str:
     return f"{s} ± {100 * se(p, n):.{digits}f} (n = {n:,})"
 
 
+def signed(v: float, fmt: str = "{:.2f}") -> str:
+    """A number for prose with a minus sign (U+2212) where it is negative, e.g. "{:+.0f}"."""
+    return fmt.format(v).replace("-", "\u2212")
+
+
 def checkpoint_note(path) -> str | None:
     """"p1_ddpm (5,235 steps, trained at commit abc1234)" for a folder with a manifest."""
     man = Path(path) / "manifest.json" if path else None
