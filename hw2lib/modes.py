@@ -39,7 +39,7 @@ STAND_INS = (
 COURSE_REFERENCE = (
     ("P1 digit accuracy of the course's classifier on generated digits",
      "99.2-99.8%", "public solutions (course data, GPU-trained UNets)"),
-    ("P2 MSE of eta = 0 outputs against face/GT (0-255 scale)", "about 1.6",
+    ("P2 MSE of η = 0 outputs against face/GT (0-255 scale)", "about 1.6",
      "public solutions (course face UNet)"),
     ("P3.1 CLIP ViT-B/32 zero-shot top-1, one template \"A photo of {label}.\"", "56-59%",
      "public solutions (50 CIFAR-100 classes)"),

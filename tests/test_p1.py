@@ -245,7 +245,9 @@ def test_sampler_curve_measures_writes_and_refuses_another_checkpoint(tiny_ckpt,
     summ = curve.summary(back)
     assert "The P1 rule" in text and f"{summ.images[0]:,})" in text
     assert list(curve.view(back).columns)[-1] == "wall s per 100"
-    assert curve.figure(back) is not None
+    fig = curve.figure(back, {"mnistm": "M", "svhn": "S"})
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert "DDIM (η = 0), M" in labels and "DPM-Solver++(2M), S" in labels
     man = json.loads((ckpt / "manifest.json").read_text())
     (ckpt / "manifest.json").write_text(json.dumps({**man, "made": "another day"}))
     with pytest.raises(ValueError, match="another checkpoint"):

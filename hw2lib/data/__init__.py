@@ -67,7 +67,7 @@ FACES_CAPTION = {
     "embedded": "The first 40 of the 100 LFW face crops (scikit-image) that the embedded face "
                 "model was trained on, at their original 25 × 25 pixels (the model sees them resized "
                 "to 32 × 32, and mirrored).",
-    "course": "The course's ground-truth faces face/GT/00-09.png: DDIM outputs (eta = 0) of the "
+    "course": "The course's ground-truth faces face/GT/00-09.png: DDIM outputs (η = 0) of the "
               "course's face UNet.",
 }
 

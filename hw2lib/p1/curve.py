@@ -93,18 +93,18 @@ def read(ckpt):
     return pd.DataFrame(d["rows"]), d["meta"]
 
 
-def figure(table, *, within: float = 2.0):
+def figure(table, names: dict | None = None, *, within: float = 2.0):
     """Two panels against UNet evaluations per image (log axis): accuracy (± SE) and the
-    colour-TV ratio to its floor, one line per sampler and set."""
+    colour-TV ratio to its floor, one line per sampler and set (``names``: the sets' names on
+    the page)."""
     import matplotlib.pyplot as plt
-
-    from ..modes import set_label
+    names = names or {}
     fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.4))
     markers = {"ddim": "o", "dpmpp": "s", "ddpm": "^"}
     for (sampler, name), g in table.groupby(["sampler", "set"], sort=False):
         g = g.sort_values("evaluations")
         style = dict(marker=markers.get(sampler, "o"), linestyle="-" if name == "mnistm" else "--",
-                     label=f"{NAMES.get(sampler, sampler)}, {set_label(name, 'embedded')}")
+                     label=f"{NAMES.get(sampler, sampler)}, {names.get(name, name)}")
         axes[0].errorbar(g.evaluations, 100 * g.accuracy, yerr=100 * g.SE, capsize=2, **style)
         axes[1].plot(g.evaluations, g["colour TV / floor"], **style)
     axes[1].axhline(within, color="grey", linestyle=":", linewidth=1)

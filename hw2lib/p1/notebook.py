@@ -74,12 +74,14 @@ def network_text(d: dict) -> str:
     sizes = ", ".join(f"{s} × {s}" for s in d["attention_sizes"]) or "no level"
     return (f"**Network.** A diffusers `UNet2DModel` with {d['params'] / 1e6:.2f}M parameters: "
             f"channels {', '.join(map(str, d['channels']))} at 28 × 28, 14 × 14 and 7 × 7, "
-            f"{_count(d['layers_per_block'], 'residual block')} per level, self-attention at {sizes}; the "
+            f"{_count(d['layers_per_block'], 'residual block')} per level, self-attention at "
+            f"{sizes}; the "
             f"time step enters through a sinusoidal embedding, the class through a learned "
             f"embedding of {d['n_classes']} labels (10 digits × 2 sets, and the null label) added "
             f"to it. Trained for {d['steps']:,} steps at batch {d['batch_size']}, AdamW at "
             f"learning rate {d['lr']:g} after {d['warmup']} warm-up steps, guidance dropout "
-            f"$p_{{\\text{{uncond}}}} = {d['p_uncond']:g}$, EMA decay {d['ema_decay']:g} (the exported weights: "
+            f"$p_{{\\text{{uncond}}}} = {d['p_uncond']:g}$, EMA decay {d['ema_decay']:g} (the "
+            f"exported weights: "
             f"{d['weights']}), on {d['n_train_images']:,} images of both sets; its training runs "
             f"took {d['wall_minutes']:.0f} minutes of wall time on a CPU (manifest.json).")
 
@@ -103,7 +105,8 @@ def reverse_text(schedule, shown: list[int], settled: dict | None = None) -> str
     mid = next((t for t in shown if sig[t] >= noi[t]), shown[-1])
     late = next((t for t in shown if sig[t] >= 2 * noi[t]), shown[-1])
     return (r"Each strip starts from the grid image's own starting noise $x_T$ (the first "
-            r"frame, at the sampler's first step) and ends at the image in the grid. The frames in between are $x_t$ as the sampler enters step $t$, "
+            r"frame, at the sampler's first step) and ends at the image in the grid. The frames "
+            r"in between are $x_t$ as the sampler enters step $t$, "
             r"$x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1 - \bar\alpha_t}\,\epsilon$, at the steps "
             r"where the signal-to-noise ratio $\bar\alpha_t / (1 - \bar\alpha_t)$ first reaches "
             f"{levels} (signal and noise coefficients: {lv}). In the top row the digit starts "
@@ -111,7 +114,7 @@ def reverse_text(schedule, shown: list[int], settled: dict | None = None) -> str
             f"{float(sig[mid]):.2f} against {float(noi[mid]):.2f}), is plain once it is twice "
             f"the noise's ($t = {late}$: {float(sig[late]):.2f} against {float(noi[late]):.2f}); "
             f"in the last frame before the grid image ($t = {shown[-1]}$) the noise's "
-            f"standard deviation "f"is down to {float((1 - ab[shown[-1]]).sqrt()):.2f}. The "
+            f"standard deviation is down to {float((1 - ab[shown[-1]]).sqrt()):.2f}. The "
             r"bottom row shows what the model makes of each $x_t$, its prediction "
             r"$\hat x_0 = (x_t - \sqrt{1 - \bar\alpha_t}\,\hat\epsilon) / \sqrt{\bar\alpha_t}$. "
             f"At $t = {shown[0]}$ any error of the predicted noise is multiplied by "

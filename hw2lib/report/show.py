@@ -55,8 +55,8 @@ def run_details(**details) -> str:
         if note:
             parts.append(f"checkpoint {note}")
         elif v is not None and v != "":
-            value = f"{v:g}" if isinstance(v, float) else str(v).replace("eta = ", "η = ")
-            parts.append(f"{DETAIL_NAMES.get(k, k)} = {value}")
+            parts.append(f"{DETAIL_NAMES.get(k, k)} = {v:g}" if isinstance(v, float)
+                         else f"{DETAIL_NAMES.get(k, k)} = {v}")
     return " · ".join(parts)
 
 
@@ -92,8 +92,7 @@ def table(df, *, formats: dict | str | None = None, caption: str | None = None,
         fmt.update(formats)
     numeric = {c for c in df.columns if pd.api.types.is_numeric_dtype(df[c])}
     # a number's sign as a minus sign (U+2212), not a hyphen
-    fmt = {c: (lambda v, f=f: f.format(v).replace("-", "\u2212")) if c in numeric else f
-           for c, f in fmt.items()}
+    fmt = {c: (lambda v, f=f: signed(v, f)) if c in numeric else f for c, f in fmt.items()}
     styler = (df.style.format(fmt, escape="html", na_rep="–")
               .format_index(escape="html", axis=1).format_index(escape="html", axis=0)
               .set_table_attributes('class="hw2-table"'))
