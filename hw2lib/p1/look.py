@@ -34,7 +34,7 @@ def table_formats(table) -> dict:
     decimals for KID, two for colour TV, one for the ratios (``1.5x``)."""
     fmt = {"accuracy": "{:.1%}", "SE": "{:.1%}", "KID": "{:.4f}", "KID sd": "{:.4f}",
            "KID floor": "{:.4f}", "KID floor sd": "{:.4f}", "colour TV": "{:.2f}",
-           "colour TV floor": "{:.2f}", KID_RATIO: "{:.1f}x", "colour TV / floor": "{:.1f}x",
+           "colour TV floor": "{:.2f}", KID_RATIO: "{:.1f}×", "colour TV / floor": "{:.1f}×",
            "w": "{:g}"}
     return {k: v for k, v in fmt.items() if k in table.columns}
 
@@ -189,5 +189,5 @@ def sweep_figure(table, choice: dict, guidance: float, names: dict):
               "series": acc},
              {"title": "Looks like the data",
               "ylabel": "multiple of the floor",
-              "series": look, "hlines": {"floor": 1.0, f"{WITHIN:g}x the floor": WITHIN}}],
+              "series": look, "hlines": {"floor": 1.0, f"{WITHIN:g}× the floor": WITHIN}}],
         xlabel="guidance weight w", marks=marks)
