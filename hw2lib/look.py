@@ -175,6 +175,10 @@ def look_against(ref: LookReference, model, samples: np.ndarray, *, subsets: int
 # mean + 2 sd, the most that two real samples of this size typically differ by.
 KID_RATIO = "KID / (floor + 2 sd)"
 
+# the ratio columns as a table shows them (show.table's ``headers``): typeset fractions
+HEADERS = {KID_RATIO: r"$\frac{\mathrm{KID}}{\text{floor} + 2\,\text{sd}}$",
+           "colour TV / floor": r"$\frac{\text{colour TV}}{\text{floor}}$"}
+
 
 def ratio(value: float, floor: float) -> float:
     """``value / floor``; NaN where the floor is not positive."""

@@ -123,8 +123,9 @@ def bar_figure(labels, values: dict, *, ylabel: str = "", title: str = "", width
                percent: bool = False, errors: dict | None = None):
     """Grouped bars: one group per label, one bar per entry of ``values`` ({name: array}), with
     error bars from ``errors`` (the same keys). ``percent``: values are fractions, drawn in %
-    on an axis that starts a little below the smallest bar less its error (so that differences
-    near 100% show); the legend sits outside the axes."""
+    as dots with their error bars on an axis that starts a little below the smallest value
+    less its error (so that differences near 100% show; a bar would claim a length from zero
+    that a cut axis does not show); the legend sits outside the axes."""
     import matplotlib.pyplot as plt
     x = np.arange(len(labels))
     k = len(values)
@@ -133,9 +134,14 @@ def bar_figure(labels, values: dict, *, ylabel: str = "", title: str = "", width
     errors = errors or {}
     for i, (name, v) in enumerate(values.items()):
         err = errors.get(name)
-        ax.bar(x + (i - (k - 1) / 2) * 0.8 / k, scale * np.asarray(v, dtype=float), 0.8 / k,
-               label=name, yerr=None if err is None else scale * np.asarray(err, dtype=float),
-               capsize=2, error_kw={"elinewidth": 0.8})
+        at, y = x + (i - (k - 1) / 2) * 0.8 / k, scale * np.asarray(v, dtype=float)
+        yerr = None if err is None else scale * np.asarray(err, dtype=float)
+        if percent:
+            ax.errorbar(at, y, yerr=yerr, fmt="o", markersize=5, capsize=2, elinewidth=0.8,
+                        label=name)
+        else:
+            ax.bar(at, y, 0.8 / k, label=name, yerr=yerr, capsize=2,
+                   error_kw={"elinewidth": 0.8})
     if percent:
         lo = np.nanmin([np.nanmin(np.asarray(v, dtype=float) - np.asarray(errors.get(n, 0.0)))
                         for n, v in values.items()])

@@ -255,6 +255,9 @@ def test_table_escapes_and_formats():
     assert "10.468" not in html and "nan" not in html.lower()
     assert "a &lt;b&gt; caption" in html
     assert show.pct(0.98, 100) == "98.0% ± 1.4 (n = 100)"
+    show.table(df, headers={"score": r"score $\frac{a}{b}$ <x>"})
+    html = captured[-1]["text/html"]  # a header's formula typeset, its text escaped
+    assert "<mfrac>" in html and "&lt;x&gt;" in html and "$" not in html
     assert show.pct(1.0, 1000) == ("100.0% (n = 1,000; no error: its rate is below 0.3% at 95% "
                                    "confidence)")
 

@@ -213,6 +213,11 @@ def test_failure_causes_are_measured_per_image():
     assert "2 of 3 are mistakes the set makes" in text
     assert "3 of 3 are look-alikes" in text and "1 of 3 is a low-contrast image" in text
     assert "look-alikes" not in notebook.failure_text(table, "embedded")
+    # digits: a pair one stroke apart is named (either order), another pair is not
+    digits = ("zero", "one", "six")
+    assert any("a 6 whose stem is short" in c for c in causes(digits, 2, 0))
+    assert any("shapes one stroke apart" in c for c in causes(digits, 0, 2))
+    assert not any("shapes one stroke apart" in c for c in causes(digits, 1, 2))
     # image side: the nearest images' classes, with the embeddings kept by zero_shot
     from hw2lib.zeroshot.reasons import contrast, image_neighbours
     assert list(image_neighbours(feats, r.labels, 0, k=2)) == [1, 2]
@@ -250,6 +255,8 @@ def test_per_class_standard_errors_and_their_bars():
     fig = bar_figure(["a", "b"], {"x": r.per_class()}, percent=True,
                      errors={"x": r.per_class_se()})
     assert fig.axes[0].get_ylim()[0] <= 100 * (0.5 - np.sqrt(0.125))  # the axis shows the bars
+    assert not fig.axes[0].patches  # on a cut axis: dots with error bars, no bars from zero
+    assert len(fig.axes[0].lines) >= 1
 
 
 def test_card_probabilities_never_round_to_certainty():

@@ -138,8 +138,9 @@ def eta_stats(grid: np.ndarray, etas):
 
 def _convention_header(c: str) -> str:
     """A table header for the MSE under alpha_bar convention ``c``."""
-    return {"t": "MSE, ᾱ of step t (last step to ᾱ₀)",
-            "t-1": "MSE, ᾱ of step t − 1 (last step to 1)"}.get(c, f"MSE, convention {c}")
+    return {"t": r"MSE, step $t$ with $\bar\alpha_t$, the last to $\bar\alpha_0$",
+            "t-1": r"MSE, step $t$ with $\bar\alpha_{t-1}$, the last to 1"}.get(
+                c, f"MSE, convention {c}")
 
 
 def mse_table(s: FaceSetup, *, convention: str = DEFAULT_CONVENTION, steps: int = N_STEPS):
@@ -178,10 +179,13 @@ def detail_col(how: str) -> str:
 
 
 def table_formats(table) -> dict:
-    """show.table formats of the η and interpolation tables: one number of decimals per
-    column (grey levels to 0.1, correlations to 0.01, norms and contrasts to 0.001)."""
-    fmt = {ETA: "{:g}", ETA_DIFF: "{:.1f}", ETA_DIFF_MAX: "{:.1f}", ETA_LAYOUT: "{:.2f}",
-           ETA_GRAIN: "{:.1f}", ALPHA: "{:.1f}", PATH_DIFF: "{:.1f}"}
+    """show.table formats of the η, interpolation and MSE tables: one number of decimals per
+    column (grey levels to 0.1, correlations to 0.01, norms and contrasts to 0.001; an MSE to
+    0.01, or to 0.000001 in a column where every value is below 0.01)."""
+    fmt = {c: "{:.6f}" if float(table[c].abs().max()) < 0.01 else "{:.2f}"
+           for c in table.columns if str(c).startswith("MSE")}
+    fmt |= {ETA: "{:g}", ETA_DIFF: "{:.1f}", ETA_DIFF_MAX: "{:.1f}", ETA_LAYOUT: "{:.2f}",
+            ETA_GRAIN: "{:.1f}", ALPHA: "{:.1f}", PATH_DIFF: "{:.1f}"}
     for how in ("slerp", "lerp"):
         fmt.update({norm_col(how): "{:.3f}", std_col(how): "{:.3f}", detail_col(how): "{:.1f}"})
     return {k: v for k, v in fmt.items() if k in table.columns}

@@ -117,10 +117,11 @@ def loss_by_band(model: TextToImage, images: torch.Tensor, prompts, *, bands=((0
     return absolute, absolute / absolute.loc['"" (unconditional)']
 
 
-def findings(scores, comp, n: int, judge: Judge) -> str:
+def findings(scores, comp, n: int, judge: Judge, style=None) -> str:
     """The findings of P3.2 as Markdown, every number read from :func:`concept_table` and
     :func:`compose_two`'s tables (``n`` images per prompt); ``judge`` names the space and the
-    parts (cells or halves) the scores were taken in."""
+    parts (cells or halves) the scores were taken in. ``style``: (token, table, (ink, paper,
+    k)) of :func:`~.checks.style_check`, whose colour count is set beside that token's score."""
     part, parts = judge.part, judge.parts
     layout = ("and in the scene model's training captions the first-named digit stands on the "
               "left (\"a 3 next to a 7\" is a 3 on the left), so it belongs in the left cell."
@@ -138,9 +139,18 @@ def findings(scores, comp, n: int, judge: Judge) -> str:
                     "standard error, nothing can be concluded)")
         verdict = ("clearly above" if d > 2 * e else "clearly below" if d < -2 * e
                    else "within two standard errors of")
-        return (f"`{token}` scores {r['image score']:.1f} against its references where "
-                f"\"{i['prompt']}\" scores {i['image score']:.1f}: a paired difference of "
-                f"{signed(d, '{:+.1f}')} (SE {e:.1f}, n = {n}), {verdict} its initialisation word")
+        out = (f"`{token}` scores {r['image score']:.1f} against its references where "
+               f"\"{i['prompt']}\" scores {i['image score']:.1f}: a paired difference of "
+               f"{signed(d, '{:+.1f}')} (SE {e:.1f}, n = {n}), {verdict} its initialisation word")
+        if style is not None and style[0] == token:
+            table, (ink, paper, _) = style[1], style[2]
+            mine = table[table.which == "learned token"].iloc[0]
+            k, of = int(mine[f"{ink} on {paper}"]), int(mine["of"])
+            out += (f"; in colour, {k} of {of} of its generations are {ink} on {paper} like its "
+                    "references (the style check above)"
+                    + (", so the score rises with what the generations share with the references "
+                       "besides the colours, not with the style" if k < of / 4 and d > 0 else ""))
+        return out
     t1, t2 = scores.concept.unique()[:2]
     naive, masked = comp.iloc[0], comp.iloc[1]
     cols = list(comp.columns)

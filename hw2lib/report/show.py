@@ -74,13 +74,27 @@ def figure(fig, path, caption: str, **details) -> None:
             metadata={"hw2": {"caption": caption, "details": run_details(**details)}})
 
 
-def table(df, *, formats: dict | str | None = None, caption: str | None = None,
-          index: bool = False):
-    """Display a DataFrame as an HTML table: values formatted (``formats``: a format string or
-    {column: format}; floats default to 3 significant digits), HTML in cells and headers
-    escaped (so "<new1>" shows as text), missing values as a dash, no index unless asked."""
+def header_html(text) -> str:
+    """A table header as HTML: escaped (so "<new1>" shows as text), its ``$...$`` formulas as
+    MathML like the page's prose (:mod:`hw2lib.report.mathml`)."""
     import html
 
+    from .mathml import markdown_to_mathml
+    text = str(text)
+    if "$" not in text:
+        return html.escape(text)
+    parts = text.split("$")  # even: text, odd: TeX
+    return "".join(html.escape(t) if i % 2 == 0 else markdown_to_mathml(f"${t}$")
+                   for i, t in enumerate(parts))
+
+
+def table(df, *, formats: dict | str | None = None, caption: str | None = None,
+          index: bool = False, headers: dict | None = None):
+    """Display a DataFrame as an HTML table: values formatted (``formats``: a format string or
+    {column: format}; floats default to 3 significant digits), HTML in cells and headers
+    escaped (so "<new1>" shows as text), missing values as a dash, no index unless asked.
+    ``headers``: {column: header shown}; a header's or the caption's ``$...$`` is typeset (the
+    formats stay keyed by the column names)."""
     import pandas as pd
     from IPython.display import HTML, display
     floats = [c for c in df.columns if pd.api.types.is_float_dtype(df[c])]
@@ -94,7 +108,8 @@ def table(df, *, formats: dict | str | None = None, caption: str | None = None,
     # a number's sign as a minus sign (U+2212), not a hyphen
     fmt = {c: (lambda v, f=f: signed(v, f)) if c in numeric else f for c, f in fmt.items()}
     styler = (df.style.format(fmt, escape="html", na_rep="–")
-              .format_index(escape="html", axis=1).format_index(escape="html", axis=0)
+              .format_index(lambda c: header_html((headers or {}).get(c, c)), axis=1)
+              .format_index(escape="html", axis=0)
               .set_table_attributes('class="hw2-table"'))
     text = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
     if text:
@@ -106,5 +121,5 @@ def table(df, *, formats: dict | str | None = None, caption: str | None = None,
     if not index:
         styler = styler.hide(axis="index")
     if caption:
-        styler = styler.set_caption(html.escape(caption))
+        styler = styler.set_caption(header_html(caption))
     display(HTML(styler.to_html()))

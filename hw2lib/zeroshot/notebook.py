@@ -193,6 +193,9 @@ def failure_text(reasons, mode: str) -> str:
     if mode != "embedded":
         parts.append(f"{_of(alike, n, 'is a look-alike', 'are look-alikes')} inside one "
                      "CIFAR-100 superclass")
+    else:
+        shapes = int(causes.str.contains("shapes one stroke apart").sum())
+        parts.append(f"in {shapes} of {n} the two digits' shapes are one stroke or loop apart")
     parts.append(f"{_of(low, n, 'is a low-contrast image', 'are low-contrast images')} (below "
                  f"the set's {LOW_CONTRAST}th percentile of colour spread)")
     confident = (f" The {conf} confident mistakes (at least 90% on the wrong class) are as "

@@ -5,7 +5,8 @@
   side flips them (the cosine of the two weights, and the predicted class's rank among the
   true class's nearest classes);
 * **category**: CIFAR-100's own superclasses (its 20 coarse labels) group classes that look
-  alike, so a mistake inside one superclass is a look-alike, not a random error;
+  alike, so a mistake inside one superclass is a look-alike, not a random error; for digits,
+  the pairs whose shapes differ by one stroke or loop (:data:`DIGIT_SHAPES`);
 * **image side**: what the image encoder makes of the image, seen through the set's other
   images: whether its nearest neighbours in image space are of the predicted class (it looks
   like one) or of its own (a border case the class weights decide); and a low-contrast image
@@ -41,6 +42,22 @@ SUPERCLASSES = {
     "vehicles 2": "lawn_mower rocket streetcar tank tractor",
 }
 SUPERCLASS_OF = {clean_classname(c): s for s, names in SUPERCLASSES.items() for c in names.split()}
+
+# Digit pairs whose shapes differ by one stroke or loop (the embedded mode's look-alikes, as
+# CIFAR-100's superclasses are the course's): what turns one into the other.
+DIGIT_SHAPES = {
+    frozenset(("zero", "six")): "a 6 whose stem is short or faint is a closed loop like a 0",
+    frozenset(("six", "eight")): "an 8 whose upper loop is open or faint is a 6",
+    frozenset(("zero", "eight")): "an 8 whose waist is faint is a 0",
+    frozenset(("seven", "nine")): "a 9 whose loop is small or open is a 7",
+    frozenset(("four", "nine")): "a 4 closed at the top is a 9",
+    frozenset(("one", "seven")): "a 1 with a flag at the top is a 7",
+    frozenset(("three", "eight")): "a 3 closed on the left is an 8",
+    frozenset(("three", "five")): "a 5 whose top stroke bends is a 3",
+    frozenset(("five", "six")): "a 5 whose lower bowl closes is a 6",
+    frozenset(("two", "seven")): "a 2 without its foot is a 7",
+    frozenset(("eight", "nine")): "a 9 whose lower loop closes is an 8",
+}
 NEAR_PAIRS = 0.25  # "near in text space": the pair's cosine is in the top quarter of all pairs'
 NEIGHBOURS = 10  # the image-space neighbours an image is compared with
 LOW_CONTRAST = 20  # percentile of the set's colour spread below which an image is "low contrast"
@@ -113,6 +130,9 @@ def causes(classnames, y: int, p: int, *, cos=None, ranks=None, percentile=None,
     sy, sp = SUPERCLASS_OF.get(ty), SUPERCLASS_OF.get(tp)
     if sy and sy == sp:
         out.append(f"look-alikes: both are {sy} in CIFAR-100's superclasses")
+    shape = DIGIT_SHAPES.get(frozenset((ty, tp)))
+    if shape:
+        out.append(f"shapes one stroke apart: {shape}")
     if percentile is not None and percentile < LOW_CONTRAST:
         out.append(f"low contrast: its colour spread is at the set's {percentile:.0f}th "
                    "percentile")
