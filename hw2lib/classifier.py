@@ -22,9 +22,10 @@ from .weights import load_weights, save_weights
 
 
 class DigitCNN(nn.Module):
-    """28x28 RGB -> 10 logits. Input: float (N, 3, 28, 28) in [-1, 1]."""
+    """28x28 RGB -> 10 logits. Input: float (N, 3, 28, 28) in [-1, 1]. Two 3x3 conv blocks at
+    each of 28, 14 and 7 pixels (widths w, 2w, 4w), global average pooling, a linear head."""
 
-    def __init__(self, width: int = 32):
+    def __init__(self, width: int = 48):
         super().__init__()
 
         def block(cin, cout):
@@ -33,7 +34,8 @@ class DigitCNN(nn.Module):
         w = width
         self.features = nn.Sequential(block(3, w), block(w, w), nn.MaxPool2d(2),
                                       block(w, 2 * w), block(2 * w, 2 * w), nn.MaxPool2d(2),
-                                      block(2 * w, 4 * w), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+                                      block(2 * w, 4 * w), block(4 * w, 4 * w),
+                                      nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(4 * w, 10))
 
     def forward(self, x):
@@ -75,7 +77,8 @@ def load_course_classifier(path) -> CourseLeNet:
 
 def _augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     """Per image: a small random affine map (rotation up to 12 degrees, scale 0.9-1.1, shift up to
-    2 px), random channel order per batch, and occasional colour inversion."""
+    2 px), random channel order per batch, occasional colour inversion, and a colour jitter
+    (:func:`_jitter`)."""
     n = len(x)
     ang = (torch.rand(n, generator=g) * 2 - 1) * (12 * torch.pi / 180)
     scale = 0.9 + 0.2 * torch.rand(n, generator=g)
@@ -88,7 +91,19 @@ def _augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     perm = torch.randperm(3, generator=g)
     x = x[:, perm]
     flip = (torch.rand(n, generator=g) < 0.2).view(-1, 1, 1, 1)
-    return torch.where(flip, -x, x)
+    return _jitter(torch.where(flip, -x, x), g)
+
+
+def _jitter(x: torch.Tensor, g: torch.Generator, amount: float = 0.3,
+            p_grey: float = 0.1) -> torch.Tensor:
+    """Per image and channel, a contrast factor in 1 +- ``amount`` and an offset in +-``amount``
+    (in [-1, 1] units); a share ``p_grey`` of the images turned grey."""
+    n = len(x)
+    a = 1 + amount * (torch.rand(n, 3, 1, 1, generator=g) * 2 - 1)
+    b = amount * (torch.rand(n, 3, 1, 1, generator=g) * 2 - 1)
+    x = (x * a + b).clamp(-1, 1)
+    grey = (torch.rand(n, generator=g) < p_grey).view(-1, 1, 1, 1)
+    return torch.where(grey, x.mean(1, keepdim=True).expand_as(x), x)
 
 
 def predict(model: nn.Module, images_uint8: np.ndarray, batch_size: int = 500) -> np.ndarray:
@@ -106,11 +121,16 @@ def accuracy(model: nn.Module, images_uint8: np.ndarray, labels) -> float:
 
 
 def train_classifier(sets: dict, *, epochs: int | None = None, cfg=None, progress: bool = True,
-                     state_dir=None, **overrides) -> tuple[DigitCNN, dict]:
+                     state_dir=None, reblend=None, reblend_share: float = 0.25,
+                     **overrides) -> tuple[DigitCNN, dict]:
     """Train :class:`DigitCNN` on all training splits of ``sets`` ({name: DigitSet}) with the
     shared loop :func:`hw2lib.train.fit`, resumable from ``state_dir`` (a temporary folder when
     None: not resumable). ``cfg``: the training config (default: the ``classifier`` preset),
     with ``overrides``; ``epochs`` (default the preset's) sets its number of steps.
+    ``reblend``: (grey digits, labels) of the embedded MNIST-M-like training split
+    (:func:`hw2lib.data.embedded.mnistm_train_digits`); a share ``reblend_share`` of every
+    batch is then those digits blended afresh with training-band photo crops, so the CNN sees
+    each digit on many backgrounds, not on its two stored ones.
 
     Returns (model, info) with the test accuracy per set and the wall time.
     """
@@ -127,16 +147,27 @@ def train_classifier(sets: dict, *, epochs: int | None = None, cfg=None, progres
     cfg = replace(cfg, steps=(epochs or preset.epochs) * (len(x) // cfg.batch_size))
     model = DigitCNN()
 
+    n_fresh = int(round(reblend_share * cfg.batch_size)) if reblend is not None else 0
+
     def batch_loss(model, g):
-        idx = torch.randint(0, len(x), (cfg.batch_size,), generator=g)
-        return F.cross_entropy(model(_augment(x[idx], g)), y[idx], label_smoothing=0.05)
+        idx = torch.randint(0, len(x), (cfg.batch_size - n_fresh,), generator=g)
+        xb, yb = x[idx], y[idx]
+        if n_fresh:
+            from .data.embedded import reblend as blend
+            digits, labels = reblend
+            j = torch.randint(0, len(digits), (n_fresh,), generator=g).numpy()
+            rng = np.random.default_rng(int(torch.randint(0, 2 ** 31, (1,), generator=g)))
+            xb = torch.cat([xb, to_model_range(blend(digits[j], rng))])
+            yb = torch.cat([yb, torch.from_numpy(labels[j])])
+        return F.cross_entropy(model(_augment(xb, g)), yb, label_smoothing=0.05)
 
     with tempfile.TemporaryDirectory() as tmp:
         res = fit(model, batch_loss, cfg, state_dir or tmp, progress=progress, desc="classifier")
     model = res.model
     info = {"test_accuracy": {n: accuracy(model, ds.x_test, ds.y_test) for n, ds in sets.items()},
             "steps": cfg.steps, "batch_size": cfg.batch_size, "wall_seconds": round(res.wall, 1),
-            "precision": res.precision}
+            "cpu_seconds": round(res.cpu, 1) if res.cpu is not None else None,
+            "reblend_share": reblend_share if n_fresh else 0.0, "precision": res.precision}
     return model.eval(), info
 
 
@@ -148,11 +179,11 @@ def save_classifier(model: DigitCNN, out_dir, info: dict) -> Path:
 
 
 def train_and_save(sets: dict, out_dir, cfg, *, epochs: int | None = None, command: str = "",
-                   progress: bool = True) -> Path:
+                   progress: bool = True, reblend=None) -> Path:
     """:func:`train_classifier` resumable from ``out_dir/state``, then :func:`save_classifier`
     with the command and the data fingerprints in ``info.json``."""
     model, info = train_classifier(sets, epochs=epochs, cfg=cfg, progress=progress,
-                                   state_dir=Path(out_dir) / "state")
+                                   state_dir=Path(out_dir) / "state", reblend=reblend)
     info.update(command=command, data_fingerprints={n: d.fingerprint for n, d in sets.items()})
     out = save_classifier(model, out_dir, info)
     print(f"test accuracy {info['test_accuracy']}")

@@ -51,8 +51,12 @@ def train(name: str, out, cfg: TrainConfig, *, variant: str | None = None,
     sets = _sets(preset, mode=mode, data_dir=data_dir, data_seed=data_seed, cache_dir=cache_dir)
     if name == "classifier":
         from .classifier import train_and_save
+        reblend = None
+        if mode == "embedded" and opts["reblend"]:  # the builder's own digits, new backgrounds
+            from .data.embedded import mnistm_train_digits
+            reblend = mnistm_train_digits(seed=data_seed)
         return train_and_save(sets, out, cfg, epochs=epochs or preset.epochs, command=command,
-                              progress=progress)
+                              progress=progress, reblend=reblend)
     if name == "p1":
         from . import p1
         return p1.train(sets, out, cfg, unet_cfg=preset.unet, command=command, export=export,

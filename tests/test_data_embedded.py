@@ -85,3 +85,26 @@ def test_count_table(mnistm):
     assert t.loc["mnistm, test", "total"] == 200 and t.loc["mnistm, train", "3"] == 480
     named = count_table({"mnistm": mnistm}, {"mnistm": "MNIST-M-like"})
     assert named.loc["MNIST-M-like, train", "total"] == t.loc["mnistm, train", "total"]
+
+
+def test_mnistm_train_digits_are_the_builders_training_split_and_reblend_stays_in_train_band():
+    """The digit CNN's fresh blends use exactly build_mnistm's training digits (labels in its
+    order, none of the held-out ones) and crops of the training band only."""
+    from hw2lib.data import embedded
+    ds = build_mnistm(seed=3, **SMALL_MNISTM)
+    digits, labels = embedded.mnistm_train_digits(seed=3, n_test_per_class=20)
+    assert len(digits) == len(ds.x_train) and (labels == ds.y_train).all()  # one copy each
+    x = embedded.reblend(digits[:8], np.random.default_rng(0))
+    assert x.shape == (8, 28, 28, 3) and x.dtype == np.uint8
+    assert (x == embedded.reblend(digits[:8], np.random.default_rng(0))).all()
+    seen = []  # every crop's top row lies above the test band
+    real = embedded._random_patch
+    try:
+        def spy(rng, split, size=28):
+            seen.append(split)
+            return real(rng, split, size)
+        embedded._random_patch = spy
+        embedded.reblend(digits[:20], np.random.default_rng(1))
+    finally:
+        embedded._random_patch = real
+    assert seen == ["train"] * 20

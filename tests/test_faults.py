@@ -444,6 +444,12 @@ def test_train_classifier_saves_a_resumable_state(tmp_path):
     b, _ = train_classifier(sets, epochs=2, batch_size=16, state_dir=tmp_path, progress=False)
     for u, v in zip(a.state_dict().values(), b.state_dict().values()):
         torch.testing.assert_close(u, v, rtol=0, atol=0)
+    # with fresh MNIST-M blends in every batch: the same weights from the same seed
+    digits = rng.integers(0, 256, (12, 28, 28), dtype=np.uint8)
+    fresh = [train_classifier(sets, epochs=1, batch_size=16, progress=False,
+                              reblend=(digits, np.arange(12) % 10))[0] for _ in range(2)]
+    for u, v in zip(fresh[0].state_dict().values(), fresh[1].state_dict().values()):
+        torch.testing.assert_close(u, v, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("model", ["p1", "faces", "classifier", "clip", "t2i", "ti"])

