@@ -326,6 +326,11 @@ def test_style_check_counts_the_references_colours_and_says_what_made_the_differ
                  "more often than the colour words do", "the colour words give yellow on blue "
                  "in 0 of 32", "trained with recolour"):
         assert part in text, part
+    # colour words that still miss the pair: the text says the augmentation did not reach it
+    missed = table.assign(**{"yellow on blue": [0, 0, 2, 2]})
+    text = notebook.style_text(missed, ("yellow", "blue", 5), "<new2>", 6, manifest)
+    assert "still give yellow on blue in only 2 of 32" in text
+    assert "within the model's range, and" not in text
     # an older scene model's manifest has no census: the counts alone
     assert "What made the difference" not in notebook.style_text(table, ("yellow", "blue", 5),
                                                                  "<new2>", 6, {})

@@ -104,13 +104,18 @@ def style_text(table, style: tuple, token: str, n_refs: int, model_manifest: dic
             f"recolour augmentation: "
             f"{model_manifest['recolour']:.0%} of its cells are added again ({n_extra:,} "
             f"copies) with the digit and its plate recoloured in a random pair of colours and "
-            f"captions naming that ink and paper ({c_extra:,} of them {col}). The colours "
-            f"are now within the model's range, and the token finds them "
-            + (f"more often than the colour words do: it is fitted to the references' "
-               f"particular {ink} and {paper}, which the coarse colour words only approximate."
-               if mine[col] > words[col] else
-               "as often as the colour words do." if mine[col] == words[col] else
-               "less often than the colour words do."))
+            f"captions naming that ink and paper ({c_extra:,} of them {col}). "
+            + ((f"The colour words now give {col} in {words[col]} of {words['of']}: the colours "
+                f"are within the model's range, and the token finds them "
+                + (f"more often than the colour words do: it is fitted to the references' "
+                   f"particular {ink} and {paper}, which the coarse colour words only "
+                   "approximate." if mine[col] > words[col] else
+                   "as often as the colour words do." if mine[col] == words[col] else
+                   "less often than the colour words do."))
+               if words[col] >= words["of"] / 4 else
+               (f"Yet the colour words still give {col} in only {words[col]} of "
+                f"{words['of']}: the augmentation has not brought it within the model's range, "
+                "so no token can ask for it either.")))
     return "\n\n".join(out)
 
 
