@@ -217,3 +217,25 @@ def test_ddim_step_is_diffusers_step_at_the_last_step(set_alpha_to_one):
                                    rtol=1e-5, atol=1e-5)
     other = ddim_alpha_bars(linear_schedule(T), grid, set_alpha_to_one=not set_alpha_to_one)
     assert (ddim_step(eps, x_t, *other[-1]).prev_sample - ref.prev_sample).abs().max() > 1e-3
+
+
+def test_ddim_clipped_eps_is_diffusers_use_clipped_model_output():
+    """With x0-hat clamped, clipped_eps re-derives eps from the clamped x0-hat as diffusers'
+    use_clipped_model_output=True does; the default keeps the model's eps as diffusers' default
+    does; the two differ where the clamp acts."""
+    from hw2lib.diffusion import ddim_alpha_bars, ddim_step
+    sched = DDIMScheduler(num_train_timesteps=T, beta_schedule="linear", beta_start=1e-4,
+                          beta_end=2e-2, clip_sample=True, set_alpha_to_one=True,
+                          steps_offset=0, timestep_spacing="leading")
+    sched.set_timesteps(20)
+    grid = ddim_timesteps(T, 20)
+    pairs = ddim_alpha_bars(linear_schedule(T), grid, set_alpha_to_one=True)
+    g = torch.Generator().manual_seed(0)
+    x_t, eps = 2 * torch.randn(SHAPE, generator=g), torch.randn(SHAPE, generator=g)
+    i = len(grid) // 2
+    for clipped in (False, True):
+        ref = sched.step(eps, grid[i], x_t, eta=0.0, use_clipped_model_output=clipped)
+        ours = ddim_step(eps, x_t, *pairs[i], clip_x0=True, clipped_eps=clipped)
+        torch.testing.assert_close(ours.prev_sample, ref.prev_sample, rtol=1e-5, atol=1e-5)
+    kept = ddim_step(eps, x_t, *pairs[i], clip_x0=True).prev_sample
+    assert (kept - ours.prev_sample).abs().max() > 1e-2  # the clamp acted here

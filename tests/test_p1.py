@@ -237,9 +237,11 @@ def test_sampler_curve_measures_writes_and_refuses_another_checkpoint(tiny_ckpt,
     assert len(table) == 6 and list(table.evaluations[:2]) == [4, 4]  # 2 steps, guided: 4
     assert set(table.images) == {10} and {"colour TV / floor", "KID"} <= set(table.columns)
     assert curve.read(ckpt) is None
+    from hw2lib.classifier import save_classifier
+    clf_dir = save_classifier(clf, tmp_path / "cnn", {})
     curve.write(ckpt / curve.CURVE_FILE, table, ckpt=ckpt, command="p1 curve", w=1.0,
-                per_digit=1, seed=0)
-    back, meta = curve.read(ckpt)
+                per_digit=1, seed=0, classifier=clf_dir)
+    back, meta = curve.read(ckpt, classifier=clf_dir)
     assert len(back) == 6 and meta["w"] == 1.0 and meta["command"] == "p1 curve"
     text = curve.text(back, meta, sampler="ddim", steps=4)
     summ = curve.summary(back)
@@ -248,10 +250,44 @@ def test_sampler_curve_measures_writes_and_refuses_another_checkpoint(tiny_ckpt,
     fig = curve.figure(back, {"mnistm": "M", "svhn": "S"})
     labels = fig.axes[0].get_legend_handles_labels()[1]
     assert "DDIM (η = 0), M" in labels and "DPM-Solver++(2M), S" in labels
+    # a setting added later, on fewer images: merged, and the prose says its n
+    more = curve.measure(unet, schedule, cfg["sets"], clf, refs, settings=(("ddpm", 3),
+                         ("ddim", 4), ("ddim-clipped-eps", 4)), per_digit=2, w=1.0,
+                         progress=False)
+    both = curve.merge(back, more)
+    assert len(both) == 10 and set(both[both.steps == 4].images) == {20}  # ddim-4 replaced
+    # 20 per set is now the commoner count: the settings measured on 10 are named
+    text = curve.text(both, meta, sampler="ddim", steps=4)
+    assert "(DDIM (η = 0) with 2 steps: 10; DPM-Solver++(2M) with 2 steps: 10)" in text
+    # another digit CNN than the one that scored it is refused
+    other = save_classifier(DigitCNN().eval(), tmp_path / "cnn2", {})
+    with pytest.raises(ValueError, match="another digit CNN"):
+        curve.read(ckpt, classifier=other)
     man = json.loads((ckpt / "manifest.json").read_text())
     (ckpt / "manifest.json").write_text(json.dumps({**man, "made": "another day"}))
     with pytest.raises(ValueError, match="another checkpoint"):
         curve.read(ckpt)
+
+
+def test_sampler_curve_text_measures_the_clamp_when_many_steps_lose():
+    """Where DDIM loses accuracy at many steps and the curve has DDIM with eps re-derived from
+    the clamped x0-hat at that step count, the prose reports it instead of a guess."""
+    import pandas as pd
+
+    from hw2lib.look import KID_RATIO
+    from hw2lib.p1 import curve
+    rows = [("ddim", 10, 0.98), ("ddim", 50, 0.98), ("ddim", 100, 0.65),
+            ("ddim-clipped-eps", 100, 0.91)]
+    table = pd.DataFrame([{"sampler": a, "steps": k, "evaluations": 2 * k, "set": s,
+                           "images": 200, "accuracy": acc, "colour TV / floor": 2.0,
+                           KID_RATIO: 1.0, "seconds": 1.0}
+                          for a, k, acc in rows for s in ("mnistm", "svhn")])
+    meta = {"w": 4.0, "cpu": "cpu", "made": "2026-11-26", "command": "c"}
+    text = curve.text(table, meta, sampler="ddim", steps=10)
+    assert "100 steps read 91.0% ± 1.4 (n = 400) instead of 65.0%" in text
+    assert "A likely reading" not in text
+    guess = curve.text(table[table.sampler == "ddim"], meta, sampler="ddim", steps=10)
+    assert "A likely reading" in guess and "use_clipped_model_output" not in guess
 
 
 def test_accuracy_text_gives_the_judges_own_accuracy_with_its_error():

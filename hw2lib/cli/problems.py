@@ -37,20 +37,29 @@ def cmd_p1_curve(args) -> int:
     from .. import p1
     from ..classifier import load_classifier
     from ..data import load_digit_sets
+    from ..errors import InputError
     from ..p1 import curve
     settings = curve.SETTINGS
     if args.settings:
-        settings = [(s.split("-")[0], int(s.split("-")[1])) for s in args.settings.split(",")]
+        settings = [(s.rsplit("-", 1)[0], int(s.rsplit("-", 1)[1]))
+                    for s in args.settings.split(",")]
     unet, schedule, cfg = p1.load(args.ckpt, device=args.device)
     model = load_classifier(args.classifier)
     sets = load_digit_sets(args.mode, data_dir=args.data, seed=args.data_seed,
                            cache_dir=args.cache_dir)
     refs = p1.look_references({n: sets[n] for n in cfg["sets"]}, model)
+    command = "python -m hw2lib " + " ".join(sys.argv[1:])
+    old = curve.read(args.ckpt, classifier=args.classifier) if args.add else None
+    if old is not None and (old[1]["w"], old[1]["seed"]) != (args.w, args.seed):
+        raise InputError(f"--add: the curve was measured at w = {old[1]['w']:g}, seed "
+                         f"{old[1]['seed']}; give the same --w and --seed")
     table = curve.measure(unet, schedule, cfg["sets"], model, refs, settings=settings,
                           per_digit=args.per_digit, w=args.w, seed=args.seed)
+    if old is not None:
+        table, command = curve.merge(old[0], table), f"{old[1]['command']} && {command}"
     out = curve.write(args.out or f"{args.ckpt}/{curve.CURVE_FILE}", table, ckpt=args.ckpt,
-                      command="python -m hw2lib " + " ".join(sys.argv[1:]), w=args.w,
-                      per_digit=args.per_digit, seed=args.seed)
+                      command=command, w=args.w, per_digit=args.per_digit, seed=args.seed,
+                      classifier=args.classifier)
     print(out)
     return 0
 
@@ -126,6 +135,9 @@ def _register_p1(sub) -> None:
                    help="comma-separated sampler-steps, e.g. ddim-10,dpmpp-15 (default: DDIM "
                         "5-100, DPM-Solver++ 5-25, DDPM-1000)")
     v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--add", action="store_true",
+                   help="add the --settings to the checkpoint's curve (same w, seed and digit "
+                        "CNN; a setting measured again replaces its rows)")
     data_args(v, seed=False)
     device_arg(v)
     v.set_defaults(func=cmd_p1_curve)

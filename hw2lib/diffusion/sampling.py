@@ -145,17 +145,22 @@ def ddim_alpha_bars(schedule: Schedule, timesteps: Sequence[int], *, set_alpha_t
 
 
 def ddim_step(eps: torch.Tensor, x_t: torch.Tensor, a_t: torch.Tensor, a_prev: torch.Tensor, *,
-              eta: float = 0.0, generator=None, clip_x0: bool = False) -> StepOutput:
+              eta: float = 0.0, generator=None, clip_x0: bool = False,
+              clipped_eps: bool = False) -> StepOutput:
     """One DDIM step from alpha_bar_t = ``a_t`` to alpha_bar_prev = ``a_prev``   (Song et al. eq. 12):
 
     x0_hat = (x_t - sqrt(1 - a_t) eps) / sqrt(a_t),
     x_prev = sqrt(a_prev) x0_hat + sqrt(1 - a_prev - sigma^2) eps + sigma z,
 
-    sigma from :func:`ddim_sigma`. ``clip_x0`` clamps x0_hat to [-1, 1] (eps is not recomputed,
-    as in diffusers). No noise is drawn when eta = 0."""
+    sigma from :func:`ddim_sigma`. ``clip_x0`` clamps x0_hat to [-1, 1]; eps is kept (diffusers'
+    default), or with ``clipped_eps`` re-derived from the clamped x0_hat, eps = (x_t - sqrt(a_t)
+    x0_hat) / sqrt(1 - a_t), so that the step stays on the line through x_t and x0_hat (GLIDE;
+    diffusers' ``use_clipped_model_output=True``). No noise is drawn when eta = 0."""
     x0 = x0_from_eps(x_t, eps, a_t)
     if clip_x0:
         x0 = x0.clamp(-1, 1)
+        if clipped_eps:
+            eps = (x_t - a_t.sqrt().float() * x0) / (1 - a_t).sqrt().float()
     sigma = ddim_sigma(a_t, a_prev, eta)
     x = a_prev.sqrt().float() * x0 + (1 - a_prev - sigma ** 2).sqrt().float() * eps
     if eta > 0:
@@ -165,9 +170,9 @@ def ddim_step(eps: torch.Tensor, x_t: torch.Tensor, a_t: torch.Tensor, a_prev: t
 
 def ddim_sample(eps_model: EpsModel, schedule: Schedule, *, timesteps: Sequence[int],
                 eta: float = 0.0, shape=None, noise=None, generator=None,
-                cond: dict | None = None, clip_x0: bool = False, set_alpha_to_one: bool = True,
-                alpha_bar_shift: int = 0, record: Iterable[int] = (), progress: bool = False,
-                device=None) -> SampleResult:
+                cond: dict | None = None, clip_x0: bool = False, clipped_eps: bool = False,
+                set_alpha_to_one: bool = True, alpha_bar_shift: int = 0,
+                record: Iterable[int] = (), progress: bool = False, device=None) -> SampleResult:
     """DDIM (Song et al. 2021) over an explicit descending grid of time steps: the model is
     called with each grid step t, then :func:`ddim_step` with :func:`ddim_alpha_bars`."""
     cond, keep = cond or {}, set(record)
@@ -183,5 +188,5 @@ def ddim_sample(eps_model: EpsModel, schedule: Schedule, *, timesteps: Sequence[
             tt = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
             eps = eps_model(x, tt, **cond).float()
             x = ddim_step(eps, x, a_t, a_prev, eta=eta, generator=generator,
-                          clip_x0=clip_x0).prev_sample
+                          clip_x0=clip_x0, clipped_eps=clipped_eps).prev_sample
         return SampleResult(x, traj)

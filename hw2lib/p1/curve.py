@@ -20,7 +20,8 @@ import numpy as np
 SETTINGS = (("ddim", 5), ("ddim", 10), ("ddim", 20), ("ddim", 50), ("ddim", 100),
             ("dpmpp", 5), ("dpmpp", 10), ("dpmpp", 15), ("dpmpp", 25), ("ddpm", 1000))
 CURVE_FILE = "sampler_curve.json"
-NAMES = {"ddim": "DDIM (η = 0)", "dpmpp": "DPM-Solver++(2M)", "ddpm": "DDPM (ancestral)"}
+NAMES = {"ddim": "DDIM (η = 0)", "dpmpp": "DPM-Solver++(2M)", "ddpm": "DDPM (ancestral)",
+         "ddim-clipped-eps": "DDIM, ε from the clamped x̂₀"}
 
 
 def evaluations(steps: int, w: float) -> int:
@@ -36,6 +37,20 @@ def checkpoint_id(ckpt) -> dict:
     weights = ckpt / "model.safetensors"
     return {"made": man.get("made"), "commit": man.get("commit"),
             "weights_bytes": weights.stat().st_size if weights.exists() else None}
+
+
+def classifier_id(classifier_ckpt) -> str:
+    """What identifies the digit CNN that scored a curve: a hash of its weights file."""
+    import hashlib
+    return hashlib.sha256((Path(classifier_ckpt) / "model.safetensors").read_bytes()).hexdigest()[:16]
+
+
+def merge(old, new):
+    """``old``'s rows with ``new``'s added; a setting measured in both keeps ``new``'s rows."""
+    import pandas as pd
+    key = ["sampler", "steps"]
+    again = old.set_index(key).index.isin(new.set_index(key).index)
+    return pd.concat([old[~again], new], ignore_index=True)
 
 
 def measure(unet, schedule, set_names, model, refs: dict, *, settings=SETTINGS,
@@ -66,30 +81,36 @@ def measure(unet, schedule, set_names, model, refs: dict, *, settings=SETTINGS,
     return pd.DataFrame(rows)
 
 
-def write(path, table, *, ckpt, command: str, w: float, per_digit: int, seed: int) -> Path:
-    """The curve and how it was made (checkpoint, command, CPU, date) as JSON."""
+def write(path, table, *, ckpt, command: str, w: float, per_digit: int, seed: int,
+          classifier=None) -> Path:
+    """The curve and how it was made (checkpoint, the digit CNN that scored it, command, CPU,
+    date) as JSON."""
     from ..files import write_text_atomic
     from ..precision import cpu_info
     meta = {"checkpoint": checkpoint_id(ckpt), "command": command, "w": w,
             "per_digit": per_digit, "seed": seed, "cpu": cpu_info().get("cpu"),
-            "made": time.strftime("%Y-%m-%d %H:%M:%S")}
+            "made": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "classifier": classifier_id(classifier) if classifier else None}
     path = Path(path)
     write_text_atomic(path, json.dumps({"meta": meta, "rows": table.to_dict("records")},
                                        indent=1))
     return path
 
 
-def read(ckpt):
+def read(ckpt, classifier=None):
     """(table, meta) of ``<ckpt>/sampler_curve.json``, or None when there is none. A curve
-    measured on another checkpoint (its manifest or weights changed) raises ValueError."""
+    measured on another checkpoint (its manifest or weights changed), or scored by another
+    digit CNN than ``classifier`` (when given), raises ValueError."""
     import pandas as pd
     path = Path(ckpt) / CURVE_FILE
     if not path.exists():
         return None
     d = json.loads(path.read_text())
+    again = f"measure it again with `{d['meta']['command']}`"
     if d["meta"]["checkpoint"] != checkpoint_id(ckpt):
-        raise ValueError(f"{path} was measured on another checkpoint than {ckpt}: measure it "
-                         f"again with `{d['meta']['command']}`")
+        raise ValueError(f"{path} was measured on another checkpoint than {ckpt}: {again}")
+    if classifier is not None and d["meta"].get("classifier") != classifier_id(classifier):
+        raise ValueError(f"{path} was scored by another digit CNN than {classifier}: {again}")
     return pd.DataFrame(d["rows"]), d["meta"]
 
 
@@ -100,7 +121,7 @@ def figure(table, names: dict | None = None, *, within: float = 2.0):
     import matplotlib.pyplot as plt
     names = names or {}
     fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.4))
-    markers = {"ddim": "o", "dpmpp": "s", "ddpm": "^"}
+    markers = {"ddim": "o", "dpmpp": "s", "ddpm": "^", "ddim-clipped-eps": "D"}
     for (sampler, name), g in table.groupby(["sampler", "set"], sort=False):
         g = g.sort_values("evaluations")
         style = dict(marker=markers.get(sampler, "o"), linestyle="-" if name == "mnistm" else "--",
@@ -154,8 +175,9 @@ def text(table, meta: dict, *, sampler: str, steps: int) -> str:
     """What the curve says, computed: the best setting by the P1 rule (accuracy within one SE
     of the best, then the best colour ratio) and where the page's own sampler stands."""
     s = summary(table)
-    best = s.loc[s.accuracy.idxmax()]
-    cand = s[s.accuracy >= best.accuracy - best.SE - 1e-12]
+    full = s[s.images == s.images.mode().iloc[0]]  # the rule compares equal sample sizes
+    best = full.loc[full.accuracy.idxmax()]
+    cand = full[full.accuracy >= best.accuracy - best.SE - 1e-12]
     pick = cand.loc[cand.colour.idxmin()]
     ddim = s[s.sampler == "ddim"].sort_values("steps")
 
@@ -165,9 +187,15 @@ def text(table, meta: dict, *, sampler: str, steps: int) -> str:
     def at(r):
         return (f"{100 * r.accuracy:.1f}% ± {100 * r.SE:.1f} (n = {r.images:,}), colour TV "
                 f"{r.colour:.1f}× its floor, KID {r.kid:.1f}× its floor's upper level")
-    out = (f"Measured on {meta['per_digit'] * 10} images per set and setting at $w = "
-           f"{meta['w']:g}$, the same starting noises for every setting ({meta['cpu']}, "
-           f"{meta['made'][:10]}; `{meta['command']}`). ")
+    per_set = table.groupby(["sampler", "steps"], sort=False)["images"].first()
+    common = int(per_set.mode().iloc[0])
+    fewer = "; ".join(f"{name(pd_row)}: {n}" for pd_row, n in
+                      ((s[(s.sampler == k[0]) & (s.steps == k[1])].iloc[0], v)
+                       for k, v in per_set.items() if v != common))
+    out = (f"Measured on {common} images per set and setting"
+           + (f" ({fewer})" if fewer else "")
+           + f" at $w = {meta['w']:g}$, the same starting noises for every setting "
+           f"({meta['cpu']}, {meta['made'][:10]}; `{meta['command']}`). ")
     if len(ddim) > 2:
         steps_ = ", ".join(str(v) for v in ddim.steps)
         accs = ", ".join(f"{100 * v:.1f}%" for v in ddim.accuracy)
@@ -176,14 +204,35 @@ def text(table, meta: dict, *, sampler: str, steps: int) -> str:
         more = ddim[ddim.steps > top.steps]
         out += (f"DDIM at {steps_} steps: accuracy {accs}; colour TV {cols} its floor. ")
         if len(more) and more.accuracy.iloc[-1] < top.accuracy - 2 * top.SE:
+            last = more.iloc[-1]
             out += (f"Past {top.steps} steps more steps make the samples worse, down to "
-                    f"{100 * more.accuracy.iloc[-1]:.1f}% at {more.steps.iloc[-1]}: more steps "
-                    f"follow the guided ODE more closely, and at $w = {meta['w']:g}$ with "
-                    f"$\\hat x_0$ clamped to $[-1, 1]$ at every step its solutions over-saturate "
-                    f"into strokes and blotches the CNN misreads (a likely reading; a coarse grid "
-                    f"takes fewer, larger guided steps). ")
-    out += (f"The P1 rule (accuracy within one standard error of the best, then the best colour "
-            f"ratio) picks **{name(pick)}**: {at(pick)}.")
+                    f"{100 * last.accuracy:.1f}% at {last.steps}. ")
+            fixed = s[(s.sampler == "ddim-clipped-eps") & (s.steps == last.steps)]
+            if not len(fixed):
+                out += (f"A likely reading: more steps follow the guided ODE more closely, and at "
+                        f"$w = {meta['w']:g}$ with $\\hat x_0$ clamped to $[-1, 1]$ at every step "
+                        f"its solutions over-saturate into strokes and blotches the CNN misreads. ")
+            else:
+                f = fixed.iloc[0]
+                gap = f.accuracy - last.accuracy
+                sure = gap > 2 * float(np.hypot(f.SE, last.SE))
+                out += (f"The clamp is applied as diffusers applies it by default: $\\hat x_0$ "
+                        f"is clamped to $[-1, 1]$ but the step keeps the model's $\\epsilon$, so "
+                        f"$x_{{t-1}}$ leaves the line through $x_t$ and the clamped $\\hat x_0$. "
+                        f"With $\\epsilon$ re-derived from the clamped $\\hat x_0$ (GLIDE's "
+                        f"choice, diffusers' `use_clipped_model_output`), {last.steps} steps read "
+                        f"{100 * f.accuracy:.1f}% ± {100 * f.SE:.1f} (n = {f.images:,}) "
+                        + (f"instead of {100 * last.accuracy:.1f}%: most of the loss at many "
+                           f"steps is that mismatch compounding step after step; the rest, below "
+                           f"the {100 * top.accuracy:.1f}% of {top.steps} steps, is the guided "
+                           f"ODE itself at $w = {meta['w']:g}$. "
+                           if sure else
+                           f"against {100 * last.accuracy:.1f}%, within two standard errors: the "
+                           f"mismatch does not explain the loss. "))
+    out += ("The P1 rule (accuracy within one standard error of the best, then the best colour "
+            + (f"ratio, among the settings measured on {common} images per set)" if fewer
+               else "ratio)")
+            + f" picks **{name(pick)}**: {at(pick)}.")
     mine = s[(s.sampler == sampler) & (s.steps == steps)]
     if len(mine):
         m = mine.iloc[0]

@@ -16,7 +16,9 @@ from ..images import to_model_range, to_uint8
 
 
 NULL_LABEL = 20
-SAMPLERS = ("ddpm", "ddim", "dpmpp")  # ancestral DDPM-1000, DDIM, DPM-Solver++(2M)
+# ancestral DDPM-1000, DDIM, DPM-Solver++(2M), and DDIM with eps re-derived from the clamped
+# x0-hat (sampling.ddim_step's clipped_eps)
+SAMPLERS = ("ddpm", "ddim", "dpmpp", "ddim-clipped-eps")
 
 
 T = 1000
@@ -130,7 +132,7 @@ def sample(unet, schedule, set_name: str, digits, *, sampler: str = "ddim", step
                                   **kw)
         else:
             res = ddim_sample(eps, schedule, timesteps=ddim_timesteps(schedule.T, steps),
-                              eta=eta, **kw)
+                              eta=eta, clipped_eps=sampler == "ddim-clipped-eps", **kw)
         out.append(to_uint8(res.sample))
         traj = traj or {t: x.cpu() for t, x in res.trajectory.items()}
     return np.concatenate(out), traj
