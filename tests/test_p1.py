@@ -61,6 +61,20 @@ def test_load_and_sample_both_samplers(tiny_ckpt):
 
 
 
+def test_ddpm_with_fewer_steps_is_ancestral_sampling_on_the_strided_grid(tiny_ckpt):
+    """sampler="ddpm" with steps < T walks DDIM's grid with eta = 1: seeded, so repeatable, and
+    stochastic, so unlike DDIM's eta = 0 from the same noise; T steps stay the full chain."""
+    unet, schedule, _ = p1.load(tiny_ckpt)
+    assert p1.sampler_steps(schedule, "ddpm", 10) == p1.sampler_steps(schedule, "ddim", 10)
+    assert len(p1.sampler_steps(schedule, "ddpm", 1000)) == 1000
+    digits = np.arange(4)
+    a, _ = p1.sample(unet, schedule, "mnistm", digits, sampler="ddpm", steps=5, w=1.0, seed=2)
+    b, _ = p1.sample(unet, schedule, "mnistm", digits, sampler="ddpm", steps=5, w=1.0, seed=2)
+    c, _ = p1.sample(unet, schedule, "mnistm", digits, sampler="ddim", steps=5, w=1.0, seed=2)
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a.astype(int) - c.astype(int)).mean() > 1
+
+
 def test_reverse_process_ends_in_the_grids_first_zero(tiny_ckpt):
     """P1.3: the strip is the trajectory of the grid's own first 0, not a fresh sample: its
     last frame is that grid image, its first the grid's starting noise."""

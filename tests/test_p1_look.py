@@ -159,3 +159,5 @@ def test_view_hides_the_floor_sd_and_names_the_sets():
     assert "KID floor sd" not in v.columns and "KID floor" not in v.columns
     assert set(v.set) == {"MNIST-M-like", "SVHN-like"} and set(t.set) == {"mnistm", "svhn"}
     assert "KID floor" in p1.view(t).columns  # the score table keeps the floor itself
+    # and the floor's sd, not the samples' own: the ratio's denominator is on the page
+    assert "KID floor sd" in p1.view(t).columns and "KID sd" not in p1.view(t).columns

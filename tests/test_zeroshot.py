@@ -262,3 +262,8 @@ def test_per_class_standard_errors_and_their_bars():
 def test_card_probabilities_never_round_to_certainty():
     from hw2lib.zeroshot.notebook import _prob
     assert [_prob(p) for p in (0.001, 0.02, 0.999, 0.5)] == ["<1%", "2%", ">99%", "50%"]
+    import pandas as pd
+
+    from hw2lib.zeroshot.notebook import failure_view
+    shown = failure_view(pd.DataFrame({"p(predicted)": [0.999], "p(true)": [0.001]}))
+    assert shown.iloc[0].tolist() == [">99%", "<1%"]  # the table writes what the card writes

@@ -106,7 +106,8 @@ def _register_p1(sub) -> None:
     a.add_argument("--sampler", choices=SAMPLERS, default="ddim",
                    help="dpmpp: DPM-Solver++(2M), e.g. --steps 15")
     a.add_argument("--steps", type=int, default=50,
-                   help="DDIM or DPM-Solver++ steps (DDPM always uses T)")
+                   help="sampler steps (DDPM: T = 1000 for the full chain; fewer: ancestral "
+                        "sampling on the strided DDIM grid, DDIM with eta = 1)")
     a.add_argument("--w", type=float, default=4.0, help="guidance weight w (eps = (1+w)c - w u)")
     a.add_argument("--n-per-digit", type=int, default=50)
     precision_arg(a)

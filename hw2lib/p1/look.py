@@ -41,10 +41,12 @@ def table_formats(table) -> dict:
 
 def view(table, names: dict | None = None, *, sweep: bool = False):
     """The columns a page shows of a score table (or, ``sweep``, of :func:`sweep_table`): the
-    count of correct images and the floors' sd are left to the prose (and metrics.json), and
-    a sweep row shows the KID floor only through its ratio; set keys become ``names``."""
-    hide = ["correct", "KID floor sd", "colour TV floor sd"] + (["KID sd", "KID floor"]
-                                                                if sweep else [])
+    count of correct images, the samples' own KID sd and the colour floor's sd are left to the
+    prose (and metrics.json), so that the KID ratio can be checked from the KID, its floor and
+    the floor's sd shown; a sweep row shows the KID floor only through its ratio; set keys
+    become ``names``."""
+    hide = ["correct", "KID sd", "colour TV floor sd"] + (["KID floor", "KID floor sd"]
+                                                          if sweep else [])
     out = table.drop(columns=[c for c in hide if c in table.columns])
     return out.assign(set=out.set.map(names)) if names and "set" in out.columns else out
 

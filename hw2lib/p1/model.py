@@ -63,10 +63,13 @@ def grid_noise(n: int, *, seed: int, size: int = 28) -> torch.Tensor:
 
 
 def sampler_steps(schedule, sampler: str, steps: int) -> list[int]:
-    """The time steps the sampler visits, from noisiest to cleanest."""
+    """The time steps the sampler visits, from noisiest to cleanest (DDPM with fewer than T
+    steps: the strided grid of DDIM)."""
     if sampler == "dpmpp":
         return dpm_solver_timesteps(schedule.T, steps)
-    return list(range(schedule.T - 1, -1, -1)) if sampler == "ddpm" else ddim_timesteps(schedule.T, steps)
+    if sampler == "ddpm" and steps >= schedule.T:
+        return list(range(schedule.T - 1, -1, -1))
+    return ddim_timesteps(schedule.T, steps)
 
 
 def reverse_snr_levels(n_frames: int = 6) -> list[float]:
@@ -125,8 +128,12 @@ def sample(unet, schedule, set_name: str, digits, *, sampler: str = "ddim", step
         y = class_label(set_name, digits[i:i + batch_size]).to(dev)
         kw = dict(noise=noise[i:i + batch_size].to(dev), generator=g, cond={"y": y},
                   clip_x0=clip_x0, record=record if i == 0 else (), progress=progress)
-        if sampler == "ddpm":
+        if sampler == "ddpm" and steps >= schedule.T:
             res = ddpm_sample(eps, schedule, **kw)
+        elif sampler == "ddpm":  # ancestral sampling on a strided grid: DDIM with eta = 1, whose
+            # sigma is the posterior std of the strided chain (Song et al. 2021, eq. 16)
+            res = ddim_sample(eps, schedule, timesteps=ddim_timesteps(schedule.T, steps),
+                              eta=1.0, **kw)
         elif sampler == "dpmpp":  # DPM-Solver++(2M): `steps` model evaluations, no eta
             res = dpmpp_2m_sample(eps, schedule, timesteps=dpm_solver_timesteps(schedule.T, steps),
                                   **kw)

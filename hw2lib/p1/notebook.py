@@ -61,7 +61,9 @@ def describe(unet, ckpt_dir) -> dict:
 def sampler_label(sampler: str, steps: int) -> str:
     if sampler == "dpmpp":
         return f"DPM-Solver++(2M), {steps} steps"
-    return "DDPM-1000 (ancestral)" if sampler == "ddpm" else f"DDIM-{steps}, η = 0"
+    if sampler == "ddpm":
+        return f"DDPM-{steps} (ancestral{'' if steps >= 1000 else ', strided: DDIM with η = 1'})"
+    return f"DDIM-{steps}, η = 0"
 
 
 def _count(n: int, noun: str) -> str:
@@ -108,7 +110,8 @@ def reverse_text(schedule, shown: list[int], settled: dict | None = None) -> str
             r"frame, at the sampler's first step) and ends at the image in the grid. The frames "
             r"in between are $x_t$ as the sampler enters step $t$, "
             r"$x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1 - \bar\alpha_t}\,\epsilon$, at the steps "
-            r"where the signal-to-noise ratio $\bar\alpha_t / (1 - \bar\alpha_t)$ first reaches "
+            r"of the sampler's grid where the signal-to-noise ratio "
+            r"$\bar\alpha_t / (1 - \bar\alpha_t)$ first reaches "
             f"{levels} (signal and noise coefficients: {lv}). In the top row the digit starts "
             f"to show once the signal coefficient passes the noise's ($t = {mid}$: "
             f"{float(sig[mid]):.2f} against {float(noi[mid]):.2f}), is plain once it is twice "

@@ -133,6 +133,12 @@ def case_titles(result: ZeroShotResult, idx) -> list[str]:
             "\n".join(f"{name}: {_prob(p)}" for name, p in result.top(i, 3)) for i in idx]
 
 
+def failure_view(reasons):
+    """:func:`failure_table` as the page shows it: probabilities written as the cards write them
+    (:func:`_prob`: "<1%", ">99%"), so a table and its figure agree."""
+    return reasons.assign(**{c: reasons[c].map(_prob) for c in ("p(predicted)", "p(true)")})
+
+
 def _prob(p: float) -> str:
     """A probability in whole percent, "<1%" and ">99%" where rounding would say 0 or 100."""
     return "<1%" if p < 0.005 else ">99%" if p > 0.995 else f"{p:.0%}"
