@@ -145,7 +145,7 @@ def bar_figure(labels, values: dict, *, ylabel: str = "", title: str = "", width
     if percent:
         lo = np.nanmin([np.nanmin(np.asarray(v, dtype=float) - np.asarray(errors.get(n, 0.0)))
                         for n, v in values.items()])
-        ax.set_ylim(max(0.0, np.floor(scale * lo / 5) * 5 - 5), 100.5)
+        ax.set_ylim(max(0.0, np.floor(scale * lo) - 1), 100.5)
     ax.set_xticks(x, labels, rotation=60 if len(labels) > 12 else 0, fontsize=8, ha="right"
                   if len(labels) > 12 else "center")
     ax.set_ylabel(ylabel)
