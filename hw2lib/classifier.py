@@ -148,12 +148,12 @@ def train_classifier(sets: dict, *, epochs: int | None = None, cfg=None, progres
     model = DigitCNN()
 
     n_fresh = int(round(reblend_share * cfg.batch_size)) if reblend is not None else 0
+    from .data.embedded import reblend as blend
 
     def batch_loss(model, g):
         idx = torch.randint(0, len(x), (cfg.batch_size - n_fresh,), generator=g)
         xb, yb = x[idx], y[idx]
         if n_fresh:
-            from .data.embedded import reblend as blend
             digits, labels = reblend
             j = torch.randint(0, len(digits), (n_fresh,), generator=g).numpy()
             rng = np.random.default_rng(int(torch.randint(0, 2 ** 31, (1,), generator=g)))

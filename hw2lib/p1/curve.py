@@ -194,9 +194,8 @@ def text(table, meta: dict, *, sampler: str, steps: int) -> str:
                 f"{r.colour:.1f}× its floor, KID {r.kid:.1f}× its floor's upper level")
     per_set = table.groupby(["sampler", "steps"], sort=False)["images"].first()
     common = int(per_set.mode().iloc[0])
-    fewer = "; ".join(f"{name(pd_row)}: {n}" for pd_row, n in
-                      ((s[(s.sampler == k[0]) & (s.steps == k[1])].iloc[0], v)
-                       for k, v in per_set.items() if v != common))
+    fewer = "; ".join(f"{NAMES.get(k, k)} with {n_steps} steps: {v}"
+                      for (k, n_steps), v in per_set.items() if v != common)
     out = (f"Measured on {common} images per set and setting"
            + (f" ({fewer})" if fewer else "")
            + f" at $w = {meta['w']:g}$, the same starting noises for every setting "

@@ -62,12 +62,18 @@ def grid_noise(n: int, *, seed: int, size: int = 28) -> torch.Tensor:
     return torch.randn((n, 3, size, size), generator=torch.Generator().manual_seed(seed))
 
 
+def _full_chain(schedule, sampler: str, steps: int) -> bool:
+    """Whether ``sampler`` walks all T steps: DDPM with ``steps`` >= T (fewer: DDIM's strided
+    grid)."""
+    return sampler == "ddpm" and steps >= schedule.T
+
+
 def sampler_steps(schedule, sampler: str, steps: int) -> list[int]:
     """The time steps the sampler visits, from noisiest to cleanest (DDPM with fewer than T
     steps: the strided grid of DDIM)."""
     if sampler == "dpmpp":
         return dpm_solver_timesteps(schedule.T, steps)
-    if sampler == "ddpm" and steps >= schedule.T:
+    if _full_chain(schedule, sampler, steps):
         return list(range(schedule.T - 1, -1, -1))
     return ddim_timesteps(schedule.T, steps)
 
@@ -123,23 +129,22 @@ def sample(unet, schedule, set_name: str, digits, *, sampler: str = "ddim", step
     autocast = resolve_precision(precision, device=dev).autocast
     eps = classifier_free_guidance(eps_fn(unet, autocast=autocast, device_type=dev.type), w,
                                    cond_key="y", null_value=NULL_LABEL)
+    timesteps = sampler_steps(schedule, sampler, steps)
     out, traj = [], {}
     for i in range(0, len(digits), batch_size):
         y = class_label(set_name, digits[i:i + batch_size]).to(dev)
         kw = dict(noise=noise[i:i + batch_size].to(dev), generator=g, cond={"y": y},
                   clip_x0=clip_x0, record=record if i == 0 else (), progress=progress)
-        if sampler == "ddpm" and steps >= schedule.T:
+        if _full_chain(schedule, sampler, steps):
             res = ddpm_sample(eps, schedule, **kw)
         elif sampler == "ddpm":  # ancestral sampling on a strided grid: DDIM with eta = 1, whose
             # sigma is the posterior std of the strided chain (Song et al. 2021, eq. 16)
-            res = ddim_sample(eps, schedule, timesteps=ddim_timesteps(schedule.T, steps),
-                              eta=1.0, **kw)
+            res = ddim_sample(eps, schedule, timesteps=timesteps, eta=1.0, **kw)
         elif sampler == "dpmpp":  # DPM-Solver++(2M): `steps` model evaluations, no eta
-            res = dpmpp_2m_sample(eps, schedule, timesteps=dpm_solver_timesteps(schedule.T, steps),
-                                  **kw)
+            res = dpmpp_2m_sample(eps, schedule, timesteps=timesteps, **kw)
         else:
-            res = ddim_sample(eps, schedule, timesteps=ddim_timesteps(schedule.T, steps),
-                              eta=eta, clipped_eps=sampler == "ddim-clipped-eps", **kw)
+            res = ddim_sample(eps, schedule, timesteps=timesteps, eta=eta,
+                              clipped_eps=sampler == "ddim-clipped-eps", **kw)
         out.append(to_uint8(res.sample))
         traj = traj or {t: x.cpu() for t, x in res.trajectory.items()}
     return np.concatenate(out), traj

@@ -79,12 +79,9 @@ def header_html(text) -> str:
     MathML like the page's prose (:mod:`hw2lib.report.mathml`)."""
     import html
 
-    from .mathml import markdown_to_mathml
-    text = str(text)
-    if "$" not in text:
-        return html.escape(text)
-    parts = text.split("$")  # even: text, odd: TeX
-    return "".join(html.escape(t) if i % 2 == 0 else markdown_to_mathml(f"${t}$")
+    from .mathml import tex_to_mathml
+    parts = str(text).split("$")  # even: text, odd: TeX
+    return "".join(html.escape(t) if i % 2 == 0 else tex_to_mathml(t)
                    for i, t in enumerate(parts))
 
 
