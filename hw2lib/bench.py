@@ -257,6 +257,16 @@ def machine() -> dict:
 
 
 # ------------------------------------------------------------------------------------ report
+def _training_records(checkpoints_dir) -> list[Path]:
+    """Each committed model's record of its training: ``manifest.json``, or the digit CNN's
+    ``info.json`` where a folder has no manifest."""
+    out = []
+    for d in sorted(p for p in Path(checkpoints_dir).iterdir() if p.is_dir()):
+        found = [d / n for n in ("manifest.json", "info.json") if (d / n).exists()]
+        out += found[:1]
+    return out
+
+
 def report_cost(timings_file, checkpoints_dir) -> list[Row]:
     """Per-notebook times of the last ``make report`` and each committed model's training time."""
     rows = []
@@ -270,7 +280,7 @@ def report_cost(timings_file, checkpoints_dir) -> list[Row]:
     else:
         rows.append(Row("report", "make report", float("nan"), "s", f"{tf} absent: run make report"))
     train_total = 0.0
-    for m in sorted(Path(checkpoints_dir).glob("*/manifest.json")):
+    for m in _training_records(checkpoints_dir):
         info = json.loads(m.read_text())
         sec = float(info.get("wall_seconds") or info.get("wall") or 0)
         train_total += sec
@@ -367,7 +377,8 @@ def write(rows: list[Row], out, profile: str) -> Path:
     m = machine()
     meta = {"profile": profile, "torch": torch.__version__, "threads": torch.get_num_threads(),
             "made": time.strftime("%Y-%m-%d %H:%M:%S"),
-            "cpu": f"{m['cpu']} ({', '.join(m['isa']) or 'no AVX2'})"}
+            "cpu": f"{m['cpu']} ({', '.join(m['isa']) or 'no AVX2'}; torch's kernels: "
+                   f"{m['kernels']})"}
     (out / "bench.json").write_text(json.dumps({"meta": meta, "rows": [r.__dict__ for r in rows]},
                                                indent=2) + "\n")
     (out / "bench.md").write_text(to_markdown(rows) + "\n")

@@ -25,3 +25,20 @@ def test_bench_tiny(tmp_path, capsys):
 def test_markdown_marks_missing_values():
     md = bench.to_markdown([bench.Row("report", "make report", float("nan"), "s", "absent")])
     assert "| report | make report | n/a | s | absent |" in md
+
+
+def test_report_cost_counts_every_committed_model(tmp_path):
+    """A folder with a manifest counts by it; the digit CNN's folder, which has only info.json,
+    counts too; a folder with neither is skipped."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "manifest.json").write_text(json.dumps({"wall_seconds": 10.0}))
+    (tmp_path / "a" / "info.json").write_text(json.dumps({"wall_seconds": 99.0}))
+    (tmp_path / "digit_classifier").mkdir()
+    (tmp_path / "digit_classifier" / "info.json").write_text(
+        json.dumps({"wall_seconds": 5.0, "cpu_seconds": 4.0}))
+    (tmp_path / "empty").mkdir()
+    rows = {r.name: r for r in bench.report_cost(tmp_path / "absent.json", tmp_path)}
+    assert rows["training a"].value == 10.0
+    assert rows["training digit_classifier"].value == 5.0 and "4 s" in rows["training digit_classifier"].note
+    assert "training empty" not in rows
+    assert rows["training, all committed models"].value == 15.0

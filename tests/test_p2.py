@@ -211,3 +211,17 @@ def test_explorer_draws_for_any_setting():
     w = p2.explorer(gaussian_eps, noises)
     assert [c.description for c in w.kwargs_widgets] == ["eta", "alpha", "how"]
     w.f(eta=0.5, alpha=0.25, how="lerp")
+
+
+def test_mse_in_grey_levels_matches_an_image_one_level_off():
+    """The words for an MSE are checked against images built to have it: one value in 1,000
+    one grey level off gives 'one pixel value in 1,000'; every value 5 levels off gives a root of
+    5.0."""
+    from hw2lib.p2.observe import mse_in_grey_levels
+    gt = np.full(3000, 100, np.uint8)
+    pred = gt.copy()
+    pred[:3] += 1
+    mse = float(((pred.astype(float) - gt) ** 2).mean())
+    assert "one pixel value in 1,000 " in mse_in_grey_levels(mse)
+    assert "5.0 grey levels" in mse_in_grey_levels(float(((gt + 5.0 - gt) ** 2).mean()))
+    assert mse_in_grey_levels(0.0).startswith("Every pixel value equals")

@@ -85,7 +85,8 @@ def network_text(d: dict) -> str:
             f"$p_{{\\text{{uncond}}}} = {d['p_uncond']:g}$, EMA decay {d['ema_decay']:g} (the "
             f"exported weights: "
             f"{d['weights']}), on {d['n_train_images']:,} images of both sets; its training runs "
-            f"took {d['wall_minutes']:.0f} minutes of wall time on a CPU (manifest.json).")
+            f"took {d['wall_minutes']:.0f} minutes of wall time on a CPU (recorded with the "
+            f"checkpoint).")
 
 
 def distance_to_final(frames: np.ndarray, final: np.ndarray) -> list[float]:

@@ -209,6 +209,17 @@ def interpolation_observation(table) -> str:
         f"$x_T$.")
 
 
+def mse_in_grey_levels(mse: float) -> str:
+    """An MSE on the 0-255 scale in words: below 1, as the share of pixel values one grey level
+    off (each such value adds exactly 1 to the sum of squares); from 1 up, its root."""
+    if not mse > 0:
+        return "Every pixel value equals the ground truth's."
+    if mse < 1:
+        return (f"That is what one pixel value in {1 / mse:,.0f} being one grey level off, and "
+                f"every other equal, would give.")
+    return f"Its root, {mse ** 0.5:.1f} grey levels, is a typical pixel value's difference."
+
+
 def mse_text(table, gt_source: str, mode: str) -> str:
     """What the MSE table means, in either mode."""
     conv = list(table.columns)
@@ -221,7 +232,8 @@ def mse_text(table, gt_source: str, mode: str) -> str:
             "the course's ground-truth images face/GT, which the course's grader compares with "
             "the η = 0 outputs")
     return (f"Mean MSE {mean_a:.3g} with the $\\bar\\alpha$ convention of the first column, "
-            f"{mean_b:.3g} with the other (0-255 scale). The ground truth here is {what}. "
+            f"{mean_b:.3g} with the other (0-255 scale). {mse_in_grey_levels(mean_a)} "
+            f"The ground truth here is {what}. "
             f"The two conventions differ in which $\\bar\\alpha$ goes with a grid step "
             f"$t = 981, \\dots, 1$ ($\\bar\\alpha_t$ or $\\bar\\alpha_{{t-1}}$) and where the last "
             f"step lands ($\\bar\\alpha_0$ or 1); public solutions use both.")

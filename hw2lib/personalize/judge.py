@@ -25,6 +25,7 @@ class Judge:
     :meth:`embed` takes."""
     space = "CLIP's image space"  # words for the page
     part, parts = "half", "halves"
+    occupied_rule = "every half counts as occupied"  # words for the page: :meth:`occupied`
 
     def __init__(self, refs: dict):
         self.tokens = list(refs)
@@ -74,6 +75,8 @@ class CellJudge(Judge):
     CELL, CELL) in [-1, 1], resized to its 28 px); ``refs``: reference cells per token."""
     space = "the embedded CLIP's image space"
     part, parts = "cell", "cells"
+    occupied_rule = (f"a cell is occupied when its pixels spread at least {OCCUPIED:.0%} as much "
+                     f"as the reference cells' median (a blank cell is flat)")
 
     def __init__(self, clip, refs: dict):
         self.clip = clip
