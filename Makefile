@@ -37,6 +37,14 @@ LAB_PORT ?= 8888# make lab: the port on 127.0.0.1
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
+# ISA=avx2: torch, oneDNN and MKL dispatch no wider than AVX2, to time an AVX2-only machine's
+# code path on an AVX-512 CPU (e.g. make bench ISA=avx2; the appendix names the kernels used)
+ISA ?=
+ifneq ($(ISA),)
+export ATEN_CPU_CAPABILITY := $(ISA)
+export ONEDNN_MAX_CPU_ISA := $(shell echo $(ISA) | tr a-z A-Z)
+export MKL_ENABLE_INSTRUCTIONS := $(shell echo $(ISA) | tr a-z A-Z)
+endif
 
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 # Paths are passed as given (quoted: spaces survive); `report all` makes them absolute.

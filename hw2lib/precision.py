@@ -52,13 +52,26 @@ def cpu_info() -> dict:
                 flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
-    return {"cpu": model, "isa": [f for f in ISA_FLAGS if f in flags], "torch": torch.__version__}
+    return {"cpu": model, "isa": [f for f in ISA_FLAGS if f in flags], "kernels": kernels(),
+            "torch": torch.__version__}
+
+
+def kernels() -> str:
+    """The vector kernels torch dispatches to ("AVX512", "AVX2", "DEFAULT", ...). Below what the
+    CPU has where ``ATEN_CPU_CAPABILITY`` restricts them (``make bench ISA=avx2`` times an
+    AVX2-only machine's code path on an AVX-512 one; its clock and caches stay this CPU's)."""
+    try:
+        return torch.backends.cpu.get_cpu_capability()
+    except (AttributeError, RuntimeError):
+        return "unknown"
 
 
 def machine_key(info: dict | None = None) -> str:
-    """A short hash of :func:`cpu_info`: one cache entry per (CPU model, ISA, torch version)."""
+    """A short hash of :func:`cpu_info`: one cache entry per (CPU model, ISA, kernels, torch
+    version)."""
     info = info or cpu_info()
-    blob = json.dumps({k: info[k] for k in ("cpu", "isa", "torch")}, sort_keys=True)
+    blob = json.dumps({k: info.get(k) for k in ("cpu", "isa", "kernels", "torch")},
+                      sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -193,12 +206,12 @@ def resolve(precision: str = "auto", *, device="cpu", cache_dir=None,
 
 def summary(cache_dir=None) -> dict:
     """For the report's appendix: what ``precision="auto"`` picks on this machine and why
-    ({"precision", "fp32 GFLOP/s", "bf16 GFLOP/s", "ratio", "margin", "cpu", "isa", "torch",
-    "cached", "text"}); measures once if the cache has no entry for this machine."""
+    ({"precision", "fp32 GFLOP/s", "bf16 GFLOP/s", "ratio", "margin", "cpu", "isa", "kernels",
+    "torch", "cached", "text"}); measures once if the cache has no entry for this machine."""
     c = resolve("auto", cache_dir=cache_dir)
     return {"precision": c.precision, "fp32 GFLOP/s": c.peaks["fp32"],
             "bf16 GFLOP/s": c.peaks["bf16"], "ratio": c.peaks["bf16"] / c.peaks["fp32"],
-            "margin": MARGIN, **{k: c.machine[k] for k in ("cpu", "isa", "torch")},
+            "margin": MARGIN, **{k: c.machine[k] for k in ("cpu", "isa", "kernels", "torch")},
             "cached": c.cached, "text": c.describe()}
 
 

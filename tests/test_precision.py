@@ -125,3 +125,20 @@ def test_fit_trains_in_the_chosen_precision_and_records_it(tmp_path, monkeypatch
     assert res.precision["precision"] == ("bf16" if autocast else "fp32")
     assert res.precision["peaks"]["bf16"] == peaks["bf16"] and res.precision["cached"]
     AcceleratorState._reset_state(True)
+
+
+def test_restricted_kernels_are_another_machine():
+    """ATEN_CPU_CAPABILITY=default (what `make bench ISA=...` sets) restricts torch's kernels;
+    cpu_info names them and the precision cache keys on them, so a bf16 choice measured with
+    wide kernels is not reused by a run that cannot use them."""
+    import os
+    import subprocess
+    import sys
+    code = ("import json; from hw2lib import precision as P; "
+            "print(json.dumps([P.cpu_info()['kernels'], P.machine_key()]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "ATEN_CPU_CAPABILITY": "default"})
+    kernels, key = json.loads(out.stdout)
+    assert kernels == "DEFAULT"
+    assert P.cpu_info()["kernels"] != "DEFAULT" or P.cpu_info()["isa"] == []
+    assert key != P.machine_key() or P.cpu_info()["kernels"] == "DEFAULT"
