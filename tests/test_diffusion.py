@@ -181,6 +181,29 @@ def test_min_snr_weight_matches_diffusers_training_scripts():
     assert got[0] < 0.01 and got[-1] == 1.0  # low noise down-weighted, high noise untouched
 
 
+def test_weighted_eps_loss_is_diffusers_min_snr_loss():
+    """eps_loss with the Min-SNR weight is the loss of diffusers' train_text_to_image.py with
+    --snr_gamma (per-sample mean squared error, weighted, then averaged); without a weight it is
+    the plain L_simple, which the weight changes (negative control)."""
+    import torch.nn.functional as F
+    from diffusers.training_utils import compute_snr
+    from hw2lib.diffusion import eps_loss, q_sample
+    g = torch.Generator().manual_seed(0)
+    x0, noise = torch.randn((4, *SHAPE[1:]), generator=g), torch.randn((4, *SHAPE[1:]), generator=g)
+    t = torch.tensor([3, 100, 400, 900])
+    model = lambda x, tt: 0.5 * x  # noqa: E731  any eps-model will do
+    sched = linear_schedule()
+    got = eps_loss(model, sched, x0, t=t, noise=noise, weight=min_snr_weight(sched, t, 5.0))
+    snr = compute_snr(diffusers_ddpm(), t)
+    w = torch.stack([snr, 5.0 * torch.ones_like(snr)], 1).min(1)[0] / snr
+    pred = model(q_sample(sched, x0, t, noise), t)
+    ref = (F.mse_loss(pred, noise, reduction="none").mean(dim=(1, 2, 3)) * w).mean()
+    torch.testing.assert_close(got, ref.float(), rtol=1e-5, atol=1e-6)
+    plain = eps_loss(model, sched, x0, t=t, noise=noise)
+    torch.testing.assert_close(plain, F.mse_loss(pred, noise))
+    assert abs(float(plain - got)) > 0.1 * float(plain)
+
+
 @pytest.mark.parametrize("t", [1, 500, 999])
 def test_ddpm_step_is_diffusers_step(t):
     """One step, both outputs (x_{t-1} and x0_hat), same noise generator."""

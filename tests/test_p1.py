@@ -45,6 +45,21 @@ def test_train_exports_checkpoint_with_manifest(tiny_ckpt):
     assert man["train_config"]["steps"] == 4 and man["n_train_images"] == 40
 
 
+def test_min_snr_training_is_recorded_and_changes_the_run(tiny_ckpt, tmp_path):
+    """train p1 --snr-gamma: the same seed and batches with Min-SNR weighting give other
+    weights, and the manifest says how the run was weighted (gamma 0.05 down-weights every t
+    below 547, so a 4-step run's batches are certainly reweighted)."""
+    sets = {"mnistm": fake_set("mnistm"), "svhn": fake_set("svhn", seed=1)}
+    out = p1.train(sets, tmp_path / "snr", TrainConfig(steps=4, batch_size=4, save_every=2,
+                                                       warmup=2),
+                   unet_cfg=TINY, command="test", progress=False, snr_gamma=0.05)
+    assert json.loads((out / "manifest.json").read_text())["snr_gamma"] == 0.05
+    assert "snr_gamma" not in json.loads((tiny_ckpt / "manifest.json").read_text())
+    from safetensors.torch import load_file
+    a, b = load_file(out / "model.safetensors"), load_file(tiny_ckpt / "model.safetensors")
+    assert a.keys() == b.keys() and any(not torch.equal(a[k], b[k]) for k in a)
+
+
 def test_class_labels():
     assert p1.class_label("mnistm", 3) == 3 and p1.class_label("svhn", 3) == 13
     assert p1.NULL_LABEL == 20

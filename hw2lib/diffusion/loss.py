@@ -8,9 +8,14 @@ from .schedule import Schedule, q_sample
 
 
 def eps_loss(eps_model, schedule: Schedule, x0: torch.Tensor, *, t: torch.Tensor,
-             noise: torch.Tensor, **cond) -> torch.Tensor:
-    """L_simple = E || eps - eps_theta(x_t, t) ||^2   (Ho et al. eq. 14)."""
-    return F.mse_loss(eps_model(q_sample(schedule, x0, t, noise), t, **cond).float(), noise)
+             noise: torch.Tensor, weight: torch.Tensor | None = None, **cond) -> torch.Tensor:
+    """L_simple = E || eps - eps_theta(x_t, t) ||^2   (Ho et al. eq. 14); with ``weight`` (N,),
+    each sample's squared error is weighted first (e.g. :func:`min_snr_weight`)."""
+    pred = eps_model(q_sample(schedule, x0, t, noise), t, **cond).float()
+    if weight is None:
+        return F.mse_loss(pred, noise)
+    err = (pred - noise.float()) ** 2
+    return (weight.view(-1, *[1] * (err.dim() - 1)) * err).mean()
 
 
 def min_snr_weight(schedule: Schedule, t: torch.Tensor, gamma: float) -> torch.Tensor:
