@@ -64,6 +64,28 @@ def cmd_p1_curve(args) -> int:
     return 0
 
 
+def cmd_p1_ablation(args) -> int:
+    import sys
+
+    from .. import p1
+    from ..classifier import load_classifier
+    from ..data import load_digit_sets
+    from ..p1 import ablation
+    for run in args.runs:  # every run named must be a trained run, before minutes of work
+        ablation.recipe(run)
+    model = load_classifier(args.classifier)
+    sets = load_digit_sets(args.mode, data_dir=args.data, seed=args.data_seed,
+                           cache_dir=args.cache_dir)
+    refs = p1.look_references(sets, model)
+    table = ablation.measure(args.runs, model, refs, sampler=args.sampler, steps=args.steps,
+                             w=args.w, per_digit=args.per_digit, seed=args.seed,
+                             device=args.device)
+    print(ablation.write(args.out, table, command="python -m hw2lib " + " ".join(sys.argv[1:]),
+                         sampler=args.sampler, steps=args.steps, w=args.w,
+                         per_digit=args.per_digit, seed=args.seed))
+    return 0
+
+
 def cmd_p2_sample(args) -> int:
     from .. import p2
     eps_model = p2.face_model(unet_module=args.unet_module, unet_ckpt=args.unet_ckpt,
@@ -142,6 +164,19 @@ def _register_p1(sub) -> None:
     data_args(v, seed=False)
     device_arg(v)
     v.set_defaults(func=cmd_p1_curve)
+    b = s.add_parser("ablation", help="training recipes at one budget: each run's accuracy and "
+                                      "look with one sampler setting (the appendix shows it)")
+    b.add_argument("runs", nargs="+", help="checkpoint folders of train p1 --out RUN")
+    b.add_argument("--out", default="checkpoints/p1_recipes.json")
+    b.add_argument("--classifier", default="checkpoints/digit_classifier")
+    b.add_argument("--sampler", choices=SAMPLERS, default="ddim")
+    b.add_argument("--steps", type=int, default=10)
+    b.add_argument("--w", type=float, default=4.0)
+    b.add_argument("--per-digit", type=int, default=20, help="images per digit, set and run")
+    b.add_argument("--seed", type=int, default=0)
+    data_args(b, seed=False)
+    device_arg(b)
+    b.set_defaults(func=cmd_p1_ablation)
 
 
 def _register_p2(sub) -> None:

@@ -15,13 +15,13 @@ from .notebook import (accuracy_text, describe, distance_to_final, explorer, gui
                        sweep_columns, sweep_text)
 from .grading import (classifier_test_accuracy, grading_folders, look_folders, read_grading_folder,
                       sample_to_folders, score_folders, score_table, scorers, write_grading_folder)
-from . import curve
+from . import ablation, curve
 from ..look import HEADERS
 from .look import (choice_text, choose_guidance, look_references, look_text, sweep_figure,
                    sweep_table, table_formats, view)
 
 __all__ = ["HEADERS", "NULL_LABEL", "SAMPLERS", "T", "accuracy_text", "choice_text", "choose_guidance",
-           "class_label", "classifier_test_accuracy", "curve", "describe", "distance_to_final",
+           "class_label", "classifier_test_accuracy", "curve", "ablation", "describe", "distance_to_final",
            "explorer", "grading_folders",
            "grid_noise", "guidance_sweep", "load", "look_folders", "look_references", "look_text",
            "network_text", "predicted_x0_frames",

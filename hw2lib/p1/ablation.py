@@ -1,0 +1,101 @@
+"""P1's training recipes compared at one budget: each run's checkpoint drawn with one sampler
+setting and scored like the sampler curve (accuracy and look, :func:`hw2lib.p1.curve.measure`),
+beside what its manifest says of the recipe (steps, batch, learning rate, loss weighting, time).
+
+``python -m hw2lib p1 ablation RUN [RUN ...]`` writes ``checkpoints/p1_recipes.json``; the
+appendix shows it. The runs themselves are ``train p1 --steps N --out RUN [--snr-gamma 5 ...]``:
+the same budget for every choice, or the table says otherwise.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+ABLATION_FILE = "checkpoints/p1_recipes.json"
+
+
+def recipe(ckpt) -> dict:
+    """What the run's manifest says of its recipe and cost."""
+    from ..files import read_json
+    man = read_json(Path(ckpt) / "manifest.json", what="a P1 training run's manifest",
+                    hint="`python -m hw2lib train p1 --out RUN` writes it")
+    tc = man.get("train_config", {})
+    return {"run": Path(ckpt).name, "train steps": man.get("steps_done"),
+            "batch": tc.get("batch_size"), "lr": tc.get("lr"),
+            "loss": (f"Min-SNR, γ = {man['snr_gamma']:g}" if man.get("snr_gamma")
+                     else "plain ε loss"),
+            "train minutes": (man.get("wall_seconds") or 0) / 60}
+
+
+def measure(ckpts, model, refs: dict, *, sampler: str = "ddim", steps: int = 10,
+            w: float = 4.0, per_digit: int = 20, seed: int = 0, device: str = "cpu",
+            progress: bool = True):
+    """One row per (run, set): :func:`recipe` and the curve's scores of one setting."""
+    import pandas as pd
+
+    from . import curve
+    from .model import load
+    rows = []
+    for ckpt in ckpts:
+        unet, schedule, cfg = load(ckpt, device=device)
+        t = curve.measure(unet, schedule, cfg["sets"], model, refs, settings=[(sampler, steps)],
+                          per_digit=per_digit, w=w, seed=seed, progress=progress)
+        rows.append(t.assign(**recipe(ckpt)))
+    return pd.concat(rows, ignore_index=True)
+
+
+def write(path, table, *, command: str, sampler: str, steps: int, w: float, per_digit: int,
+          seed: int) -> Path:
+    from ..files import write_text_atomic
+    from ..precision import cpu_info
+    meta = {"command": command, "sampler": sampler, "steps": steps, "w": w,
+            "per_digit": per_digit, "seed": seed, "cpu": cpu_info().get("cpu"),
+            "made": time.strftime("%Y-%m-%d %H:%M:%S")}
+    path = Path(path)
+    write_text_atomic(path, json.dumps({"meta": meta, "rows": table.to_dict("records")},
+                                       indent=1))
+    return path
+
+
+def read(path=ABLATION_FILE):
+    """(table, meta), or None when the file is absent."""
+    import pandas as pd
+    path = Path(path)
+    if not path.exists():
+        return None
+    d = json.loads(path.read_text())
+    return pd.DataFrame(d["rows"]), d["meta"]
+
+
+FORMATS = {"lr": "{:g}", "train minutes": "{:.0f}", "accuracy": "{:.1%}", "SE": "{:.1%}",
+           "colour TV / floor": "{:.1f}×", "KID / (floor + 2 sd)": "{:.1f}×"}
+
+
+def view(table):
+    """Per run, both sets pooled (as the curve pools them): the recipe and its scores."""
+    import pandas as pd
+
+    from .curve import summary
+    cols = ["run", "loss", "train steps", "batch", "lr", "train minutes"]
+    runs = table.groupby("run", sort=False)[cols[1:]].first().reset_index()
+    scores = [summary(g).assign(run=run) for run, g in table.groupby("run", sort=False)]
+    s = pd.concat(scores, ignore_index=True)[["run", "images", "accuracy", "SE", "colour", "kid"]]
+    return (runs.merge(s, on="run")
+            .rename(columns={"colour": "colour TV / floor", "kid": "KID / (floor + 2 sd)"}))
+
+
+def text(table, meta: dict) -> str:
+    """What the table measured, computed: the setting, the sample size, the best run."""
+    v = view(table)
+    best = v.loc[v.accuracy.idxmax()]
+    budgets = sorted(set(v["train steps"]))
+    same = (f"the same budget, {budgets[0]:,} steps of {int(v.batch.iloc[0])} digits"
+            if len(budgets) == 1 and v.batch.nunique() == 1 else
+            f"budgets of {', '.join(f'{b:,}' for b in budgets)} steps (not one budget)")
+    from .notebook import sampler_label
+    return (f"Each run trained from scratch with {same}; each drawn with "
+            f"{sampler_label(meta['sampler'], meta['steps'])} at $w = {meta['w']:g}$, {10 * meta['per_digit']} images per set "
+            f"from the same noises (on an {meta['cpu']}, {meta['made'][:10]}). Highest "
+            f"accuracy: {best.run} ({best.loss}), {100 * best.accuracy:.1f}% ± "
+            f"{100 * best.SE:.1f} (n = {int(best.images):,}).")
