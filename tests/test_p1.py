@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from hw2lib.data import DigitSet
 from hw2lib.images import to_uint8
 from hw2lib.diffusion import linear_schedule
 from hw2lib.nets.unet import UNetConfig, build_unet
+from hw2lib.errors import StaleStateError
 from hw2lib.train import TrainConfig, train_eps_model
 
 TINY = UNetConfig(sample_size=28, block_out_channels=(8, 16), layers_per_block=1,
@@ -50,14 +52,16 @@ def test_min_snr_training_is_recorded_and_changes_the_run(tiny_ckpt, tmp_path):
     weights, and the manifest says how the run was weighted (gamma 0.05 down-weights every t
     below 547, so a 4-step run's batches are certainly reweighted)."""
     sets = {"mnistm": fake_set("mnistm"), "svhn": fake_set("svhn", seed=1)}
-    out = p1.train(sets, tmp_path / "snr", TrainConfig(steps=4, batch_size=4, save_every=2,
-                                                       warmup=2),
-                   unet_cfg=TINY, command="test", progress=False, snr_gamma=0.05)
-    assert json.loads((out / "manifest.json").read_text())["snr_gamma"] == 0.05
-    assert "snr_gamma" not in json.loads((tiny_ckpt / "manifest.json").read_text())
+    cfg = TrainConfig(steps=4, batch_size=4, save_every=2, warmup=2, snr_gamma=0.05)
+    out = p1.train(sets, tmp_path / "snr", cfg, unet_cfg=TINY, command="test", progress=False)
+    assert json.loads((out / "manifest.json").read_text())["train_config"]["snr_gamma"] == 0.05
+    assert json.loads((tiny_ckpt / "manifest.json").read_text())["train_config"]["snr_gamma"] == 0
     from safetensors.torch import load_file
     a, b = load_file(out / "model.safetensors"), load_file(tiny_ckpt / "model.safetensors")
     assert a.keys() == b.keys() and any(not torch.equal(a[k], b[k]) for k in a)
+    # resuming the run with another weighting is refused, not silently mixed
+    with pytest.raises(StaleStateError, match="another config"):
+        p1.train(sets, out, replace(cfg, steps=6, snr_gamma=0.0), unet_cfg=TINY, progress=False)
 
 
 def test_class_labels():

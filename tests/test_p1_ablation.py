@@ -1,6 +1,7 @@
 """p1 ablation: training recipes at one budget, each run scored like the sampler curve, the
 recipe read from its manifest, and the prose computed from the table."""
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -17,7 +18,8 @@ def runs(tmp_path_factory):
     sets = {"mnistm": fake_set("mnistm"), "svhn": fake_set("svhn", seed=1)}
     cfg = TrainConfig(steps=2, batch_size=4, save_every=2, warmup=1)
     plain = p1.train(sets, root / "plain", cfg, unet_cfg=TINY, progress=False)
-    snr = p1.train(sets, root / "snr5", cfg, unet_cfg=TINY, progress=False, snr_gamma=5.0)
+    snr = p1.train(sets, root / "snr5", replace(cfg, snr_gamma=5.0), unet_cfg=TINY,
+                   progress=False)
     return sets, plain, snr
 
 

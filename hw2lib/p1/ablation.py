@@ -21,10 +21,10 @@ def recipe(ckpt) -> dict:
     man = read_json(Path(ckpt) / "manifest.json", what="a P1 training run's manifest",
                     hint="`python -m hw2lib train p1 --out RUN` writes it")
     tc = man.get("train_config", {})
+    gamma = tc.get("snr_gamma") or man.get("snr_gamma")  # the latter: runs of 2026-11-26
     return {"run": Path(ckpt).name, "train steps": man.get("steps_done"),
             "batch": tc.get("batch_size"), "lr": tc.get("lr"),
-            "loss": (f"Min-SNR, γ = {man['snr_gamma']:g}" if man.get("snr_gamma")
-                     else "plain ε loss"),
+            "loss": f"Min-SNR, γ = {gamma:g}" if gamma else "plain ε loss",
             "train minutes": (man.get("wall_seconds") or 0) / 60}
 
 

@@ -37,16 +37,14 @@ def training_tensors(sets: dict[str, DigitSet]) -> tuple[torch.Tensor, torch.Ten
 
 
 def train(sets: dict[str, DigitSet], out_dir, cfg: TrainConfig, *, unet_cfg: UNetConfig = P1_UNET,
-          command: str = "", export: str = "ema", progress: bool = True,
-          snr_gamma: float | None = None) -> Path:
-    """Train the conditional DDPM and export it into ``out_dir`` (see :func:`train_and_export`;
-    ``snr_gamma``: Min-SNR-gamma loss weighting, None: off)."""
+          command: str = "", export: str = "ema", progress: bool = True) -> Path:
+    """Train the conditional DDPM and export it into ``out_dir`` (see :func:`train_and_export`)."""
     images, labels = training_tensors(sets)
     return train_and_export(unet_cfg, images, labels, cfg, out_dir, T=T, null_label=NULL_LABEL,
                             config_extra={"sets": list(sets)}, command=command,
                             manifest_extra={"data_fingerprints": {n: ds.fingerprint
                                                                   for n, ds in sets.items()}},
-                            export=export, progress=progress, snr_gamma=snr_gamma)
+                            export=export, progress=progress)
 
 
 def load(ckpt_dir, device="cpu"):

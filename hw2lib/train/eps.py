@@ -13,12 +13,11 @@ from .loop import TrainConfig, TrainResult, fit
 
 def train_eps_model(model: torch.nn.Module, schedule: Schedule, images: torch.Tensor,
                     labels: torch.Tensor | None, cfg: TrainConfig, out_dir, *,
-                    null_label: int | None = None, progress: bool = True,
-                    snr_gamma: float | None = None) -> TrainResult:
+                    null_label: int | None = None, progress: bool = True) -> TrainResult:
     """Train ``model(x, t, class_labels=y).sample`` to predict eps (Ho et al. eq. 14) with
     :func:`fit`. images: float (N, C, H, W) in [-1, 1]; labels: int64 (N,) or None
     (unconditional); a fraction ``cfg.p_uncond`` of labels becomes ``null_label``.
-    ``snr_gamma``: Min-SNR-gamma weighting of each sample's loss (Hang et al. 2023; None: off)."""
+    ``cfg.snr_gamma``: Min-SNR-gamma weighting of each sample's loss (Hang et al. 2023; 0: off)."""
     n = len(images)
 
     def batch_loss(model, g):
@@ -37,7 +36,7 @@ def train_eps_model(model: torch.nn.Module, schedule: Schedule, images: torch.Te
         cond = {k: v.to(device) for k, v in cond.items()}
         if cfg.channels_last:
             x0, noise = (v.contiguous(memory_format=torch.channels_last) for v in (x0, noise))
-        weight = min_snr_weight(schedule, t, snr_gamma) if snr_gamma else None
+        weight = min_snr_weight(schedule, t, cfg.snr_gamma) if cfg.snr_gamma else None
         return eps_loss(lambda x, tt, **c: model(x, tt, **c).sample, schedule, x0, t=t,
                         noise=noise, weight=weight, **cond)
 
@@ -47,13 +46,11 @@ def train_eps_model(model: torch.nn.Module, schedule: Schedule, images: torch.Te
 def train_and_export(unet_cfg, images: torch.Tensor, labels: torch.Tensor | None,
                      cfg: TrainConfig, out_dir, *, T: int = 1000, null_label: int | None = None,
                      config_extra: dict | None = None, manifest_extra: dict | None = None,
-                     command: str = "", export: str = "ema", progress: bool = True,
-                     snr_gamma: float | None = None) -> Path:
+                     command: str = "", export: str = "ema", progress: bool = True) -> Path:
     """Train a UNet2DModel eps-model on a linear schedule and export it into ``out_dir`` with
     :func:`export_checkpoint` (``config.json``: the UNet config, T, ``config_extra``). The
     training state lives in ``out_dir/state`` (kept out of git) so a killed run resumes.
-    ``export``: "ema" (default) or "model" (the raw weights, for runs whose EMA still lags).
-    ``snr_gamma``: Min-SNR-gamma loss weighting (None: the plain loss), kept in the manifest."""
+    ``export``: "ema" (default) or "model" (the raw weights, for runs whose EMA still lags)."""
     from ..diffusion import linear_schedule
     from ..nets.unet import build_unet, n_params
     out_dir = Path(out_dir)
@@ -62,7 +59,7 @@ def train_and_export(unet_cfg, images: torch.Tensor, labels: torch.Tensor | None
     if export not in ("ema", "model"):
         raise ValueError(f"export must be 'ema' or 'model', got {export!r}")
     res = train_eps_model(model, linear_schedule(T), images, labels, cfg, out_dir / "state",
-                          null_label=null_label, progress=progress, snr_gamma=snr_gamma)
+                          null_label=null_label, progress=progress)
     from accelerate import PartialState
     if not PartialState().is_main_process:  # accelerate launch: one process writes the export
         return out_dir
@@ -71,4 +68,4 @@ def train_and_export(unet_cfg, images: torch.Tensor, labels: torch.Tensor | None
         out_dir, res, cfg, module=weights, command=command,
         config={"unet": asdict(unet_cfg), "T": T, "null_label": null_label, **(config_extra or {})},
         unet_params=n_params(weights), weights=export, n_train_images=len(images),
-        **({"snr_gamma": snr_gamma} if snr_gamma else {}), **(manifest_extra or {}))
+        **(manifest_extra or {}))

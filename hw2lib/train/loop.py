@@ -34,6 +34,7 @@ class TrainConfig:
     weight_decay: float = 0.0  # AdamW's
     lr_schedule: str = "warmup-constant"  # or "onecycle" (torch's OneCycleLR over ``steps``)
     clip_grad: float | None = 1.0  # gradient norm clipping (None: off)
+    snr_gamma: float = 0.0  # eps-models: Min-SNR-gamma loss weighting (0: the plain eps loss)
 
 
 def _step_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
