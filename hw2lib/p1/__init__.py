@@ -21,7 +21,8 @@ from .look import (choice_text, choose_guidance, look_references, look_text, swe
                    sweep_table, table_formats, view)
 
 __all__ = ["HEADERS", "NULL_LABEL", "SAMPLERS", "T", "accuracy_text", "choice_text", "choose_guidance",
-           "class_label", "classifier_test_accuracy", "curve", "ablation", "describe", "distance_to_final",
+           "ablation", "class_label", "classifier_test_accuracy", "curve", "describe",
+           "distance_to_final",
            "explorer", "grading_folders",
            "grid_noise", "guidance_sweep", "load", "look_folders", "look_references", "look_text",
            "network_text", "predicted_x0_frames",

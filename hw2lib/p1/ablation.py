@@ -87,15 +87,15 @@ def view(table):
 
 def text(table, meta: dict) -> str:
     """What the table measured, computed: the setting, the sample size, the best run."""
+    from .notebook import sampler_label
     v = view(table)
     best = v.loc[v.accuracy.idxmax()]
     budgets = sorted(set(v["train steps"]))
     same = (f"the same budget, {budgets[0]:,} steps of {int(v.batch.iloc[0])} digits"
             if len(budgets) == 1 and v.batch.nunique() == 1 else
             f"budgets of {', '.join(f'{b:,}' for b in budgets)} steps (not one budget)")
-    from .notebook import sampler_label
     return (f"Each run trained from scratch with {same}; each drawn with "
-            f"{sampler_label(meta['sampler'], meta['steps'])} at $w = {meta['w']:g}$, {10 * meta['per_digit']} images per set "
-            f"from the same noises (on an {meta['cpu']}, {meta['made'][:10]}). Highest "
-            f"accuracy: {best.run} ({best.loss}), {100 * best.accuracy:.1f}% ± "
+            f"{sampler_label(meta['sampler'], meta['steps'])} at $w = {meta['w']:g}$, "
+            f"{10 * meta['per_digit']} images per set from the same noises (on an "
+            f"{meta['cpu']}, {meta['made'][:10]}). Highest accuracy: {best.run} ({best.loss}), {100 * best.accuracy:.1f}% ± "
             f"{100 * best.SE:.1f} (n = {int(best.images):,}).")
