@@ -40,7 +40,11 @@ def test_ablation_scores_each_run_with_its_recipe(runs, tmp_path):
     best = v.loc[v.accuracy.idxmax()]
     text = ablation.text(back, meta)
     assert "the same budget, 2 steps of 4 digits" in text
-    assert f"{best.run} ({best.loss}), {100 * best.accuracy:.1f}%" in text
+    other = v.drop(best.name).iloc[0]
+    diff = 100 * (best.accuracy - other.accuracy)
+    assert f"At 2 steps, {best.run} ({best.loss}) reads {100 * best.accuracy:.1f}%" in text
+    assert f"against {other.run} ({other.loss}) {100 * other.accuracy:.1f}%" in text
+    assert f"a difference of {diff:+.1f} points (SE " in text
     assert "DDIM-2" in text and ablation.read(tmp_path / "absent.json") is None
     # runs of different budgets are said to be so
     longer = back.assign(**{"train steps": [2, 2, 3, 3]})

@@ -86,16 +86,28 @@ def view(table):
 
 
 def text(table, meta: dict) -> str:
-    """What the table measured, computed: the setting, the sample size, the best run."""
+    """What the table measured, computed: the setting, the sample size, and at each budget with
+    several runs the most accurate one against each other (difference and its standard error,
+    the runs' samples being independent)."""
     from .notebook import sampler_label
     v = view(table)
-    best = v.loc[v.accuracy.idxmax()]
     budgets = sorted(set(v["train steps"]))
     same = (f"the same budget, {budgets[0]:,} steps of {int(v.batch.iloc[0])} digits"
             if len(budgets) == 1 and v.batch.nunique() == 1 else
             f"budgets of {', '.join(f'{b:,}' for b in budgets)} steps (not one budget)")
-    return (f"Each run trained from scratch with {same}; each drawn with "
-            f"{sampler_label(meta['sampler'], meta['steps'])} at $w = {meta['w']:g}$, "
-            f"{10 * meta['per_digit']} images per set from the same noises (on an "
-            f"{meta['cpu']}, {meta['made'][:10]}). Highest accuracy: {best.run} ({best.loss}), {100 * best.accuracy:.1f}% ± "
-            f"{100 * best.SE:.1f} (n = {int(best.images):,}).")
+    out = (f"Each run trained from scratch with {same}; each drawn with "
+           f"{sampler_label(meta['sampler'], meta['steps'])} at $w = {meta['w']:g}$, "
+           f"{10 * meta['per_digit']} images per set from the same noises (on an "
+           f"{meta['cpu']}, {meta['made'][:10]}).")
+    for steps, g in v.groupby("train steps"):
+        if len(g) < 2:
+            continue
+        best = g.loc[g.accuracy.idxmax()]
+        others = "; ".join(
+            f"{r.run} ({r.loss}) {100 * r.accuracy:.1f}%, a difference of "
+            f"{100 * (best.accuracy - r.accuracy):+.1f} points (SE "
+            f"{100 * (best.SE ** 2 + r.SE ** 2) ** 0.5:.1f})"
+            for r in g.drop(best.name).itertuples())
+        out += (f" At {steps:,} steps, {best.run} ({best.loss}) reads {100 * best.accuracy:.1f}% "
+                f"± {100 * best.SE:.1f} (n = {int(best.images):,}) against {others}.")
+    return out
