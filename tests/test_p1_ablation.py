@@ -39,7 +39,7 @@ def test_ablation_scores_each_run_with_its_recipe(runs, tmp_path):
     assert list(v.loss) == ["plain ε loss", "Min-SNR, γ = 5"] and set(v.images) == {20}
     best = v.loc[v.accuracy.idxmax()]
     text = ablation.text(back, meta)
-    assert "the same budget, 2 steps of 4 digits" in text
+    assert "from scratch for the same budget, 2 steps of 4 digits" in text
     other = v.drop(best.name).iloc[0]
     diff = 100 * (best.accuracy - other.accuracy)
     assert f"At 2 steps, {best.run} ({best.loss}) reads {100 * best.accuracy:.1f}%" in text
@@ -48,7 +48,7 @@ def test_ablation_scores_each_run_with_its_recipe(runs, tmp_path):
     assert "DDIM-2" in text and ablation.read(tmp_path / "absent.json") is None
     # runs of different budgets are said to be so
     longer = back.assign(**{"train steps": [2, 2, 3, 3]})
-    assert "budgets of 2, 3 steps (not one budget)" in ablation.text(longer, meta)
+    assert "for 2, 3 steps (runs with the same number of steps compare" in ablation.text(longer, meta)
 
 
 def test_ablation_cli_refuses_a_folder_that_is_no_run_before_any_work(tmp_path, capsys):

@@ -94,8 +94,9 @@ def text(table, meta: dict) -> str:
     budgets = sorted(set(v["train steps"]))
     same = (f"the same budget, {budgets[0]:,} steps of {int(v.batch.iloc[0])} digits"
             if len(budgets) == 1 and v.batch.nunique() == 1 else
-            f"budgets of {', '.join(f'{b:,}' for b in budgets)} steps (not one budget)")
-    out = (f"Each run trained from scratch with {same}; each drawn with "
+            f"{', '.join(f'{b:,}' for b in budgets)} steps (runs with the same number of steps "
+            f"compare recipes at an equal budget)")
+    out = (f"Each run trained from scratch for {same}; each drawn with "
            f"{sampler_label(meta['sampler'], meta['steps'])} at $w = {meta['w']:g}$, "
            f"{10 * meta['per_digit']} images per set from the same noises (on an "
            f"{meta['cpu']}, {meta['made'][:10]}).")
