@@ -257,16 +257,6 @@ def machine() -> dict:
 
 
 # ------------------------------------------------------------------------------------ report
-def _training_records(checkpoints_dir) -> list[Path]:
-    """Each committed model's record of its training: ``manifest.json``, or the digit CNN's
-    ``info.json`` where a folder has no manifest."""
-    out = []
-    for d in sorted(p for p in Path(checkpoints_dir).iterdir() if p.is_dir()):
-        found = [d / n for n in ("manifest.json", "info.json") if (d / n).exists()]
-        out += found[:1]
-    return out
-
-
 def report_cost(timings_file, checkpoints_dir) -> list[Row]:
     """Per-notebook times of the last ``make report`` and each committed model's training time."""
     rows = []
@@ -280,12 +270,16 @@ def report_cost(timings_file, checkpoints_dir) -> list[Row]:
     else:
         rows.append(Row("report", "make report", float("nan"), "s", f"{tf} absent: run make report"))
     train_total = 0.0
-    for m in _training_records(checkpoints_dir):
+    for d in sorted(p for p in Path(checkpoints_dir).iterdir() if p.is_dir()):
+        # a model's record of its training: manifest.json, or the digit CNN's info.json
+        m = next((d / n for n in ("manifest.json", "info.json") if (d / n).exists()), None)
+        if m is None:
+            continue
         info = json.loads(m.read_text())
         sec = float(info.get("wall_seconds") or info.get("wall") or 0)
         train_total += sec
         cpu = info.get("cpu_seconds")
-        note = "manifest wall time, measured where the model was trained"
+        note = "recorded wall time, measured where the model was trained"
         if cpu:  # shared cores: the wall time also counts other jobs; CPU time is the run's own
             note += (f" (the process's own CPU time: {cpu:,.0f} s over all its threads; the "
                      f"wall time is longer where other jobs shared the cores)")
