@@ -1,6 +1,7 @@
 """``p1 sample|score``, ``p2 sample|mse``, ``p3 zeroshot``: the course's commands."""
 from __future__ import annotations
 
+from ..p1.ablation import ABLATION_FILE
 from ..p1.model import SAMPLERS
 from .common import data_args, device_arg, group, precision_arg
 
@@ -31,12 +32,23 @@ def cmd_p1_score(args) -> int:
     return 0
 
 
-def cmd_p1_curve(args) -> int:
+def _scorer(args, set_names=None):
+    """(the project CNN, its look references on ``set_names`` (default: every set), the command
+    line) of ``p1 curve`` and ``p1 ablation``."""
     import sys
 
     from .. import p1
     from ..classifier import load_classifier
     from ..data import load_digit_sets
+    model = load_classifier(args.classifier)
+    sets = load_digit_sets(args.mode, data_dir=args.data, seed=args.data_seed,
+                           cache_dir=args.cache_dir)
+    refs = p1.look_references({n: sets[n] for n in (set_names or sets)}, model)
+    return model, refs, "python -m hw2lib " + " ".join(sys.argv[1:])
+
+
+def cmd_p1_curve(args) -> int:
+    from .. import p1
     from ..errors import InputError
     from ..p1 import curve
     settings = curve.SETTINGS
@@ -44,11 +56,7 @@ def cmd_p1_curve(args) -> int:
         settings = [(s.rsplit("-", 1)[0], int(s.rsplit("-", 1)[1]))
                     for s in args.settings.split(",")]
     unet, schedule, cfg = p1.load(args.ckpt, device=args.device)
-    model = load_classifier(args.classifier)
-    sets = load_digit_sets(args.mode, data_dir=args.data, seed=args.data_seed,
-                           cache_dir=args.cache_dir)
-    refs = p1.look_references({n: sets[n] for n in cfg["sets"]}, model)
-    command = "python -m hw2lib " + " ".join(sys.argv[1:])
+    model, refs, command = _scorer(args, cfg["sets"])
     old = curve.read(args.ckpt, classifier=args.classifier) if args.add else None
     if old is not None and (old[1]["w"], old[1]["seed"]) != (args.w, args.seed):
         raise InputError(f"--add: the curve was measured at w = {old[1]['w']:g}, seed "
@@ -65,24 +73,15 @@ def cmd_p1_curve(args) -> int:
 
 
 def cmd_p1_ablation(args) -> int:
-    import sys
-
-    from .. import p1
-    from ..classifier import load_classifier
-    from ..data import load_digit_sets
     from ..p1 import ablation
     for run in args.runs:  # every run named must be a trained run, before minutes of work
         ablation.recipe(run)
-    model = load_classifier(args.classifier)
-    sets = load_digit_sets(args.mode, data_dir=args.data, seed=args.data_seed,
-                           cache_dir=args.cache_dir)
-    refs = p1.look_references(sets, model)
+    model, refs, command = _scorer(args)
     table = ablation.measure(args.runs, model, refs, sampler=args.sampler, steps=args.steps,
                              w=args.w, per_digit=args.per_digit, seed=args.seed,
                              device=args.device)
-    print(ablation.write(args.out, table, command="python -m hw2lib " + " ".join(sys.argv[1:]),
-                         sampler=args.sampler, steps=args.steps, w=args.w,
-                         per_digit=args.per_digit, seed=args.seed))
+    print(ablation.write(args.out, table, command=command, sampler=args.sampler,
+                         steps=args.steps, w=args.w, per_digit=args.per_digit, seed=args.seed))
     return 0
 
 
@@ -167,7 +166,7 @@ def _register_p1(sub) -> None:
     b = s.add_parser("ablation", help="training recipes at one budget: each run's accuracy and "
                                       "look with one sampler setting (the appendix shows it)")
     b.add_argument("runs", nargs="+", help="checkpoint folders of train p1 --out RUN")
-    b.add_argument("--out", default="checkpoints/p1_recipes.json")
+    b.add_argument("--out", default=ABLATION_FILE)
     b.add_argument("--classifier", default="checkpoints/digit_classifier")
     b.add_argument("--sampler", choices=SAMPLERS, default="ddim")
     b.add_argument("--steps", type=int, default=10)

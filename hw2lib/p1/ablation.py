@@ -8,8 +8,6 @@ the same budget for every choice, or the table says otherwise.
 """
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
 
 ABLATION_FILE = "checkpoints/p1_recipes.json"
@@ -21,7 +19,7 @@ def recipe(ckpt) -> dict:
     man = read_json(Path(ckpt) / "manifest.json", what="a P1 training run's manifest",
                     hint="`python -m hw2lib train p1 --out RUN` writes it")
     tc = man.get("train_config", {})
-    gamma = tc.get("snr_gamma") or man.get("snr_gamma")  # the latter: runs of 2026-11-26
+    gamma = tc.get("snr_gamma")
     return {"run": Path(ckpt).name, "train steps": man.get("steps_done"),
             "batch": tc.get("batch_size"), "lr": tc.get("lr"),
             "loss": f"Min-SNR, γ = {gamma:g}" if gamma else "plain ε loss",
@@ -47,25 +45,16 @@ def measure(ckpts, model, refs: dict, *, sampler: str = "ddim", steps: int = 10,
 
 def write(path, table, *, command: str, sampler: str, steps: int, w: float, per_digit: int,
           seed: int) -> Path:
-    from ..files import write_text_atomic
-    from ..precision import cpu_info
-    meta = {"command": command, "sampler": sampler, "steps": steps, "w": w,
-            "per_digit": per_digit, "seed": seed, "cpu": cpu_info().get("cpu"),
-            "made": time.strftime("%Y-%m-%d %H:%M:%S")}
-    path = Path(path)
-    write_text_atomic(path, json.dumps({"meta": meta, "rows": table.to_dict("records")},
-                                       indent=1))
-    return path
+    """The table and how it was made, in the sampler curve's file format."""
+    from .curve import save_table
+    return save_table(path, table, {"command": command, "sampler": sampler, "steps": steps,
+                                    "w": w, "per_digit": per_digit, "seed": seed})
 
 
 def read(path=ABLATION_FILE):
     """(table, meta), or None when the file is absent."""
-    import pandas as pd
-    path = Path(path)
-    if not path.exists():
-        return None
-    d = json.loads(path.read_text())
-    return pd.DataFrame(d["rows"]), d["meta"]
+    from .curve import load_table
+    return load_table(path)
 
 
 FORMATS = {"lr": "{:g}", "train minutes": "{:.0f}", "accuracy": "{:.1%}", "SE": "{:.1%}",

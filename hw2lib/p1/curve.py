@@ -82,37 +82,52 @@ def measure(unet, schedule, set_names, model, refs: dict, *, settings=SETTINGS,
     return pd.DataFrame(rows)
 
 
-def write(path, table, *, ckpt, command: str, w: float, per_digit: int, seed: int,
-          classifier=None) -> Path:
-    """The curve and how it was made (checkpoint, the digit CNN that scored it, command, CPU,
-    date) as JSON."""
+def save_table(path, table, meta: dict) -> Path:
+    """``{"meta": meta with the CPU and the date, "rows": table}`` as JSON, written atomically:
+    the file format of the sampler curve and of the recipe ablation (:mod:`.ablation`)."""
     from ..files import write_text_atomic
     from ..precision import cpu_info
-    meta = {"checkpoint": checkpoint_id(ckpt), "command": command, "w": w,
-            "per_digit": per_digit, "seed": seed, "cpu": cpu_info().get("cpu"),
-            "made": time.strftime("%Y-%m-%d %H:%M:%S"),
-            "classifier": classifier_id(classifier) if classifier else None}
+    meta = {**meta, "cpu": cpu_info().get("cpu"), "made": time.strftime("%Y-%m-%d %H:%M:%S")}
     path = Path(path)
     write_text_atomic(path, json.dumps({"meta": meta, "rows": table.to_dict("records")},
                                        indent=1))
     return path
 
 
+def load_table(path):
+    """(table, meta) of a file :func:`save_table` wrote, or None when there is none."""
+    import pandas as pd
+    path = Path(path)
+    if not path.exists():
+        return None
+    d = json.loads(path.read_text())
+    return pd.DataFrame(d["rows"]), d["meta"]
+
+
+def write(path, table, *, ckpt, command: str, w: float, per_digit: int, seed: int,
+          classifier=None) -> Path:
+    """The curve and how it was made (checkpoint, the digit CNN that scored it, command, CPU,
+    date) as JSON."""
+    return save_table(path, table, {
+        "checkpoint": checkpoint_id(ckpt), "command": command, "w": w, "per_digit": per_digit,
+        "seed": seed, "classifier": classifier_id(classifier) if classifier else None})
+
+
 def read(ckpt, classifier=None):
     """(table, meta) of ``<ckpt>/sampler_curve.json``, or None when there is none. A curve
     measured on another checkpoint (its manifest or weights changed), or scored by another
     digit CNN than ``classifier`` (when given), raises ValueError."""
-    import pandas as pd
     path = Path(ckpt) / CURVE_FILE
-    if not path.exists():
+    found = load_table(path)
+    if found is None:
         return None
-    d = json.loads(path.read_text())
-    again = f"measure it again with `{d['meta']['command']}`"
-    if d["meta"]["checkpoint"] != checkpoint_id(ckpt):
+    meta = found[1]
+    again = f"measure it again with `{meta['command']}`"
+    if meta["checkpoint"] != checkpoint_id(ckpt):
         raise ValueError(f"{path} was measured on another checkpoint than {ckpt}: {again}")
-    if classifier is not None and d["meta"].get("classifier") != classifier_id(classifier):
+    if classifier is not None and meta.get("classifier") != classifier_id(classifier):
         raise ValueError(f"{path} was scored by another digit CNN than {classifier}: {again}")
-    return pd.DataFrame(d["rows"]), d["meta"]
+    return found
 
 
 def figure(table, names: dict | None = None, *, within: float = 2.0):
