@@ -180,6 +180,38 @@ HEADERS = {KID_RATIO: r"$\frac{\mathrm{KID}}{\text{floor} + 2\,\text{sd}}$",
            "colour TV / floor": r"$\frac{\text{colour TV}}{\text{floor}}$"}
 
 
+def ratio_cell(r: float) -> str:
+    """A look ratio as a table cell: ``1.5×``; ``≤ 0×`` for a KID at or below 0 (unbiased, it
+    goes below 0 when the samples are as close to the data as two real samples are); ``–``
+    without a ratio."""
+    if not np.isfinite(r):
+        return "–"
+    return "≤ 0×" if r <= 0 else f"{r:.1f}×"
+
+
+def se_cell(se: float) -> str:
+    """A binomial standard error as a table cell: ``1.4%``; ``–`` where it is 0 (no image
+    misread, or none read right), as the plug-in SE then says nothing: a 95% bound on the
+    error rate is 3/n there (the rule of three), which :data:`CELL_NOTES` states."""
+    return "–" if se == 0 else f"{se:.1%}"
+
+
+# the formats (show.table) of the score columns that every P1 table shares
+FORMATS = {"accuracy": "{:.1%}", "SE": se_cell, KID_RATIO: ratio_cell,
+           "colour TV / floor": ratio_cell}
+CELL_NOTES = {"SE": "SE –: no image misread, where the standard error is 0 and says nothing "
+                    "(the error rate is then below 3/n at 95% confidence)",
+              KID_RATIO: "≤ 0×: KID at or below 0, as close to the held-out images as two real "
+                         "samples are"}
+
+
+def with_notes(caption: str, table) -> str:
+    """``caption`` and the :data:`CELL_NOTES` that ``table``'s cells need, ``; ``-joined."""
+    need = {"SE": "SE" in table and bool((table["SE"] == 0).any()),
+            KID_RATIO: KID_RATIO in table and bool((table[KID_RATIO] <= 0).any())}
+    return "; ".join([caption] + [CELL_NOTES[k] for k, v in need.items() if v])
+
+
 def ratio(value: float, floor: float) -> float:
     """``value / floor``; NaN where the floor is not positive."""
     return value / floor if floor > 0 else float("nan")

@@ -59,7 +59,8 @@ def train(name: str, out, cfg: TrainConfig, *, variant: str | None = None,
                               progress=progress, reblend=reblend)
     if name == "p1":
         from . import p1
-        return p1.train(sets, out, replace(cfg, snr_gamma=opts["snr_gamma"]),
+        return p1.train(sets, out, replace(cfg, snr_gamma=opts["snr_gamma"],
+                                           guidance_null=opts["guidance_null"]),
                         unet_cfg=preset.unet, command=command, export=export, progress=progress)
     if name == "faces":
         from . import p2

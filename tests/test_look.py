@@ -117,3 +117,35 @@ def test_p1_score_look_columns_and_cli(tmp_path, monkeypatch, capsys):
                      "--look"]) == 0
     out = capsys.readouterr().out
     assert "look         mnistm   KID" in out and "mean-colour TV" in out
+
+
+def test_table_cells_say_what_a_zero_se_and_a_negative_kid_mean():
+    import pandas as pd
+
+    from hw2lib.look import FORMATS, KID_RATIO, se_cell, with_notes
+    assert se_cell(0.014) == "1.4%" and se_cell(0.0) == "–"
+    cell = FORMATS[KID_RATIO]
+    assert cell(1.23) == "1.2×" and cell(-0.4) == "≤ 0×" and cell(0.0) == "≤ 0×"
+    assert cell(float("nan")) == "–"
+    plain = pd.DataFrame({"SE": [0.01, 0.02], KID_RATIO: [0.5, 3.0]})
+    assert with_notes("cap", plain) == "cap"  # no cell that needs a word
+    odd = pd.DataFrame({"SE": [0.0, 0.02], KID_RATIO: [0.5, -0.1]})
+    text = with_notes("cap", odd)
+    assert text.startswith("cap; SE –: no image misread") and "≤ 0×: KID at or below 0" in text
+    assert with_notes("cap", odd[["SE"]]).count(";") == 1  # only the note its columns need
+
+
+def test_show_table_takes_the_cell_functions(monkeypatch):
+    import re
+
+    import IPython.display
+    import pandas as pd
+
+    from hw2lib.look import FORMATS, KID_RATIO
+    from hw2lib.report import show
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda h: shown.append(h.data))
+    show.table(pd.DataFrame({"accuracy": [1.0, 0.97], "SE": [0.0, 0.017],
+                             KID_RATIO: [-0.1, float("nan")]}), formats=FORMATS)
+    assert re.findall(r"<td[^>]*>([^<]*)</td>", shown[0]) == ["100.0%", "–", "≤ 0×",
+                                                              "97.0%", "1.7%", "–"]

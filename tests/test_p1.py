@@ -64,6 +64,43 @@ def test_min_snr_training_is_recorded_and_changes_the_run(tiny_ckpt, tmp_path):
         p1.train(sets, out, replace(cfg, steps=6, snr_gamma=0.0), unet_cfg=TINY, progress=False)
 
 
+def test_per_set_null_labels_train_and_guide_with_the_sets_own_null(tiny_ckpt, tmp_path,
+                                                                     monkeypatch):
+    """--guidance-null per-set: 22 label embeddings; a dropped label becomes its set's null
+    (20 + set index); sampling a set guides against that null; a shared-null checkpoint keeps
+    20 for both sets."""
+    from hw2lib.p1 import model as m
+    assert m.null_labels("shared") == [20] * 20
+    assert m.null_labels("per-set") == [20] * 10 + [21] * 10
+    with pytest.raises(ValueError, match="guidance null"):
+        m.null_labels("global")
+    seen = []  # every label batch the UNet sees in training
+    import hw2lib.train.eps as eps_mod
+    real = eps_mod.eps_loss
+
+    def spy(eps_model, schedule, x0, **kw):
+        seen.append(kw["class_labels"].clone())
+        return real(eps_model, schedule, x0, **kw)
+    monkeypatch.setattr(eps_mod, "eps_loss", spy)
+    sets = {"mnistm": fake_set("mnistm"), "svhn": fake_set("svhn", seed=1)}
+    cfg = TrainConfig(steps=30, batch_size=8, save_every=100, warmup=2, p_uncond=0.5,
+                      guidance_null="per-set")
+    out = p1.train(sets, tmp_path / "perset", cfg, unet_cfg=TINY, progress=False)
+    monkeypatch.undo()
+    labels = torch.cat(seen)
+    assert {20, 21} <= set(labels.tolist()) and labels.max() == 21  # both nulls, no other
+    unet, schedule, _ = p1.load(out)
+    assert unet.config.num_class_embeds == 22
+    assert (m.null_label(unet, "mnistm"), m.null_label(unet, "svhn")) == (20, 21)
+    shared, _, _ = p1.load(tiny_ckpt)
+    assert (m.null_label(shared, "mnistm"), m.null_label(shared, "svhn")) == (20, 20)
+    calls = []
+    monkeypatch.setattr(m, "classifier_free_guidance",
+                        lambda f, w, cond_key, null_value: calls.append(null_value) or f)
+    p1.sample(unet, schedule, "svhn", [3], sampler="ddim", steps=2, w=2.0)
+    assert calls == [21]
+
+
 def test_class_labels():
     assert p1.class_label("mnistm", 3) == 3 and p1.class_label("svhn", 3) == 13
     assert p1.NULL_LABEL == 20

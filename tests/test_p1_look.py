@@ -133,6 +133,9 @@ def test_look_text_reports_the_2x_verdict_from_the_table():
     good = p1.look_text(score_rows(1.5, 1.9))
     assert "Every look statistic with a ratio is within 2× of its floor." in good
     assert "Not within" not in good
+    # "within" is said for the size measured, with the floor's upper level that size allows
+    assert "That holds at n = 100" in good and "(KID floor + 2 sd: MNIST-M-like 0.0200)" in good
+    assert "That holds" not in bad  # a gap that shows needs no caveat
     undefined = score_rows(1.5, 1.0)
     undefined.loc[0, ["KID floor", "KID floor sd", KID_RATIO]] = [-0.02, 0.001, np.nan]
     text = p1.look_text(undefined)

@@ -73,7 +73,7 @@ class Preset:
 _P1 = Preset("p1", "the class-conditional digit DDPM (~80 min on 2 CPU cores alone)",
              "checkpoints/p1_ddpm",
              TrainConfig(steps=5235, batch_size=64, lr=1e-3, warmup=200, p_uncond=0.15),
-             unet=P1_UNET, options={"snr_gamma": 0.0})
+             unet=P1_UNET, options={"snr_gamma": 0.0, "guidance_null": "shared"})
 _P1_GPU = replace(_P1, help="the P1 DDPM at the size public solutions train (course mode, GPU)",
                   train=TrainConfig(steps=30_000, batch_size=256, lr=2e-4, warmup=1000,
                                     ema_decay=0.9999, p_uncond=0.15, precision="bf16"),
@@ -113,6 +113,8 @@ OPTION_HELP = {
                 "schemes named by their captions (0: none)",
     "init": "start from this trained scene model's folder (fine-tuning; empty: from scratch)",
     "snr_gamma": "Min-SNR loss weighting with this gamma (0: the plain eps loss)",
+    "guidance_null": "guidance dropout's null label: 'shared' (one for all classes) or "
+                     "'per-set' (one per digit set: guidance then amplifies the digit only)",
     "target_w": "fit the guided prediction (1 + w) eps(c) - w eps(null) with this w "
                 "(0: the conditional one)",
     "t_min": "draw training timesteps from [t_min, 1000) only (0: all)",

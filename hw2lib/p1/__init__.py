@@ -16,7 +16,7 @@ from .notebook import (accuracy_text, describe, distance_to_final, explorer, gui
 from .grading import (classifier_test_accuracy, grading_folders, look_folders, read_grading_folder,
                       sample_to_folders, score_folders, score_table, scorers, write_grading_folder)
 from . import ablation, curve
-from ..look import HEADERS
+from ..look import HEADERS, with_notes
 from .look import (choice_text, choose_guidance, look_references, look_text, sweep_figure,
                    sweep_table, table_formats, view)
 
@@ -29,4 +29,4 @@ __all__ = ["HEADERS", "NULL_LABEL", "SAMPLERS", "T", "accuracy_text", "choice_te
            "read_grading_folder", "reverse_frames", "reverse_steps", "reverse_text", "sample",
            "sample_to_folders", "sampler_label", "sampler_steps", "score_folders", "score_table",
            "scorers", "sweep_columns", "sweep_figure", "sweep_table", "sweep_text", "table_formats",
-           "train", "training_tensors", "view", "write_grading_folder"]
+           "train", "training_tensors", "view", "with_notes", "write_grading_folder"]

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .. import look
+
 ABLATION_FILE = "checkpoints/p1_recipes.json"
 
 
@@ -57,8 +59,7 @@ def read(path=ABLATION_FILE):
     return load_table(path)
 
 
-FORMATS = {"lr": "{:g}", "train minutes": "{:.0f}", "accuracy": "{:.1%}", "SE": "{:.1%}",
-           "colour TV / floor": "{:.1f}×", "KID / (floor + 2 sd)": "{:.1f}×"}
+FORMATS = {**look.FORMATS, "lr": "{:g}", "train minutes": "{:.0f}"}
 
 
 def view(table):

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import look
+
 # (sampler, steps): DDIM 5-100, DPM-Solver++(2M) 5-25, and DDPM's ancestral sampler at T
 SETTINGS = (("ddim", 5), ("ddim", 10), ("ddim", 20), ("ddim", 50), ("ddim", 100),
             ("dpmpp", 5), ("dpmpp", 10), ("dpmpp", 15), ("dpmpp", 25), ("ddpm", 1000))
@@ -173,8 +175,7 @@ def summary(table) -> "object":
     return out
 
 
-FORMATS = {"accuracy": "{:.1%}", "SE": "{:.1%}", "colour TV / floor": "{:.1f}×",
-           "KID / (floor + 2 sd)": "{:.1f}×", "wall s per 100": "{:.1f}"}
+FORMATS = {**look.FORMATS, "wall s per 100": "{:.1f}"}
 
 
 def view(table):

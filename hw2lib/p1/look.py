@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..look import KID_RATIO, look_against, reference
+from ..look import FORMATS, KID_RATIO, look_against, reference
 
 LOOK_COLUMNS = ["KID", "KID sd", "KID floor", "KID floor sd", KID_RATIO, "colour TV",
                 "colour TV floor", "colour TV floor sd", "colour TV / floor"]
@@ -31,10 +31,9 @@ def look_row(model, images: np.ndarray, ref) -> dict:
 
 def table_formats(table) -> dict:
     """show.table formats for a score or sweep table: percentages for accuracy and SE, four
-    decimals for KID, two for colour TV, one for the ratios (``1.5x``)."""
-    fmt = {"accuracy": "{:.1%}", "SE": "{:.1%}", "KID": "{:.4f}", "KID sd": "{:.4f}",
-           "KID floor": "{:.4f}", "KID floor sd": "{:.4f}", "colour TV": "{:.2f}",
-           "colour TV floor": "{:.2f}", KID_RATIO: "{:.1f}×", "colour TV / floor": "{:.1f}×",
+    decimals for KID, two for colour TV, and the shared cells of :data:`hw2lib.look.FORMATS`."""
+    fmt = {**FORMATS, "KID": "{:.4f}", "KID sd": "{:.4f}", "KID floor": "{:.4f}",
+           "KID floor sd": "{:.4f}", "colour TV": "{:.2f}", "colour TV floor": "{:.2f}",
            "w": "{:g}"}
     return {k: v for k, v in fmt.items() if k in table.columns}
 
@@ -67,7 +66,8 @@ def look_text(table) -> str:
                f"the {' and '.join(sets_far)} samples do not look like the real images, however "
                f"well they read." if far else
                f"Every look statistic with a ratio is within {WITHIN:g}× of its floor." +
-               (f" Without a ratio: {', '.join(undefined)}." if undefined else ""))
+               (f" Without a ratio: {', '.join(undefined)}." if undefined else "") +
+               _size_caveat(rows))
     return ("**Look.** Accuracy only says that a sample reads as its digit. Two statistics "
             "compare the samples with held-out real images: KID on the project CNN's features "
             "(mean and sd over 100 random subsets of the held-out images) and the total variation "
@@ -76,6 +76,19 @@ def look_text(table) -> str:
             "size, what two real samples of the set differ by; KID is unbiased, so its floor is 0 "
             "within its spread and KID is compared with the floor's upper level, mean + 2 sd "
             "(the table's columns). " + "; ".join(parts) + ". " + verdict)
+
+
+def _size_caveat(rows) -> str:
+    """Why "within 2x" holds only at the size measured: the floor's spread shrinks with n."""
+    if rows.empty:
+        return ""
+    upper = ", ".join(f"{r['digit set']} {r['KID floor'] + 2 * r['KID floor sd']:.4f}"
+                      for _, r in rows.iterrows())
+    n = ", ".join(dict.fromkeys(f"{int(r.images):,}" for _, r in rows.iterrows()))
+    return (f" That holds at n = {n}: a sample of that size only shows a gap wider than two real "
+            f"samples of it differ by (KID floor + 2 sd: {upper}). The floor narrows as n grows "
+            f"while a real gap does not, so the same model can be outside {WITHIN:g}× on larger "
+            f"draws.")
 
 
 def _times(r: float) -> str:

@@ -16,6 +16,11 @@ from ..images import to_model_range, to_uint8
 
 
 NULL_LABEL = 20
+# Guidance dropout's null: "shared", one label 20 for every class (Ho & Salimans 2022), or
+# "per-set", 20 + the set's index, so that eps(x, t, null) is the set's own digit-free model and
+# guidance (1 + w) eps(c) - w eps(null) amplifies the digit only: with the shared null it also
+# amplifies what tells the two sets apart, and w = 4 pushes each set's colours to an extreme.
+GUIDANCE_NULLS = ("shared", "per-set")
 # ancestral DDPM-1000, DDIM, DPM-Solver++(2M), and DDIM with eps re-derived from the clamped
 # x0-hat (sampling.ddim_step's clipped_eps)
 SAMPLERS = ("ddpm", "ddim", "dpmpp", "ddim-clipped-eps")
@@ -29,6 +34,26 @@ def class_label(set_name: str, digit) -> torch.Tensor:
     return torch.as_tensor(digit, dtype=torch.long) + 10 * DIGIT_SETS.index(set_name)
 
 
+def null_labels(kind: str = "shared") -> list[int]:
+    """Per class label 0-19, the label that guidance dropout puts in its place."""
+    if kind not in GUIDANCE_NULLS:
+        raise ValueError(f"guidance null must be one of {GUIDANCE_NULLS}, got {kind!r}")
+    n = 10 * len(DIGIT_SETS)
+    return [NULL_LABEL + (c // 10 if kind == "per-set" else 0) for c in range(n)]
+
+
+def null_label(unet, set_name: str) -> int:
+    """The null label of ``set_name`` in ``unet``'s label embedding: one more label than the
+    classes is the shared null, one per set the per-set nulls (:func:`null_labels`)."""
+    n, classes = unet.config.num_class_embeds, 10 * len(DIGIT_SETS)
+    if n == classes + 1:
+        return NULL_LABEL
+    if n == classes + len(DIGIT_SETS):
+        return NULL_LABEL + DIGIT_SETS.index(set_name)
+    raise ValueError(f"a P1 UNet has {classes + 1} or {classes + len(DIGIT_SETS)} class "
+                     f"embeddings (a shared or a per-set null label), this one {n}")
+
+
 def training_tensors(sets: dict[str, DigitSet]) -> tuple[torch.Tensor, torch.Tensor]:
     """Both sets' training splits as one (images in [-1, 1], class labels) pair."""
     xs, ys = zip(*[(to_model_range(ds.x_train), class_label(name, ds.y_train))
@@ -38,9 +63,14 @@ def training_tensors(sets: dict[str, DigitSet]) -> tuple[torch.Tensor, torch.Ten
 
 def train(sets: dict[str, DigitSet], out_dir, cfg: TrainConfig, *, unet_cfg: UNetConfig = P1_UNET,
           command: str = "", export: str = "ema", progress: bool = True) -> Path:
-    """Train the conditional DDPM and export it into ``out_dir`` (see :func:`train_and_export`)."""
+    """Train the conditional DDPM and export it into ``out_dir`` (see :func:`train_and_export`);
+    ``cfg.guidance_null`` says which null label guidance dropout uses (:data:`GUIDANCE_NULLS`)."""
+    from dataclasses import replace
+    nulls = null_labels(cfg.guidance_null)  # a bad name fails before the data are built
     images, labels = training_tensors(sets)
-    return train_and_export(unet_cfg, images, labels, cfg, out_dir, T=T, null_label=NULL_LABEL,
+    unet_cfg = replace(unet_cfg, num_class_embeds=max(nulls) + 1)
+    return train_and_export(unet_cfg, images, labels, cfg, out_dir, T=T,
+                            null_label=nulls[0] if cfg.guidance_null == "shared" else nulls,
                             config_extra={"sets": list(sets)}, command=command,
                             manifest_extra={"data_fingerprints": {n: ds.fingerprint
                                                                   for n, ds in sets.items()}},
@@ -128,7 +158,7 @@ def sample(unet, schedule, set_name: str, digits, *, sampler: str = "ddim", step
     dev = of(unet)
     autocast = resolve_precision(precision, device=dev).autocast
     eps = classifier_free_guidance(eps_fn(unet, autocast=autocast, device_type=dev.type), w,
-                                   cond_key="y", null_value=NULL_LABEL)
+                                   cond_key="y", null_value=null_label(unet, set_name))
     timesteps = sampler_steps(schedule, sampler, steps)
     out, traj = [], {}
     for i in range(0, len(digits), batch_size):

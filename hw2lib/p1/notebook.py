@@ -10,7 +10,7 @@ import torch
 from ..diffusion import classifier_free_guidance
 from ..nets.unet import eps_fn
 from ..images import to_uint8
-from .model import NULL_LABEL, class_label, grid_noise, sample
+from .model import class_label, grid_noise, null_label, sample
 
 
 def reverse_frames(trajectory: dict, final: np.ndarray, index: int = 0):
@@ -31,7 +31,7 @@ def predicted_x0_frames(unet, schedule, set_name: str, digit: int, trajectory: d
     dev = of(unet)
     eps = classifier_free_guidance(eps_fn(unet, device_type=dev.type,
                                           autocast=dev.type == "cuda"),  # bf16 on a GPU
-                                   w, cond_key="y", null_value=NULL_LABEL)
+                                   w, cond_key="y", null_value=null_label(unet, set_name))
     ts = sorted(trajectory, reverse=True)
     x = torch.stack([trajectory[t][index] for t in ts]).to(dev)
     tt = torch.tensor(ts, device=dev)

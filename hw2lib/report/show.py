@@ -27,9 +27,10 @@ def pct(p: float, n: int | None = None, *, digits: int = 1) -> str:
     return f"{s} ± {100 * se(p, n):.{digits}f} (n = {n:,})"
 
 
-def signed(v: float, fmt: str = "{:.2f}") -> str:
-    """A number for prose with a minus sign (U+2212) where it is negative, e.g. "{:+.0f}"."""
-    return fmt.format(v).replace("-", "\u2212")
+def signed(v: float, fmt="{:.2f}") -> str:
+    """A number for prose with a minus sign (U+2212) where it is negative, e.g. "{:+.0f}";
+    ``fmt`` a format string or a function of the number."""
+    return (fmt(v) if callable(fmt) else fmt.format(v)).replace("-", "\u2212")
 
 
 def checkpoint_note(path) -> str | None:

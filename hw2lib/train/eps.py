@@ -13,12 +13,15 @@ from .loop import TrainConfig, TrainResult, fit
 
 def train_eps_model(model: torch.nn.Module, schedule: Schedule, images: torch.Tensor,
                     labels: torch.Tensor | None, cfg: TrainConfig, out_dir, *,
-                    null_label: int | None = None, progress: bool = True) -> TrainResult:
+                    null_label: int | list[int] | None = None,
+                    progress: bool = True) -> TrainResult:
     """Train ``model(x, t, class_labels=y).sample`` to predict eps (Ho et al. eq. 14) with
     :func:`fit`. images: float (N, C, H, W) in [-1, 1]; labels: int64 (N,) or None
-    (unconditional); a fraction ``cfg.p_uncond`` of labels becomes ``null_label``.
+    (unconditional); a fraction ``cfg.p_uncond`` of labels becomes ``null_label`` (an int, or
+    one null per class label: ``null_label[y]``).
     ``cfg.snr_gamma``: Min-SNR-gamma weighting of each sample's loss (Hang et al. 2023; 0: off)."""
     n = len(images)
+    null_of = torch.as_tensor(null_label) if null_label is not None else None
 
     def batch_loss(model, g):
         idx = torch.randint(0, n, (cfg.batch_size,), generator=g)
@@ -29,7 +32,7 @@ def train_eps_model(model: torch.nn.Module, schedule: Schedule, images: torch.Te
         if labels is not None:
             y = labels[idx].clone()
             drop = torch.rand(cfg.batch_size, generator=g) < cfg.p_uncond
-            y[drop] = null_label
+            y[drop] = null_of if null_of.ndim == 0 else null_of[y[drop]]
             cond["class_labels"] = y
         device = next(model.parameters()).device
         x0, t, noise = x0.to(device), t.to(device), noise.to(device)
@@ -44,7 +47,8 @@ def train_eps_model(model: torch.nn.Module, schedule: Schedule, images: torch.Te
 
 
 def train_and_export(unet_cfg, images: torch.Tensor, labels: torch.Tensor | None,
-                     cfg: TrainConfig, out_dir, *, T: int = 1000, null_label: int | None = None,
+                     cfg: TrainConfig, out_dir, *, T: int = 1000,
+                     null_label: int | list[int] | None = None,
                      config_extra: dict | None = None, manifest_extra: dict | None = None,
                      command: str = "", export: str = "ema", progress: bool = True) -> Path:
     """Train a UNet2DModel eps-model on a linear schedule and export it into ``out_dir`` with

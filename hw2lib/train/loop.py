@@ -26,6 +26,7 @@ class TrainConfig:
     warmup: int = 200
     ema_decay: float = 0.999
     p_uncond: float = 0.15  # guidance dropout: label replaced by the null label
+    guidance_null: str = "shared"  # P1: one null label, or "per-set" (hw2lib.p1.model)
     seed: int = 0
     save_every: int = 250
     precision: str = "auto"  # "auto" (hw2lib.precision: measured per machine) | "fp32" | "bf16"
