@@ -94,6 +94,10 @@ def test_per_set_null_labels_train_and_guide_with_the_sets_own_null(tiny_ckpt, t
     assert (m.null_label(unet, "mnistm"), m.null_label(unet, "svhn")) == (20, 21)
     shared, _, _ = p1.load(tiny_ckpt)
     assert (m.null_label(shared, "mnistm"), m.null_label(shared, "svhn")) == (20, 20)
+    # P1.1 says which null the network was trained with, read from its manifest
+    assert "one null label per set" in p1.network_text(p1.describe(unet, out))
+    assert "amplifies the digit alone" in p1.network_text(p1.describe(unet, out))
+    assert "the set's look together" in p1.network_text(p1.describe(shared, tiny_ckpt))
     calls = []
     monkeypatch.setattr(m, "classifier_free_guidance",
                         lambda f, w, cond_key, null_value: calls.append(null_value) or f)

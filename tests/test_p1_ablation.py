@@ -18,8 +18,8 @@ def runs(tmp_path_factory):
     sets = {"mnistm": fake_set("mnistm"), "svhn": fake_set("svhn", seed=1)}
     cfg = TrainConfig(steps=2, batch_size=4, save_every=2, warmup=1)
     plain = p1.train(sets, root / "plain", cfg, unet_cfg=TINY, progress=False)
-    snr = p1.train(sets, root / "snr5", replace(cfg, snr_gamma=5.0), unet_cfg=TINY,
-                   progress=False)
+    snr = p1.train(sets, root / "snr5", replace(cfg, snr_gamma=5.0, guidance_null="per-set"),
+                   unet_cfg=TINY, progress=False)
     return sets, plain, snr
 
 
@@ -37,6 +37,7 @@ def test_ablation_scores_each_run_with_its_recipe(runs, tmp_path):
     v = ablation.view(back)
     assert list(v.run) == ["plain", "snr5"]
     assert list(v.loss) == ["plain ε loss", "Min-SNR, γ = 5"] and set(v.images) == {20}
+    assert list(v["guidance null"]) == ["shared", "per-set"]
     best = v.loc[v.accuracy.idxmax()]
     text = ablation.text(back, meta)
     assert "from scratch for the same budget, 2 steps of 4 digits" in text

@@ -25,6 +25,7 @@ def recipe(ckpt) -> dict:
     return {"run": Path(ckpt).name, "train steps": man.get("steps_done"),
             "batch": tc.get("batch_size"), "lr": tc.get("lr"),
             "loss": f"Min-SNR, γ = {gamma:g}" if gamma else "plain ε loss",
+            "guidance null": tc.get("guidance_null", "shared"),
             "train minutes": (man.get("wall_seconds") or 0) / 60}
 
 
@@ -67,7 +68,7 @@ def view(table):
     import pandas as pd
 
     from .curve import summary
-    cols = ["run", "loss", "train steps", "batch", "lr", "train minutes"]
+    cols = ["run", "loss", "guidance null", "train steps", "batch", "lr", "train minutes"]
     runs = table.groupby("run", sort=False)[cols[1:]].first().reset_index()
     scores = [summary(g).assign(run=run) for run, g in table.groupby("run", sort=False)]
     s = pd.concat(scores, ignore_index=True)[["run", "images", "accuracy", "SE", "colour", "kid"]]

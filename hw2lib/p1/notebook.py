@@ -52,6 +52,7 @@ def describe(unet, ckpt_dir) -> dict:
             "n_classes": c.num_class_embeds, "steps": man.get("steps_done"),
             "batch_size": cfg.get("batch_size"), "lr": cfg.get("lr"),
             "p_uncond": cfg.get("p_uncond"), "ema_decay": cfg.get("ema_decay"),
+            "guidance_null": cfg.get("guidance_null", "shared"),
             "warmup": cfg.get("warmup"), "wall_minutes": man.get("wall_seconds", 0) / 60,
             "weights": man.get("weights", "ema"), "n_train_images": man.get("n_train_images"),
             "attention_sizes": [c.sample_size // 2 ** i for i, b in enumerate(c.down_block_types)
@@ -71,6 +72,20 @@ def _count(n: int, noun: str) -> str:
     return f"{words[n] if n < len(words) else n} {noun}{'' if n == 1 else 's'}"
 
 
+def _labels(guidance_null: str) -> str:
+    return ("10 digits × 2 sets, and one null label per set" if guidance_null == "per-set" else
+            "10 digits × 2 sets, and the null label")
+
+
+def _dropout(guidance_null: str) -> str:
+    """What guidance dropout does to a label, and so what guidance amplifies."""
+    if guidance_null == "per-set":
+        return ("a dropped label becomes its set's null label, so the unconditional branch of "
+                "guidance still knows the set and guidance amplifies the digit alone")
+    return ("a dropped label becomes the one null label, so guidance amplifies the digit and "
+            "the set's look together")
+
+
 def network_text(d: dict) -> str:
     """P1.1's network and training paragraph, from :func:`describe`."""
     sizes = ", ".join(f"{s} × {s}" for s in d["attention_sizes"]) or "no level"
@@ -79,10 +94,11 @@ def network_text(d: dict) -> str:
             f"{_count(d['layers_per_block'], 'residual block')} per level, self-attention at "
             f"{sizes}; the "
             f"time step enters through a sinusoidal embedding, the class through a learned "
-            f"embedding of {d['n_classes']} labels (10 digits × 2 sets, and the null label) added "
+            f"embedding of {d['n_classes']} labels ({_labels(d['guidance_null'])}) added "
             f"to it. Trained for {d['steps']:,} steps at batch {d['batch_size']}, AdamW at "
             f"learning rate {d['lr']:g} after {d['warmup']} warm-up steps, guidance dropout "
-            f"$p_{{\\text{{uncond}}}} = {d['p_uncond']:g}$, EMA decay {d['ema_decay']:g} (the "
+            f"$p_{{\\text{{uncond}}}} = {d['p_uncond']:g}$ "
+            f"({_dropout(d['guidance_null'])}), EMA decay {d['ema_decay']:g} (the "
             f"exported weights: "
             f"{d['weights']}), on {d['n_train_images']:,} images of both sets; its training runs "
             f"took {d['wall_minutes']:.0f} minutes of wall time on a CPU (recorded with the "
