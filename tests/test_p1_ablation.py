@@ -7,6 +7,7 @@ import pytest
 
 from hw2lib import cli, p1
 from hw2lib.classifier import DigitCNN, save_classifier
+from hw2lib.look import KID_RATIO
 from hw2lib.p1 import ablation
 from hw2lib.train import TrainConfig
 from test_p1 import TINY, fake_set
@@ -43,10 +44,17 @@ def test_ablation_scores_each_run_with_its_recipe(runs, tmp_path):
     assert "from scratch for the same budget, 2 steps of 4 digits" in text
     other = v.drop(best.name).iloc[0]
     diff = 100 * (best.accuracy - other.accuracy)
-    assert f"At 2 steps, {best.run} ({best.loss}) reads {100 * best.accuracy:.1f}%" in text
-    assert f"against {other.run} ({other.loss}) {100 * other.accuracy:.1f}%" in text
+    named = {r.run: f"{r.run} ({r.loss}, {r['guidance null']} null)" for _, r in v.iterrows()}
+    assert f"At 2 steps, {named[best.run]} reads {100 * best.accuracy:.1f}%" in text
+    assert f"against {named[other.run]} {100 * other.accuracy:.1f}%" in text
     assert f"a difference of {diff:+.1f} points (SE " in text
+    # and the look beside it, the other run's ratio first
+    cell = ablation.look.ratio_cell
+    assert (f"colour TV {cell(other['colour TV / floor'])} against "
+            f"{cell(best['colour TV / floor'])}, KID {cell(other[KID_RATIO])} against "
+            f"{cell(best[KID_RATIO])}") in text
     assert "DDIM-2" in text and ablation.read(tmp_path / "absent.json") is None
+    assert "one per set, with which guidance amplifies the digit" in text  # both nulls ran
     # runs of different budgets are said to be so
     longer = back.assign(**{"train steps": [2, 2, 3, 3]})
     assert "for 2, 3 steps (runs with the same number of steps compare" in ablation.text(longer, meta)

@@ -91,15 +91,30 @@ def text(table, meta: dict) -> str:
            f"{sampler_label(meta['sampler'], meta['steps'])} at $w = {meta['w']:g}$, "
            f"{10 * meta['per_digit']} images per set from the same noises (on an "
            f"{meta['cpu']}, {meta['made'][:10]}).")
+    if v["guidance null"].nunique() > 1:
+        out += (" The guidance null is the label guidance dropout puts in a label's place: one "
+                "shared label, or one per set, with which guidance amplifies the digit and not "
+                "what tells the sets apart.")
     for steps, g in v.groupby("train steps"):
         if len(g) < 2:
             continue
         best = g.loc[g.accuracy.idxmax()]
         others = "; ".join(
-            f"{r.run} ({r.loss}) {100 * r.accuracy:.1f}%, a difference of "
+            f"{r['run']} ({_recipe(r)}) {100 * r.accuracy:.1f}%, a difference of "
             f"{100 * (best.accuracy - r.accuracy):+.1f} points (SE "
-            f"{100 * (best.SE ** 2 + r.SE ** 2) ** 0.5:.1f})"
-            for r in g.drop(best.name).itertuples())
-        out += (f" At {steps:,} steps, {best.run} ({best.loss}) reads {100 * best.accuracy:.1f}% "
-                f"± {100 * best.SE:.1f} (n = {int(best.images):,}) against {others}.")
+            f"{100 * (best.SE ** 2 + r.SE ** 2) ** 0.5:.1f}), colour TV "
+            f"{look.ratio_cell(r[COLOUR])} against {look.ratio_cell(best[COLOUR])}, KID "
+            f"{look.ratio_cell(r[look.KID_RATIO])} against {look.ratio_cell(best[look.KID_RATIO])}"
+            for _, r in g.drop(best.name).iterrows())
+        out += (f" At {steps:,} steps, {best['run']} ({_recipe(best)}) reads "
+                f"{100 * best.accuracy:.1f}% ± {100 * best.SE:.1f} (n = {int(best.images):,}) "
+                f"against {others}.")
     return out
+
+
+COLOUR = "colour TV / floor"
+
+
+def _recipe(row) -> str:
+    """A run's loss and guidance null, as the comparison names it."""
+    return f"{row['loss']}, {row['guidance null']} null"
