@@ -332,7 +332,8 @@ def test_sampler_curve_measures_writes_and_refuses_another_checkpoint(tiny_ckpt,
     assert len(both) == 10 and set(both[both.steps == 4].images) == {20}  # ddim-4 replaced
     # 20 per set is now the commoner count: the settings measured on 10 are named
     text = curve.text(both, meta, sampler="ddim", steps=4)
-    assert "(DDIM (η = 0) with 2 steps: 10; DPM-Solver++(2M) with 2 steps: 10)" in text
+    assert ("on 20 images per set and setting, 10 with the 2-step DDIM and 10 with the 2-step "
+            "DPM-Solver++(2M), at") in text
     # another digit CNN than the one that scored it is refused
     other = save_classifier(DigitCNN().eval(), tmp_path / "cnn2", {})
     with pytest.raises(ValueError, match="another digit CNN"):

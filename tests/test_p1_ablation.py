@@ -48,11 +48,11 @@ def test_ablation_scores_each_run_with_its_recipe(runs, tmp_path):
     assert f"At 2 steps, {named[best.run]} reads {100 * best.accuracy:.1f}%" in text
     assert f"against {named[other.run]} {100 * other.accuracy:.1f}%" in text
     assert f"a difference of {diff:+.1f} points (SE " in text
-    # and the look beside it, the other run's ratio first
+    # and the look beside it, in the accuracy's order: the best run first
     cell = ablation.look.ratio_cell
-    assert (f"colour TV {cell(other['colour TV / floor'])} against "
-            f"{cell(best['colour TV / floor'])}, KID {cell(other[KID_RATIO])} against "
-            f"{cell(best[KID_RATIO])}") in text
+    assert (f"colour TV {cell(best['colour TV / floor'])} against "
+            f"{cell(other['colour TV / floor'])}, KID {cell(best[KID_RATIO])} against "
+            f"{cell(other[KID_RATIO])}") in text
     assert "DDIM-2" in text and ablation.read(tmp_path / "absent.json") is None
     assert "one per set, with which guidance amplifies the digit" in text  # both nulls ran
     # runs of different budgets are said to be so

@@ -102,9 +102,10 @@ def text(table, meta: dict) -> str:
         others = "; ".join(
             f"{r['run']} ({_recipe(r)}) {100 * r.accuracy:.1f}%, a difference of "
             f"{100 * (best.accuracy - r.accuracy):+.1f} points (SE "
-            f"{100 * (best.SE ** 2 + r.SE ** 2) ** 0.5:.1f}), colour TV "
-            f"{look.ratio_cell(r[COLOUR])} against {look.ratio_cell(best[COLOUR])}, KID "
-            f"{look.ratio_cell(r[look.KID_RATIO])} against {look.ratio_cell(best[look.KID_RATIO])}"
+            f"{100 * (best.SE ** 2 + r.SE ** 2) ** 0.5:.1f}); the look, {best['run']} first as "
+            f"the accuracy: colour TV {look.ratio_cell(best[COLOUR])} against "
+            f"{look.ratio_cell(r[COLOUR])}, KID {look.ratio_cell(best[look.KID_RATIO])} against "
+            f"{look.ratio_cell(r[look.KID_RATIO])}"
             for _, r in g.drop(best.name).iterrows())
         out += (f" At {steps:,} steps, {best['run']} ({_recipe(best)}) reads "
                 f"{100 * best.accuracy:.1f}% ± {100 * best.SE:.1f} (n = {int(best.images):,}) "

@@ -210,10 +210,10 @@ def text(table, meta: dict, *, sampler: str, steps: int) -> str:
                 f"{r.colour:.1f}× its floor, KID {r.kid:.1f}× its floor's upper level")
     per_set = table.groupby(["sampler", "steps"], sort=False)["images"].first()
     common = int(per_set.mode().iloc[0])
-    fewer = "; ".join(f"{NAMES.get(k, k)} with {n_steps} steps: {v}"
+    fewer = " and ".join(f"{v} with the {n_steps:,}-step {NAMES.get(k, k).split(' (')[0]}"
                       for (k, n_steps), v in per_set.items() if v != common)
     out = (f"Measured on {common} images per set and setting"
-           + (f" ({fewer})" if fewer else "")
+           + (f", {fewer}," if fewer else "")
            + f" at $w = {meta['w']:g}$, the same starting noises for every setting "
            f"(on an {meta['cpu']}, {meta['made'][:10]}). ")
     if len(ddim) > 2:
