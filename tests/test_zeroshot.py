@@ -252,6 +252,9 @@ def test_per_class_standard_errors_and_their_bars():
     r = ZeroShotResult(probs, np.array([0, 0, 0, 0, 1, 1]), ("a", "b"))
     np.testing.assert_allclose(r.per_class(), [0.5, 0.5])
     np.testing.assert_allclose(r.per_class_se(), [np.sqrt(0.25 / 4), np.sqrt(0.25 / 2)])
+    assert r.class_sizes() == "2-4 images per class, 3 on average"
+    even = ZeroShotResult(probs[:4], np.array([0, 0, 1, 1]), ("a", "b"))
+    assert even.class_sizes() == "2 images per class"
     fig = bar_figure(["a", "b"], {"x": r.per_class()}, percent=True,
                      errors={"x": r.per_class_se()})
     assert fig.axes[0].get_ylim()[0] <= 100 * (0.5 - np.sqrt(0.125))  # the axis shows the bars

@@ -69,6 +69,15 @@ class ZeroShotResult:
         with np.errstate(invalid="ignore"):
             return hit / n
 
+    def class_sizes(self) -> str:
+        """How many images each class has, for a caption: "200 images per class" when every
+        class has as many, else the range and mean ("150-250 images per class, 200 on
+        average")."""
+        n = np.bincount(self.labels, minlength=len(self.classnames))
+        if n.min() == n.max():
+            return f"{n[0]:,} images per class"
+        return f"{n.min():,}-{n.max():,} images per class, {n.mean():,.0f} on average"
+
     def per_class_se(self) -> np.ndarray:
         """(C,) one standard error of each class's accuracy, sqrt(p (1 - p) / n_c)."""
         n = np.bincount(self.labels, minlength=len(self.classnames))
