@@ -166,7 +166,7 @@ def look_against(ref: LookReference, model, samples: np.ndarray, *, subsets: int
            "colour TV": _tv(colour_bins(samples, ref.bins), ref.test_bins, ref.bins ** 3),
            **floors(ref, n, subsets=subsets, draws=draws), "KID subset": size}
     out[KID_RATIO] = ratio(out["KID"], out["KID floor"] + 2 * out["KID floor sd"])
-    out["colour TV / floor"] = ratio(out["colour TV"], out["colour TV floor"])
+    out[COLOUR_RATIO] = ratio(out["colour TV"], out["colour TV floor"])
     return out
 
 
@@ -174,10 +174,11 @@ def look_against(ref: LookReference, model, samples: np.ndarray, *, subsets: int
 # spread), so a ratio to that mean is noise. It is divided by the floor's upper level instead,
 # mean + 2 sd, the most that two real samples of this size typically differ by.
 KID_RATIO = "KID / (floor + 2 sd)"
+COLOUR_RATIO = "colour TV / floor"  # the colour TV over its floor (a mean)
 
 # the ratio columns as a table shows them (show.table's ``headers``): typeset fractions
 HEADERS = {KID_RATIO: r"$\frac{\mathrm{KID}}{\text{floor} + 2\,\text{sd}}$",
-           "colour TV / floor": r"$\frac{\text{colour TV}}{\text{floor}}$"}
+           COLOUR_RATIO: r"$\frac{\text{colour TV}}{\text{floor}}$"}
 
 
 def ratio_cell(r: float) -> str:
@@ -198,7 +199,7 @@ def se_cell(se: float) -> str:
 
 # the formats (show.table) of the score columns that every P1 table shares
 FORMATS = {"accuracy": "{:.1%}", "SE": se_cell, KID_RATIO: ratio_cell,
-           "colour TV / floor": ratio_cell}
+           COLOUR_RATIO: ratio_cell}
 CELL_NOTES = {"SE": "SE –: no image misread, where the standard error is 0 and says nothing "
                     "(the error rate is then below 3/n at 95% confidence)",
               KID_RATIO: "≤ 0×: KID at or below 0, as close to the held-out images as two real "

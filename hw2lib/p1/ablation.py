@@ -73,7 +73,7 @@ def view(table):
     scores = [summary(g).assign(run=run) for run, g in table.groupby("run", sort=False)]
     s = pd.concat(scores, ignore_index=True)[["run", "images", "accuracy", "SE", "colour", "kid"]]
     return (runs.merge(s, on="run")
-            .rename(columns={"colour": "colour TV / floor", "kid": "KID / (floor + 2 sd)"}))
+            .rename(columns={"colour": look.COLOUR_RATIO, "kid": look.KID_RATIO}))
 
 
 def text(table, meta: dict) -> str:
@@ -99,21 +99,19 @@ def text(table, meta: dict) -> str:
         if len(g) < 2:
             continue
         best = g.loc[g.accuracy.idxmax()]
+        tv, kid = look.COLOUR_RATIO, look.KID_RATIO
         others = "; ".join(
             f"{r['run']} ({_recipe(r)}) {100 * r.accuracy:.1f}%, a difference of "
             f"{100 * (best.accuracy - r.accuracy):+.1f} points (SE "
             f"{100 * (best.SE ** 2 + r.SE ** 2) ** 0.5:.1f}); the look, {best['run']} first as "
-            f"the accuracy: colour TV {look.ratio_cell(best[COLOUR])} against "
-            f"{look.ratio_cell(r[COLOUR])}, KID {look.ratio_cell(best[look.KID_RATIO])} against "
-            f"{look.ratio_cell(r[look.KID_RATIO])}"
+            f"the accuracy: colour TV {look.ratio_cell(best[tv])} against "
+            f"{look.ratio_cell(r[tv])}, KID {look.ratio_cell(best[kid])} against "
+            f"{look.ratio_cell(r[kid])}"
             for _, r in g.drop(best.name).iterrows())
         out += (f" At {steps:,} steps, {best['run']} ({_recipe(best)}) reads "
                 f"{100 * best.accuracy:.1f}% ± {100 * best.SE:.1f} (n = {int(best.images):,}) "
                 f"against {others}.")
     return out
-
-
-COLOUR = "colour TV / floor"
 
 
 def _recipe(row) -> str:
