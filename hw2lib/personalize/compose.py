@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..diffusion import classifier_free_guidance, ddim_sample, ddim_timesteps
+from ..diffusion import classifier_free_guidance, ddim_sample, ddim_timesteps, guided_eps
 from ..images import to_uint8
 from .t2i import Sampling, TextToImage, encode_prompts
 
@@ -44,16 +44,15 @@ def generate(model: TextToImage, prompts, *, noise: torch.Tensor, eta: float = 0
 def region_eps(model: TextToImage, left_prompt: str, right_prompt: str, w: float, n: int):
     """``eps(x, t)`` of region-masked composition for a batch of ``n``: the guided prediction of
     ``left_prompt`` on the left half of the image and that of ``right_prompt`` on the right
-    half, both against the same unconditional prediction."""
-    ctx = encode_prompts(model, [left_prompt, right_prompt]).repeat_interleave(n, 0)
-    guided = classifier_free_guidance(model.eps, w, cond_key="ctx",
-                                      null_value=encode_prompts(model, [""]))
+    half, both against the same unconditional prediction (one batch of 3n: left, right, "")."""
+    ctx = encode_prompts(model, [left_prompt, right_prompt, ""]).repeat_interleave(n, 0)
 
     def eps(x, t):
-        e_left, e_right = guided(torch.cat([x, x]), torch.cat([t, t]), ctx=ctx).chunk(2)
+        e_left, e_right, e_null = model.eps(torch.cat([x, x, x]), torch.cat([t, t, t]),
+                                            ctx=ctx).chunk(3)
         mask = torch.zeros_like(e_left[:1, :1])
         mask[..., : x.shape[-1] // 2] = 1
-        return mask * e_left + (1 - mask) * e_right
+        return mask * guided_eps(e_left, e_null, w) + (1 - mask) * guided_eps(e_right, e_null, w)
 
     return eps
 
