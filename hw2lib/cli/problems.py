@@ -32,9 +32,9 @@ def cmd_p1_score(args) -> int:
     return 0
 
 
-def _scorer(args, set_names=None):
-    """(the project CNN, its look references on ``set_names`` (default: every set), the command
-    line) of ``p1 curve`` and ``p1 ablation``."""
+def _scorer(args, set_names=None, seed: int = 0):
+    """(the project CNN, its look references on ``set_names`` (default: every set; subsets drawn
+    with ``seed``), the command line) of ``p1 curve``, ``p1 sweep`` and ``p1 ablation``."""
     import sys
 
     from .. import p1
@@ -43,7 +43,7 @@ def _scorer(args, set_names=None):
     model = load_classifier(args.classifier)
     sets = load_digit_sets(args.mode, data_dir=args.data, seed=args.data_seed,
                            cache_dir=args.cache_dir)
-    refs = p1.look_references({n: sets[n] for n in (set_names or sets)}, model)
+    refs = p1.look_references({n: sets[n] for n in (set_names or sets)}, model, seed=seed)
     return model, refs, "python -m hw2lib " + " ".join(sys.argv[1:])
 
 
@@ -69,6 +69,22 @@ def cmd_p1_curve(args) -> int:
                       command=command, w=args.w, per_digit=args.per_digit, seed=args.seed,
                       classifier=args.classifier)
     print(out)
+    return 0
+
+
+def cmd_p1_sweep(args) -> int:
+    from .. import p1
+    from ..p1 import sweep
+    unet, schedule, cfg = p1.load(args.ckpt, device=args.device)
+    model, refs, command = _scorer(args, cfg["sets"], seed=args.seed)
+    ws = [float(w) for w in args.w.split(",")]
+    table = sweep.measure(unet, schedule, cfg["sets"], model, refs, ws=ws,
+                          per_digit=args.per_digit, sampler=args.sampler, steps=args.steps,
+                          seed=args.seed)
+    print(sweep.write(args.out or f"{args.ckpt}/{sweep.SWEEP_FILE}", table, ckpt=args.ckpt,
+                      classifier=args.classifier, command=command, sampler=args.sampler,
+                      steps=args.steps, seed=args.seed, per_digit=args.per_digit,
+                      data={"mode": args.mode, "data_seed": args.data_seed}))
     return 0
 
 
@@ -163,6 +179,20 @@ def _register_p1(sub) -> None:
     data_args(v, seed=False)
     device_arg(v)
     v.set_defaults(func=cmd_p1_curve)
+    w = s.add_parser("sweep", help="accuracy and look against the guidance weight at one sampler "
+                                   "setting, into <ckpt>/guidance_sweep.json (the P1 notebook "
+                                   "reads it when its sampler, steps, seed and data match)")
+    w.add_argument("--ckpt", default="checkpoints/p1_ddpm")
+    w.add_argument("--classifier", default="checkpoints/digit_classifier")
+    w.add_argument("--out", default=None, help="default: <ckpt>/guidance_sweep.json")
+    w.add_argument("--per-digit", type=int, default=50, help="images per digit, set and w")
+    w.add_argument("--w", default="0,2,4,6", help="comma-separated guidance weights")
+    w.add_argument("--sampler", choices=SAMPLERS, default="ddpm")
+    w.add_argument("--steps", type=int, default=20)
+    w.add_argument("--seed", type=int, default=0)
+    data_args(w, seed=False)
+    device_arg(w)
+    w.set_defaults(func=cmd_p1_sweep)
     b = s.add_parser("ablation", help="training recipes at one budget: each run's accuracy and "
                                       "look with one sampler setting (the appendix shows it)")
     b.add_argument("runs", nargs="+", help="checkpoint folders of train p1 --out RUN")

@@ -181,29 +181,43 @@ def accuracy_text(table, test_accuracy: dict, mode: str, test_sizes: dict | None
 
 
 def sweep_text(table, guidance: float, per_point: int, names: dict) -> str:
-    """The guidance paragraph, from :func:`guidance_sweep`'s table."""
-    from ..report.show import pct
+    """The guidance paragraph, from :func:`guidance_sweep`'s table (``per_point`` images per
+    set and w): a set whose accuracy at the last w is below its best by more than two standard
+    errors of the difference falls; one closer than that only dips."""
+    from ..report.show import pct, se
     ws = list(table.index)
-    bits = []
+    bits, falls, dips, stays = [], [], [], []
     for name in table.columns:
-        acc = table[name]
+        acc, label = table[name], names.get(name, name)
         at_best = [w for w in ws if acc[w] == acc.max()]
         best = " and ".join(f"{w:g}" for w in at_best)
         last = (f", {pct(acc.iloc[-1])} at w = {ws[-1]:g}" if ws[-1] not in at_best else "")
-        bits.append(f"{names.get(name, name)}: {pct(acc.iloc[0])} at w = {ws[0]:g}, best "
+        bits.append(f"{label}: {pct(acc.iloc[0])} at w = {ws[0]:g}, best "
                     f"{pct(acc.max())} at w = {best}{last}")
-    falls = [names.get(n, n) for n in table.columns if table[n].iloc[-1] < table[n].max()]
-    stays = [names.get(n, n) for n in table.columns if table[n].iloc[-1] >= table[n].max()]
-    past = (f"past its best it falls again for {' and '.join(falls)} (at w = {ws[-1]:g} the "
-            "samples over-sharpen into saturated strokes and blotches that the CNN misreads)"
-            + (f", while {' and '.join(stays)} is at its best at w = {ws[-1]:g}" if stays else "")
-            if falls else f"it stays at its best up to w = {ws[-1]:g}")
+        gap = float(acc.max() - acc.iloc[-1])
+        sd = float(np.hypot(se(acc.max(), per_point), se(acc.iloc[-1], per_point)))
+        said = f"{label} ({100 * gap:.1f} points below its best, SE {100 * sd:.1f})"
+        (stays if gap <= 0 else falls if gap > 2 * sd else dips).append(
+            label if gap <= 0 else said)
+    past = []
+    if falls:
+        past.append(f"past its best it falls again for {' and '.join(falls)}: at w = {ws[-1]:g} "
+                    "the samples over-sharpen into saturated strokes and blotches that the CNN "
+                    "misreads")
+    if dips:
+        past.append(f"at w = {ws[-1]:g} {' and '.join(dips)} "
+                    f"{'dips' if len(dips) == 1 else 'dip'} by less than two standard errors")
+    if stays and (falls or dips):
+        past.append(f"{' and '.join(stays)} {'is' if len(stays) == 1 else 'are'} at its best at "
+                    f"w = {ws[-1]:g}")
     return (f"Accuracy of the project CNN against the guidance weight ({per_point} samples per "
             f"point, the same starting noises at every w; {'; '.join(bits)}). Guidance trades "
             f"diversity for fidelity: it pushes each sample away from the unconditional "
             f"prediction and towards features that say \"this digit\", so accuracy rises from "
-            f"w = {ws[0]:g}, and {past}; what guidance does to the samples' look is measured in "
-            f"the table below. The grids use w = {guidance:g}.")
+            f"w = {ws[0]:g}; "
+            + ("; ".join(past) if past else f"it stays at its best up to w = {ws[-1]:g}")
+            + f". What guidance does to the samples' look is measured in the table below. The "
+            f"grids use w = {guidance:g}.")
 
 
 def sweep_columns(n_cols: int, per_digit: int) -> list[int]:
@@ -212,18 +226,21 @@ def sweep_columns(n_cols: int, per_digit: int) -> list[int]:
 
 
 def guidance_sweep(unet, schedule, set_names, ws, classifier, *, per_digit: int, n_cols: int,
-                   sampler: str = "ddim", steps: int = 50, seed: int = 0, known: dict | None = None):
+                   sampler: str = "ddim", steps: int = 50, seed: int = 0, known: dict | None = None,
+                   progress: bool = False):
     """Project-CNN accuracy for each guidance weight w and set, on the first ``per_digit``
     columns of each set's grid noises (:func:`grid_noise` with ``seed + k`` for the k-th set), so
     every w starts from the same noises and the grid's own w needs no new samples: ``known``
     ``{(w, set): grid images}`` are reused. Returns (DataFrame rows w, columns sets;
-    {(w, set): uint8 images, digit-major})."""
+    {(w, set): uint8 images, digit-major}); ``progress``: a bar over the (set, w) draws."""
     import pandas as pd
+    from tqdm.auto import tqdm
 
     from ..classifier import accuracy
     digits = np.repeat(np.arange(10), per_digit)
     cols = sweep_columns(n_cols, per_digit)
     rows, images = {}, {}
+    bar = tqdm(total=len(set_names) * len(ws), desc="guidance sweep", disable=not progress)
     for k, name in enumerate(set_names):
         noise = grid_noise(10 * n_cols, seed=seed + k, size=unet.config.sample_size)[cols]
         for w in ws:
@@ -233,6 +250,8 @@ def guidance_sweep(unet, schedule, set_names, ws, classifier, *, per_digit: int,
                 images[(w, name)], _ = sample(unet, schedule, name, digits, sampler=sampler,
                                               steps=steps, w=w, seed=seed + k, noise=noise)
             rows.setdefault(w, {})[name] = accuracy(classifier, images[(w, name)], digits)
+            bar.update()
+    bar.close()
     df = pd.DataFrame.from_dict(rows, orient="index")
     df.index.name = "w"
     return df, images
