@@ -206,6 +206,10 @@ def test_tiny_scene_model_end_to_end(tmp_path):
     for token, init in inits.items():  # paired difference = difference of the means
         assert t.loc[f"a {token}", "minus init word"] == pytest.approx(
             t.loc[f"a {token}", "image score"] - t.loc[init, "image score"], abs=1e-4)
+    _, comp = notebook.compose_two(model, judge, n=4, seed=1, w=3.0, steps=3)
+    for _, r in comp.iterrows():  # the share of both present carries its binomial SE
+        p = r["both present"]
+        assert r["SE of both present"] == pytest.approx((p * (1 - p) / 4) ** 0.5)
 
 
 def test_region_mask_uses_each_prompt_only_on_its_side():

@@ -270,3 +270,16 @@ def test_card_probabilities_never_round_to_certainty():
     from hw2lib.zeroshot.notebook import failure_view
     shown = failure_view(pd.DataFrame({"p(predicted)": [0.999], "p(true)": [0.001]}))
     assert shown.iloc[0].tolist() == [">99%", "<1%"]  # the table writes what the card writes
+
+
+def test_setup_text_says_what_zero_shot_means_for_the_stand_in():
+    """The embedded CLIP saw the ten digit words in training: the page says its zero-shot is
+    over unseen images and templates, not unseen classes; the course's CLIP gets no such line."""
+    from types import SimpleNamespace
+
+    from hw2lib.zeroshot import notebook as zs
+    clip = SimpleNamespace(model=torch.nn.Linear(10, 10), name="digit-clip")
+    data = SimpleNamespace(labels=np.zeros(2000), classnames=list("0123456789"))
+    text = zs.setup_text(clip, data, "embedded")
+    assert "not unseen classes" in text and "2,000 images, 10 classes." in text
+    assert "not unseen classes" not in zs.setup_text(clip, data, "course")

@@ -64,7 +64,7 @@ def concept_table(judge: Judge, images: dict, init_prompts: dict):
 def compose_two(model: TextToImage, judge: Judge, *, n: int, seed: int, w: float, steps: int,
                 batch_size: int | None = None):
     """Naive prompt vs region-masked composition, same noises. Returns (images per method,
-    table of per-region scores and the both-present rate)."""
+    table of per-region scores and the both-present rate with its binomial SE)."""
     import pandas as pd
     t1, t2 = judge.tokens[:2]
     z = compose.noises(model, n, seed)
@@ -76,12 +76,14 @@ def compose_two(model: TextToImage, judge: Judge, *, n: int, seed: int, w: float
             model, f"a {t1} on the left", f"a {t2} on the right", noise=zz, w=w, steps=steps),
             z, batch_size),
     }
+    from ..report.show import se
     rows = []
     for method, imgs in images.items():
         s = judge.region_scores(imgs)
+        both = float(s["both_present"].mean())
         rows.append({"method": method, f"left vs {t1}": float(s[f"left_vs_{t1}"].mean()),
                      f"right vs {t2}": float(s[f"right_vs_{t2}"].mean()),
-                     "both present": float(s["both_present"].mean()),
+                     "both present": both, "SE of both present": se(both, len(imgs)),
                      "left occupied": float(s["left_occupied"].mean()),
                      "right occupied": float(s["right_occupied"].mean())})
     return images, pd.DataFrame(rows)
