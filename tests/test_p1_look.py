@@ -164,3 +164,19 @@ def test_view_hides_the_floor_sd_and_names_the_sets():
     assert "KID floor" in p1.view(t).columns  # the score table keeps the floor itself
     # and the floor's sd, not the samples' own: the ratio's denominator is on the page
     assert "KID floor sd" in p1.view(t).columns and "KID sd" not in p1.view(t).columns
+
+
+def test_sweep_look_text_says_whether_any_w_is_within_and_what_w_0_shows():
+    import pandas as pd
+    from hw2lib.look import KID_RATIO
+    rows = [(0.0, "m", 10.0, 1.6), (0.0, "s", 9.6, 1.5), (4.0, "m", 11.0, 1.3),
+            (4.0, "s", 4.5, 2.8)]
+    t = pd.DataFrame([{"w": w, "set": n, "images": 500, KID_RATIO: k, "colour TV / floor": c}
+                      for w, n, k, c in rows])
+    text = p1.sweep_look_text(t, {"m": "M", "s": "S"})
+    assert "(n = 500 per set and w): KID 10.0–11.0× (M) and 4.5–9.6× (S); colour TV" in text
+    assert "No w keeps every ratio of both sets within 2×." in text
+    assert "Without guidance (w = 0) the samples are already M KID 10.0×" in text
+    near = t.assign(**{KID_RATIO: [1.5, 1.9, 3.0, 1.0], "colour TV / floor": 1.2})
+    text = p1.sweep_look_text(near, {"m": "M", "s": "S"})
+    assert "Every ratio of both sets is within 2× at w = 0." in text and "Without" not in text

@@ -20,7 +20,7 @@ from .grading import (classifier_test_accuracy, grading_folders, look_folders, r
 from . import ablation, curve, sweep
 from ..look import HEADERS, with_notes
 from .look import (choice_text, choose_guidance, look_references, look_text, sweep_figure,
-                   sweep_table, table_formats, view)
+                   sweep_look_text, sweep_table, table_formats, view)
 
 __all__ = ["HEADERS", "NULL_LABEL", "SAMPLERS", "T", "accuracy_text", "choice_text", "choose_guidance",
            "ablation", "class_label", "sweep", "classifier_test_accuracy", "curve", "describe",
@@ -30,5 +30,5 @@ __all__ = ["HEADERS", "NULL_LABEL", "SAMPLERS", "T", "accuracy_text", "choice_te
            "network_text", "predicted_x0_frames",
            "read_grading_folder", "reverse_frames", "reverse_steps", "reverse_text", "sample",
            "sample_to_folders", "sampler_label", "sampler_steps", "score_folders", "score_table",
-           "scorers", "sweep_columns", "sweep_figure", "sweep_table", "sweep_text", "table_formats",
+           "scorers", "sweep_columns", "sweep_figure", "sweep_look_text", "sweep_table", "sweep_text", "table_formats",
            "train", "training_tensors", "view", "with_notes", "write_grading_folder"]

@@ -114,6 +114,32 @@ def sweep_table(sweep, images: dict, model, refs: dict):
     return pd.DataFrame(rows)
 
 
+def sweep_look_text(table, names: dict) -> str:
+    """What the sweep says of the look (:func:`sweep_table`): the range of each ratio per set over
+    w, the w (if any) that keeps every ratio of every set within :data:`WITHIN`, and, when w = 0
+    was measured and is already outside, that the gap is there without guidance."""
+    ratios = {"KID": KID_RATIO, "colour TV": "colour TV / floor"}
+    spans = []
+    for k, col in ratios.items():
+        per = [f"{r.min():.1f}–{r.max():.1f}× ({names.get(n, n)})" for n, r in
+               ((n, table[table.set == n][col]) for n in dict.fromkeys(table.set))]
+        spans.append(f"{k} {' and '.join(per)}")
+    worst = table.groupby("w")[list(ratios.values())].max().max(axis=1)
+    good = [w for w, v in worst.items() if v <= WITHIN]
+    n = int(table.images.iloc[0])
+    text = (f"**Look over w** (n = {n:,} per set and w): {'; '.join(spans)} their floors. "
+            + (f"Every ratio of both sets is within {WITHIN:g}× at w = "
+               f"{', '.join(f'{w:g}' for w in good)}." if good else
+               f"No w keeps every ratio of both sets within {WITHIN:g}×."))
+    if 0.0 in set(table.w) and worst[0.0] > WITHIN:
+        zero = table[table.w == 0.0]
+        far = ", ".join(f"{names.get(r.set, r.set)} KID {r[KID_RATIO]:.1f}×, colour TV "
+                        f"{r['colour TV / floor']:.1f}×" for _, r in zero.iterrows())
+        text += (f" Without guidance (w = 0) the samples are already {far}: that much of the "
+                 f"gap is the model's, not guidance's.")
+    return text
+
+
 def choose_guidance(table, *, look: str = RULE_LOOK) -> dict:
     """The rule: per w, the accuracy of both sets together (mean of the sets' accuracies, n the
     images of both) and the mean over sets of ``look``; the candidates are the w whose accuracy
