@@ -176,7 +176,7 @@ def test_sweep_look_text_says_whether_any_w_is_within_and_what_w_0_shows():
     text = p1.sweep_look_text(t, {"m": "M", "s": "S"})
     assert "(n = 500 per set and w): KID 10.0–11.0× (M) and 4.5–9.6× (S); colour TV" in text
     assert "No w keeps every ratio of both sets within 2×." in text
-    assert "Without guidance (w = 0) the samples are already M KID 10.0×" in text
+    assert "Without guidance (w = 0) the ratios are already KID 10.0× and colour TV 1.6× for M," in text
     near = t.assign(**{KID_RATIO: [1.5, 1.9, 3.0, 1.0], "colour TV / floor": 1.2})
     text = p1.sweep_look_text(near, {"m": "M", "s": "S"})
     assert "Every ratio of both sets is within 2× at w = 0." in text and "Without" not in text

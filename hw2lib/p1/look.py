@@ -133,9 +133,9 @@ def sweep_look_text(table, names: dict) -> str:
                f"No w keeps every ratio of both sets within {WITHIN:g}×."))
     if 0.0 in set(table.w) and worst[0.0] > WITHIN:
         zero = table[table.w == 0.0]
-        far = ", ".join(f"{names.get(r.set, r.set)} KID {r[KID_RATIO]:.1f}×, colour TV "
-                        f"{r['colour TV / floor']:.1f}×" for _, r in zero.iterrows())
-        text += (f" Without guidance (w = 0) the samples are already {far}: that much of the "
+        far = ", ".join(f"KID {r[KID_RATIO]:.1f}× and colour TV {r['colour TV / floor']:.1f}× "
+                        f"for {names.get(r.set, r.set)}" for _, r in zero.iterrows())
+        text += (f" Without guidance (w = 0) the ratios are already {far}: that much of the "
                  f"gap is the model's, not guidance's.")
     return text
 
