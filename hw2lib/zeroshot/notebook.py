@@ -151,7 +151,7 @@ def setup_text(clip: ClipModel, data: ZeroShotSet, mode: str) -> str:
             "contain the word \"photo\")" if mode == "embedded" else
             "CLIP ViT-B/32 with OpenAI's weights, on the course's clip_zeroshot/val")
     seen = (" The ten digit words themselves were in its training captions, so zero-shot here "
-            "means unseen images and an unseen template, not unseen classes; OpenAI's CLIP, too, "
+            "means unseen images and unseen templates, not unseen classes; OpenAI's CLIP, too, "
             "had met CIFAR-100's class names in its web captions." if mode == "embedded" else "")
     return (f"Model: {what}: `{clip.name}`, {n_params / 1e6:.1f}M parameters; "
             f"{len(data.labels):,} images, {len(data.classnames)} classes.{seen}")
