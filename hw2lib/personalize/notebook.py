@@ -37,7 +37,7 @@ def band_text(absolute, relative, token: str) -> str:
                   f"highest ({low / high:.2f} times).")
     return (f"{scale} Relative to the unconditional "
             f"prediction, the learned `{token}` helps in {len(helps)} of {len(relative.columns)} "
-            f"bands (ratio below 1), most in {learned.idxmin()} ({learned.min():.3f}).")
+            f"bands (ratio below 1), most in {learned.idxmin()} ({learned.min():.2f}).")
 
 
 def concept_table(judge: Judge, images: dict, init_prompts: dict):

@@ -34,6 +34,7 @@ class Setup:
     text: str  # Markdown: the model, the concepts and how the tokens were trained
     curves: dict  # {title: (steps, losses, label)} of the training runs
     band_batch: int  # noisy latents per batch in the loss-by-band table
+    band_batches: int  # batches per band there (the scene model: 2 of 64; SD: 3 of 8)
     batch_size: int | None  # generations per batch (None: all at once)
     references_are: str  # what the reference images are, for the figure's caption
     cell_inches: float  # the size of one generated image in the figures
@@ -101,7 +102,7 @@ def embedded(t2i_ckpt, ti_ckpt, clip_ckpt, *, device: str = "cpu") -> Setup:
                  band_images=canvases(refs[t1]),
                  band_prompts=[f"a {t1}", "a four", "a handwritten teal four on red", "a two"],
                  text=embedded_text(t2i_ckpt, ti_ckpt), curves=loss_curves(t2i_ckpt, ti_ckpt),
-                 band_batch=64, batch_size=None,
+                 band_batch=64, band_batches=2, batch_size=None,
                  references_are="held-out digits the scene model never saw in training",
                  cell_inches=0.7, style_token=_style_token(ti_ckpt),
                  model_manifest=_manifest(t2i_ckpt))
@@ -227,7 +228,7 @@ def course(data_dir, *, sd, ti_ckpt, clip_weights, sd_config="", ti_out="",
                  band_images=model.to_latents(imgs).mean,
                  band_prompts=[f"a {t1}", inits[t1]], text=text,
                  curves=loss_curves(ti_ckpt) if (Path(ti_ckpt) / "loss.json").exists() else {},
-                 band_batch=8, batch_size=8, course_scores=scores,
+                 band_batch=8, band_batches=3, batch_size=8, course_scores=scores,
                  references_are=" and ".join(f"{len(c.image_paths)} images of {c.src_image}"
                                              for c in concepts) + " from the course's data",
                  cell_inches=1.2)
