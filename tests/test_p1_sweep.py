@@ -96,3 +96,22 @@ def test_sweep_cli_writes_the_file_the_notebook_reads(stored, tmp_path, monkeypa
     d = json.loads(out.read_text())
     assert d["meta"]["ws"] == [0.0, 3.0] and d["meta"]["data_seed"] == 0
     assert d["meta"]["mode"] == "embedded" and len(d["rows"]) == 4
+
+
+def test_text_sets_the_stored_row_beside_the_grids_accuracy(stored):
+    import pandas as pd
+    _, _, _, table = stored
+    meta = {"command": "p1 sweep", "cpu": "CPU", "made": "2026-11-26 10:00:00"}
+    t = table.assign(images=500, accuracy=[0.8, 0.79, 0.99, 1.0, 0.98, 0.99][:len(table)])
+    names = {"mnistm": "M", "svhn": "S"}
+    scores = pd.DataFrame([
+        {"digit set": "M", "classifier": "project CNN", "images": 100, "accuracy": 1.0},
+        {"digit set": "S", "classifier": "project CNN", "images": 100, "accuracy": 0.97},
+        {"digit set": "M", "classifier": "course LeNet", "images": 100, "accuracy": 0.5}])
+    text = sweep.text(t, meta, 1.0, names, scores=scores)
+    assert ("At the grids' w = 1 these 500 per set read 99.0% ± 0.4 (n = 500) (M) and 100.0% "
+            "(n = 500;") in text
+    assert "the grids' 100 per set, from other noises, read 100.0% (n = 100;" in text
+    assert "and 97.0% ± 1.7 (n = 100): the larger draw is the closer estimate." in text
+    assert "At the grids'" not in sweep.text(t, None, 1.0, names, scores=scores)  # drawn here
+    assert "At the grids'" not in sweep.text(t, meta, 3.0, names, scores=scores)  # w not swept

@@ -212,7 +212,8 @@ def text(table, meta: dict, *, sampler: str, steps: int) -> str:
     common = int(per_set.mode().iloc[0])
     fewer = " and ".join(f"{v} with the {n_steps:,}-step {NAMES.get(k, k).split(' (')[0]}"
                       for (k, n_steps), v in per_set.items() if v != common)
-    out = (f"Measured on {common} images per set and setting"
+    out = (f"Measured once for this checkpoint (`python -m hw2lib p1 curve`), not in this run, "
+           f"on {common} images per set and setting"
            + (f", {fewer}," if fewer else "")
            + f" at $w = {meta['w']:g}$, the same starting noises for every setting "
            f"(on an {meta['cpu']}, {meta['made'][:10]}). ")

@@ -172,7 +172,7 @@ def accuracy_text(table, test_accuracy: dict, mode: str, test_sizes: dict | None
             f"for (± one standard error).")
     if held:
         text += (f" The CNN itself scores {held} on the held-out real test images, so it cannot "
-                 f"certify more than that: part of any remaining error is the judge's.")
+                 f"certify more than that: some of the samples it misreads may be the CNN's own mistakes.")
     lenet = table[table.classifier == "course LeNet"]
     if len(lenet):
         r = lenet.iloc[0]
