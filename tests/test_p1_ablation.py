@@ -50,9 +50,14 @@ def test_ablation_scores_each_run_with_its_recipe(runs, tmp_path):
     assert f"a difference of {diff:+.1f} points (SE " in text
     # and the look beside it, in the accuracy's order: the best run first
     cell = ablation.look.ratio_cell
-    assert (f"colour TV {cell(best['colour TV / floor'])} against "
+    assert (f"on the look, {best.run} against {other.run}: colour TV "
+            f"{cell(best['colour TV / floor'])} against "
             f"{cell(other['colour TV / floor'])}, KID {cell(best[KID_RATIO])} against "
-            f"{cell(other[KID_RATIO])}") in text
+            f"{cell(other[KID_RATIO])}, so ") in text
+    wins = sum(other[c] < best[c] for c in ("colour TV / floor", KID_RATIO))
+    assert {2: f"so {other.run} looks the closer to the data on both",
+            0: f"so {best.run} also looks the closer to the data on both",
+            1: "so each looks the closer on one"}[wins] in text
     assert "DDIM-2" in text and ablation.read(tmp_path / "absent.json") is None
     assert "one per set, with which guidance amplifies the digit" in text  # both nulls ran
     # runs of different budgets are said to be so
@@ -78,3 +83,12 @@ def test_ablation_cli_writes_the_table(runs, tmp_path, monkeypatch):
     assert rc == 0
     d = json.loads(out.read_text())
     assert d["meta"]["steps"] == 2 and {r["run"] for r in d["rows"]} == {"plain", "snr5"}
+
+
+def test_the_comparison_says_which_run_looks_closer():
+    def run(name, tv, kid):
+        return {"run": name, "colour TV / floor": tv, KID_RATIO: kid}
+    best = run("a", 1.8, 1.1)
+    assert ablation._closer(best, run("b", 1.5, 0.8)) == "so b looks the closer to the data on both"
+    assert ablation._closer(best, run("b", 2.0, 1.2)).startswith("so a also looks the closer")
+    assert ablation._closer(best, run("b", 1.5, 1.2)) == "so each looks the closer on one"

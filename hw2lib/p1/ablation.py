@@ -103,15 +103,23 @@ def text(table, meta: dict) -> str:
         others = "; ".join(
             f"{r['run']} ({_recipe(r)}) {100 * r.accuracy:.1f}%, a difference of "
             f"{100 * (best.accuracy - r.accuracy):+.1f} points (SE "
-            f"{100 * (best.SE ** 2 + r.SE ** 2) ** 0.5:.1f}); the look, {best['run']} first as "
-            f"the accuracy: colour TV {look.ratio_cell(best[tv])} against "
+            f"{100 * (best.SE ** 2 + r.SE ** 2) ** 0.5:.1f}); on the look, {best['run']} against "
+            f"{r['run']}: colour TV {look.ratio_cell(best[tv])} against "
             f"{look.ratio_cell(r[tv])}, KID {look.ratio_cell(best[kid])} against "
-            f"{look.ratio_cell(r[kid])}"
+            f"{look.ratio_cell(r[kid])}, {_closer(best, r)}"
             for _, r in g.drop(best.name).iterrows())
         out += (f" At {steps:,} steps, {best['run']} ({_recipe(best)}) reads "
                 f"{100 * best.accuracy:.1f}% ± {100 * best.SE:.1f} (n = {int(best.images):,}) "
                 f"against {others}.")
     return out
+
+
+def _closer(best, other) -> str:
+    """Which of two runs the look statistics put closer to the data (lower ratios)."""
+    wins = sum(bool(other[c] < best[c]) for c in (look.COLOUR_RATIO, look.KID_RATIO))
+    return (f"so {other['run']} looks the closer to the data on both" if wins == 2 else
+            f"so {best['run']} also looks the closer to the data on both" if wins == 0 else
+            "so each looks the closer on one")
 
 
 def _recipe(row) -> str:
