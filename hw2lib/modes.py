@@ -20,7 +20,8 @@ STAND_INS = (
     ("the course's face UNet and noises 00.pt-09.pt (256 × 256)",
      "a 0.7M-parameter DDPM trained here on scikit-image's 100 LFW faces (grey, 32 × 32), "
      "noises drawn with the report's seed",
-     "tiny, soft grey faces (a 1-channel model sampled in three channels, so exactly grey); "
+     "tiny, soft grey faces (a 1-channel model sampled in three channels: grey up to the last "
+     "step's noise); "
      "the MSE "
      "ground truth is diffusers' DDIMScheduler on the same model (a cross-check of our DDIM), "
      "not the course's GT images"),

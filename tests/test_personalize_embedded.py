@@ -389,3 +389,34 @@ def test_position_text_measures_what_a_side_word_changes():
     assert "`a <a> on the right` differs from `a <a>` by" in text
     assert "puts the concept's cell on the right in 2 of 4" in text
     assert notebook.position_text({"a <a>": plain}, Cells()) == ""
+
+
+def test_findings_say_what_present_means_when_the_style_never_shows():
+    """A style token whose generations lack its colours is still counted 'present' where its
+    cell is nearer to its references than to the other token's: the findings say so, and say
+    nothing of it when the colours do show."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from hw2lib.personalize import notebook
+    scores = pd.DataFrame([
+        {"concept": "<new1>", "prompt": "a <new1>", "which": "learned token", "image score": 70.9,
+         "minus init word": 10.5, "SE": 4.7},
+        {"concept": "<new1>", "prompt": "a four", "which": "init word", "image score": 60.4},
+        {"concept": "<new2>", "prompt": "a <new2>", "which": "learned token", "image score": 64.2,
+         "minus init word": 26.7, "SE": 4.0},
+        {"concept": "<new2>", "prompt": "a digit", "which": "init word", "image score": 37.5}])
+    comp = pd.DataFrame([{"method": m, "left vs <new1>": 54.8, "right vs <new2>": 40.0,
+                          "both present": b, "SE of both present": 0.07, "left occupied": 0.8,
+                          "right occupied": 0.7} for m, b in (("naive", 0.25), ("masked", 0.125))])
+    judge = SimpleNamespace(part="cell", parts="cells", space="CLIP image space")
+
+    def style(k):
+        return ("<new2>", pd.DataFrame([{"prompt": "a <new2>", "which": "learned token",
+                                         "yellow on blue": k, "of": 32}]), ("yellow", "blue", 5))
+    text = notebook.findings(scores, comp, 32, judge, style=style(0))
+    assert ("Since `<new2>`'s own generations are yellow on blue in only 0 of 32, a `<new2>` "
+            "counted here is a cell nearer to its references than to `<new1>`'s") in text
+    assert "Since `<new2>`" not in notebook.findings(scores, comp, 32, judge, style=style(20))
+    assert "Since" not in notebook.findings(scores, comp, 32, judge)

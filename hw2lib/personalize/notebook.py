@@ -154,6 +154,17 @@ def findings(scores, comp, n: int, judge: Judge, style=None) -> str:
                        "besides the colours, not with the style" if k < of / 4 and d > 0 else ""))
         return out
     t1, t2 = scores.concept.unique()[:2]
+    unseen = ""  # a style token whose colours its own generations lack: "present" is relative
+    if style is not None and style[0] in (t1, t2):
+        table, (ink, paper, _) = style[1], style[2]
+        mine = table[table.which == "learned token"].iloc[0]
+        k, of = int(mine[f"{ink} on {paper}"]), int(mine["of"])
+        other = t1 if style[0] == t2 else t2
+        if k < of / 4:
+            unseen = (f" Since `{style[0]}`'s own generations are {ink} on {paper} in only {k} of "
+                      f"{of}, a `{style[0]}` counted here is a {part} nearer to its references "
+                      f"than to `{other}`'s, not one in its colours: these counts judge where "
+                      f"`{other}` goes more than whether `{style[0]}`'s style appears.")
     naive, masked = comp.iloc[0], comp.iloc[1]
     cols = list(comp.columns)
     left, right = cols[1], cols[2]
@@ -179,7 +190,7 @@ def findings(scores, comp, n: int, judge: Judge, style=None) -> str:
         "The likely cause: each token was fitted alone, on images where it was the only "
         "subject, and nothing in training ties a token to one place; in a prompt with two "
         "learned tokens both act on the whole image through the same cross-attention, so one "
-        "concept can take over both places or the relation \"next to\" can be lost.",
+        "concept can take over both places or the relation \"next to\" can be lost." + unseen,
         f"* **Region-masked composition** {better} this to {k_masked} of {n} (a difference of "
         f"{signed(100 * (p2 - p1), '{:+.0f}')} points, SE {100 * se_diff:.0f}: {sure}); "
         f"right {parts} "
