@@ -109,9 +109,8 @@ def test_text_sets_the_stored_row_beside_the_grids_accuracy(stored):
         {"digit set": "S", "classifier": "project CNN", "images": 100, "accuracy": 0.97},
         {"digit set": "M", "classifier": "course LeNet", "images": 100, "accuracy": 0.5}])
     text = sweep.text(t, meta, 1.0, names, scores=scores)
-    assert ("At the grids' w = 1 these 500 per set read 99.0% ± 0.4 (n = 500) (M) and 100.0% "
-            "(n = 500;") in text
-    assert "the grids' 100 per set, from other noises, read 100.0% (n = 100;" in text
-    assert "and 97.0% ± 1.7 (n = 100): the larger draw is the closer estimate." in text
+    assert ("At the grids' w = 1 these 500 per set read M 99.0% ± 0.4 and S 100.0% (no error); "
+            "the grids' own 100 per set, from other noises, read 100.0% (no error) and 97.0% ± "
+            "1.7: the larger draw is the closer estimate.\n\nAccuracy of") in text
     assert "At the grids'" not in sweep.text(t, None, 1.0, names, scores=scores)  # drawn here
     assert "At the grids'" not in sweep.text(t, meta, 3.0, names, scores=scores)  # w not swept

@@ -93,11 +93,15 @@ def text(table, meta: dict | None, guidance: float, names: dict, scores=None) ->
     the stored measurement (its command, CPU and date) or this run. With the grids' score table
     ``scores`` (:func:`hw2lib.p1.score_table`), a stored sweep's row at the grids' w is set
     beside the grids' own accuracy, the two being draws of different sizes from other noises."""
-    from ..report.show import pct
+    from ..report.show import se
     n = int(table.images.iloc[0])
+
+    def short(p: float, m: int) -> str:  # "99.0% ± 0.4", or "100.0% (no error)"
+        return f"{100 * p:.1f}%" + (f" ± {100 * se(p, m):.1f}" if 0 < p < 1 else
+                                    " (no error)" if p == 1 else "")
     where = (f"The sweep below was measured once for this checkpoint on {n:,} images per set "
              f"and w (`{meta['command']}`, on an {meta['cpu']}, {meta['made'][:10]}, with this "
-             f"page's sampler and seed); the thumbnails are drawn here from the grid's noises. "
+             f"page's sampler and seed); the thumbnails are drawn here from the grid's noises."
              if meta else "")
     at = table[table.w == float(guidance)]
     if meta and scores is not None and len(at):
@@ -105,12 +109,12 @@ def text(table, meta: dict | None, guidance: float, names: dict, scores=None) ->
         mine = [(names.get(r.set, r.set), r) for _, r in at.iterrows()]
         mine = [(label, r) for label, r in mine if label in cnn.index]
         if mine:
-            grid = cnn.loc[mine[0][0]]
-            where += (f"At the grids' w = {guidance:g} these {n:,} per set read "
-                      + " and ".join(f"{pct(r.accuracy, int(r.images))} ({label})"
+            m = int(cnn.loc[mine[0][0]].images)
+            where += (f" At the grids' w = {guidance:g} these {n:,} per set read "
+                      + " and ".join(f"{label} {short(r.accuracy, int(r.images))}"
                                      for label, r in mine)
-                      + f"; the grids' {int(grid.images):,} per set, from other noises, read "
-                      + " and ".join(pct(cnn.loc[label].accuracy, int(cnn.loc[label].images))
+                      + f"; the grids' own {m:,} per set, from other noises, read "
+                      + " and ".join(short(cnn.loc[label].accuracy, int(cnn.loc[label].images))
                                      for label, _ in mine)
-                      + ": the larger draw is the closer estimate. ")
-    return where + sweep_text(accuracies(table), guidance, n, names)
+                      + ": the larger draw is the closer estimate.")
+    return (where + "\n\n" if where else "") + sweep_text(accuracies(table), guidance, n, names)
