@@ -24,10 +24,18 @@ def measure(unet, schedule, set_names, model, refs: dict, *, ws=WEIGHTS, per_dig
             sampler: str = "ddpm", steps: int = 20, seed: int = 0, progress: bool = True):
     """:func:`hw2lib.p1.sweep_table` of ``per_digit`` images per digit, set and w: set k from
     :func:`hw2lib.p1.grid_noise` with ``seed + k`` (the same noises at every w)."""
+    return _drawn(unet, schedule, set_names, model, refs, ws=ws, per_digit=per_digit,
+                  n_cols=per_digit, sampler=sampler, steps=steps, seed=seed, progress=progress)[0]
+
+
+def _drawn(unet, schedule, set_names, model, refs: dict, *, ws, per_digit: int, n_cols: int,
+           sampler: str, steps: int, seed: int, known: dict | None = None,
+           progress: bool = False):
+    """(:func:`hw2lib.p1.sweep_table`, the images) of :func:`hw2lib.p1.guidance_sweep`."""
     acc, images = guidance_sweep(unet, schedule, set_names, list(ws), model, per_digit=per_digit,
-                                 n_cols=per_digit, sampler=sampler, steps=steps, seed=seed,
-                                 progress=progress)
-    return sweep_table(acc, images, model, refs)
+                                 n_cols=n_cols, sampler=sampler, steps=steps, seed=seed,
+                                 known=known, progress=progress)
+    return sweep_table(acc, images, model, refs), images
 
 
 def write(path, table, *, ckpt, classifier, command: str, sampler: str, steps: int, seed: int,
@@ -70,12 +78,11 @@ def obtain(unet, schedule, set_names, model, refs: dict, *, ckpt, classifier, ws
     found = (stored(ckpt, classifier, ws=ws, sampler=sampler, steps=steps, seed=seed, data=data)
              if use_stored else None)
     if found is None:
-        acc, images = guidance_sweep(unet, schedule, set_names, list(ws), model,
-                                     per_digit=per_digit, n_cols=n_cols, sampler=sampler,
-                                     steps=steps, seed=seed, known=known)
+        table, images = _drawn(unet, schedule, set_names, model, refs, ws=ws, per_digit=per_digit,
+                               n_cols=n_cols, sampler=sampler, steps=steps, seed=seed,
+                               known=known)
         few = sweep_columns(per_digit, min(shown, per_digit))
-        return (sweep_table(acc, images, model, refs), None,
-                {k: v[few] for k, v in images.items()})
+        return table, None, {k: v[few] for k, v in images.items()}
     _, images = guidance_sweep(unet, schedule, set_names, list(ws), model, per_digit=shown,
                                n_cols=n_cols, sampler=sampler, steps=steps, seed=seed, known=known)
     return found[0], found[1], images
