@@ -56,6 +56,10 @@ def test_min_snr_training_is_recorded_and_changes_the_run(tiny_ckpt, tmp_path):
     out = p1.train(sets, tmp_path / "snr", cfg, unet_cfg=TINY, command="test", progress=False)
     assert json.loads((out / "manifest.json").read_text())["train_config"]["snr_gamma"] == 0.05
     assert json.loads((tiny_ckpt / "manifest.json").read_text())["train_config"]["snr_gamma"] == 0
+    unet, _, _ = p1.load(out)  # P1.1 says how the loss was weighted, read from the manifest
+    assert "weighted by Min-SNR-γ (Hang et al. 2023, γ = 0.05)" in p1.network_text(
+        p1.describe(unet, out))
+    assert "Min-SNR" not in p1.network_text(p1.describe(unet, tiny_ckpt))
     from safetensors.torch import load_file
     a, b = load_file(out / "model.safetensors"), load_file(tiny_ckpt / "model.safetensors")
     assert a.keys() == b.keys() and any(not torch.equal(a[k], b[k]) for k in a)

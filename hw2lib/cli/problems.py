@@ -168,7 +168,8 @@ def _register_p1(sub) -> None:
     v.add_argument("--classifier", default="checkpoints/digit_classifier")
     v.add_argument("--out", default=None, help="default: <ckpt>/sampler_curve.json")
     v.add_argument("--per-digit", type=int, default=20, help="images per digit, set and setting")
-    v.add_argument("--w", type=float, default=4.0, help="guidance weight of every setting")
+    v.add_argument("--w", type=float, default=2.0,
+                   help="guidance weight of every setting (the P1 notebook's)")
     v.add_argument("--settings", default=None,
                    help="comma-separated sampler-steps, e.g. ddim-10,dpmpp-15 (default: DDIM "
                         "5-100, DPM-Solver++ 5-25, DDPM-1000)")

@@ -70,10 +70,12 @@ class Preset:
     variants: dict = field(default_factory=dict)
 
 
-_P1 = Preset("p1", "the class-conditional digit DDPM (~80 min on 2 CPU cores alone)",
+# Min-SNR-5 and one guidance null per set: the recipe the appendix's ablation measured best
+# (issue 18; checkpoints/README.md), 5,000 steps: about 80 minutes of one CPU core
+_P1 = Preset("p1", "the class-conditional digit DDPM (~80 min of one CPU core)",
              "checkpoints/p1_ddpm",
-             TrainConfig(steps=5235, batch_size=64, lr=1e-3, warmup=200, p_uncond=0.15),
-             unet=P1_UNET, options={"snr_gamma": 0.0, "guidance_null": "shared"})
+             TrainConfig(steps=5000, batch_size=64, lr=1e-3, warmup=200, p_uncond=0.15),
+             unet=P1_UNET, options={"snr_gamma": 5.0, "guidance_null": "per-set"})
 _P1_GPU = replace(_P1, help="the P1 DDPM at the size public solutions train (course mode, GPU)",
                   train=TrainConfig(steps=30_000, batch_size=256, lr=2e-4, warmup=1000,
                                     ema_decay=0.9999, p_uncond=0.15, precision="bf16"),

@@ -53,6 +53,7 @@ def describe(unet, ckpt_dir) -> dict:
             "batch_size": cfg.get("batch_size"), "lr": cfg.get("lr"),
             "p_uncond": cfg.get("p_uncond"), "ema_decay": cfg.get("ema_decay"),
             "guidance_null": cfg.get("guidance_null", "shared"),
+            "snr_gamma": cfg.get("snr_gamma", 0.0),
             "warmup": cfg.get("warmup"), "wall_minutes": man.get("wall_seconds", 0) / 60,
             "weights": man.get("weights", "ema"), "n_train_images": man.get("n_train_images"),
             "attention_sizes": [c.sample_size // 2 ** i for i, b in enumerate(c.down_block_types)
@@ -86,6 +87,18 @@ def _dropout(guidance_null: str) -> str:
             "the set's look together")
 
 
+def _weighting(d: dict) -> str:
+    """How the loss was weighted over t: nothing for the plain loss, Min-SNR-γ otherwise."""
+    g = d.get("snr_gamma") or 0.0
+    if not g:
+        return ""
+    return (f", the loss of each sample weighted by Min-SNR-γ (Hang et al. 2023, γ = {g:g}): "
+            f"$\\min(\\mathrm{{SNR}}_t, \\gamma) / \\mathrm{{SNR}}_t$ with "
+            f"$\\mathrm{{SNR}}_t = \\bar\\alpha_t / (1 - \\bar\\alpha_t)$, which down-weights the "
+            f"low-noise steps (those with $\\mathrm{{SNR}}_t > \\gamma$) so that they do not "
+            f"dominate the gradient")
+
+
 def network_text(d: dict) -> str:
     """P1.1's network and training paragraph, from :func:`describe`."""
     sizes = ", ".join(f"{s} × {s}" for s in d["attention_sizes"]) or "no level"
@@ -95,7 +108,8 @@ def network_text(d: dict) -> str:
             f"{sizes}; the "
             f"time step enters through a sinusoidal embedding, the class through a learned "
             f"embedding of {d['n_classes']} labels ({_labels(d['guidance_null'])}) added "
-            f"to it. Trained for {d['steps']:,} steps at batch {d['batch_size']}, AdamW at "
+            f"to it. Trained for {d['steps']:,} steps at batch {d['batch_size']}{_weighting(d)}, "
+            f"AdamW at "
             f"learning rate {d['lr']:g} after {d['warmup']} warm-up steps, guidance dropout "
             f"$p_{{\\text{{uncond}}}} = {d['p_uncond']:g}$ "
             f"({_dropout(d['guidance_null'])}), EMA decay {d['ema_decay']:g} (the "
