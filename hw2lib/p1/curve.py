@@ -206,8 +206,10 @@ def text(table, meta: dict, *, sampler: str, steps: int) -> str:
         return f"{NAMES.get(r.sampler, r.sampler)} with {r.steps} steps"
 
     def at(r):
-        return (f"{100 * r.accuracy:.1f}% ± {100 * r.SE:.1f} (n = {r.images:,}), colour TV "
-                f"{r.colour:.1f}× its floor, KID {r.kid:.1f}× its floor's upper level")
+        acc = (f"{100 * r.accuracy:.1f}% (no error, n = {r.images:,})" if r.SE == 0 else
+               f"{100 * r.accuracy:.1f}% ± {100 * r.SE:.1f} (n = {r.images:,})")
+        return (f"{acc}, colour TV {r.colour:.1f}× its floor, KID {r.kid:.1f}× its floor's "
+                f"upper level")
     per_set = table.groupby(["sampler", "steps"], sort=False)["images"].first()
     common = int(per_set.mode().iloc[0])
     fewer = " and ".join(f"{v} with the {n_steps:,}-step {NAMES.get(k, k).split(' (')[0]}"
@@ -264,7 +266,9 @@ def text(table, meta: dict, *, sampler: str, steps: int) -> str:
     out += ("The P1 rule (accuracy within one standard error of the best, then the best colour "
             + (f"ratio, among the settings measured on {common} images per set)" if fewer
                else "ratio)")
-            + f" picks **{name(pick)}**: {at(pick)}.")
+            + f" picks **{name(pick)}**: {at(pick)}"
+            + (" (with no error its standard error is 0, so the rule keeps no other setting "
+               "beside it)." if pick.SE == 0 and len(cand) == 1 else "."))
     mine = s[(s.sampler == sampler) & (s.steps == steps)]
     if len(mine):
         m = mine.iloc[0]
