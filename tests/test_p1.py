@@ -378,6 +378,10 @@ def test_accuracy_text_gives_the_judges_own_accuracy_with_its_error():
     assert "98.0% ± 1.4 (n = 100) of the MNIST-M-like samples" in text
     assert "97.0% ± 0.5 (n = 1,000) on MNIST-M-like" in text
     assert "100.0% (n = 1,000; no error: its rate is below 0.3% at 95% confidence)" in text
+    assert "(± one standard error)" in text and "the CNN's own mistakes" in text
+    perfect = p1.accuracy_text(table.assign(accuracy=1.0), {"mnistm": 0.97}, "embedded")
+    assert "(± one standard error)" not in perfect and "own mistakes" not in perfect
+    assert "could still be one a person would misread" in perfect
 
 
 def test_sweep_text_names_the_best_once_and_which_set_falls():
@@ -427,4 +431,5 @@ def test_sampler_curve_text_says_when_a_perfect_pick_leaves_no_other_candidate()
     text = curve.text(t, meta, sampler="ddpm", steps=20)
     assert "with 10 steps**: 100.0% (no error, n = 400), colour TV 1.4×" in text
     assert "(with no error its standard error is 0, so the rule keeps no other setting" in text
-    assert "with 20 steps: 99.8% ± 0.2 (n = 400)" in text
+    assert ("with 20 steps: 99.8% ± 0.2 (n = 400), colour TV 1.2× its floor, KID 1.0× its floor's "
+            "upper level (0.2 points below the pick, SE 0.2, for the better colour ratio).") in text

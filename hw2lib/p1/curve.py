@@ -272,6 +272,9 @@ def text(table, meta: dict, *, sampler: str, steps: int) -> str:
     mine = s[(s.sampler == sampler) & (s.steps == steps)]
     if len(mine):
         m = mine.iloc[0]
+        gap = 100 * (pick.accuracy - m.accuracy)
+        why = (f" ({gap:.1f} points below the pick, SE {100 * float(np.hypot(pick.SE, m.SE)):.1f}, "
+               f"for the better colour ratio)" if m.colour < pick.colour and gap >= 0 else "")
         out += (" That is this page's sampler." if (m.sampler, m.steps) == (pick.sampler, pick.steps)
-                else f" This page uses {name(m)}: {at(m)}.")
+                else f" This page uses {name(m)}: {at(m)}{why}.")
     return out

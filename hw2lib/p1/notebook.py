@@ -182,11 +182,14 @@ def accuracy_text(table, test_accuracy: dict, mode: str, test_sizes: dict | None
     sizes = test_sizes or {}
     held = ", ".join(f"{pct(v, sizes.get(k))} on {set_label(k, mode)}"
                      for k, v in test_accuracy.items())
+    missed = bool((cnn.accuracy < 1).any())
     text = (f"The project's digit CNN reads {' and '.join(parts)} as the digit they were drawn "
-            f"for (± one standard error).")
+            f"for" + (" (± one standard error)." if missed else "."))
     if held:
         text += (f" The CNN itself scores {held} on the held-out real test images, so it cannot "
-                 f"certify more than that: some of the samples it misreads may be the CNN's own mistakes.")
+                 f"certify more than that: "
+                 + ("some of the samples it misreads may be the CNN's own mistakes." if missed else
+                    "a sample it reads as its digit could still be one a person would misread."))
     lenet = table[table.classifier == "course LeNet"]
     if len(lenet):
         r = lenet.iloc[0]
