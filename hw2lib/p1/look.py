@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..look import FORMATS, KID_RATIO, look_against, reference
+from ..look import COLOUR_RATIO, FORMATS, KID_RATIO, look_against, reference
 
 LOOK_COLUMNS = ["KID", "KID sd", "KID floor", "KID floor sd", KID_RATIO, "colour TV",
                 "colour TV floor", "colour TV floor sd", "colour TV / floor"]
@@ -119,7 +119,7 @@ def sweep_look_text(table, names: dict) -> str:
     """What the sweep says of the look (:func:`sweep_table`): the range of each ratio per set over
     w, the w (if any) that keeps every ratio of every set within :data:`WITHIN`, and, when w = 0
     was measured and is already outside, that the gap is there without guidance."""
-    ratios = {"KID": KID_RATIO, "colour TV": "colour TV / floor"}
+    ratios = {"KID": KID_RATIO, "colour TV": COLOUR_RATIO}
     spans = []
     for k, col in ratios.items():
         per = [f"{r.min():.1f}–{r.max():.1f}× ({names.get(n, n)})" for n, r in
@@ -134,7 +134,7 @@ def sweep_look_text(table, names: dict) -> str:
                f"No w keeps every ratio of both sets within {WITHIN:g}×."))
     if 0.0 in set(table.w) and worst[0.0] > WITHIN:
         zero = table[table.w == 0.0]
-        far = ", ".join(f"KID {r[KID_RATIO]:.1f}× and colour TV {r['colour TV / floor']:.1f}× "
+        far = ", ".join(f"KID {r[KID_RATIO]:.1f}× and colour TV {r[COLOUR_RATIO]:.1f}× "
                         f"for {names.get(r.set, r.set)}" for _, r in zero.iterrows())
         text += (f" Without guidance (w = 0) the ratios are already {far}: that much of the "
                  f"gap is the model's, not guidance's.")

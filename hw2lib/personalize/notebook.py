@@ -119,6 +119,14 @@ def loss_by_band(model: TextToImage, images: torch.Tensor, prompts, *, bands=((0
     return absolute, absolute / absolute.loc['"" (unconditional)']
 
 
+def _style_count(style) -> tuple:
+    """(ink, paper, k, of) of :func:`~.checks.style_check`'s ``(token, table, (ink, paper, k))``:
+    k of the token's own ``of`` generations are ink on paper."""
+    table, (ink, paper, _) = style[1], style[2]
+    mine = table[table.which == "learned token"].iloc[0]
+    return ink, paper, int(mine[f"{ink} on {paper}"]), int(mine["of"])
+
+
 def findings(scores, comp, n: int, judge: Judge, style=None) -> str:
     """The findings of P3.2 as Markdown, every number read from :func:`concept_table` and
     :func:`compose_two`'s tables (``n`` images per prompt); ``judge`` names the space and the
@@ -145,9 +153,7 @@ def findings(scores, comp, n: int, judge: Judge, style=None) -> str:
                f"\"{i['prompt']}\" scores {i['image score']:.1f}: a paired difference of "
                f"{signed(d, '{:+.1f}')} (SE {e:.1f}, n = {n}), {verdict} its initialisation word")
         if style is not None and style[0] == token:
-            table, (ink, paper, _) = style[1], style[2]
-            mine = table[table.which == "learned token"].iloc[0]
-            k, of = int(mine[f"{ink} on {paper}"]), int(mine["of"])
+            ink, paper, k, of = _style_count(style)
             out += (f"; in colour, {k} of {of} of its generations are {ink} on {paper} like its "
                     "references (the style check above)"
                     + (", so the score rises with what the generations share with the references "
@@ -156,9 +162,7 @@ def findings(scores, comp, n: int, judge: Judge, style=None) -> str:
     t1, t2 = scores.concept.unique()[:2]
     unseen = ""  # a style token whose colours its own generations lack: "present" is relative
     if style is not None and style[0] in (t1, t2):
-        table, (ink, paper, _) = style[1], style[2]
-        mine = table[table.which == "learned token"].iloc[0]
-        k, of = int(mine[f"{ink} on {paper}"]), int(mine["of"])
+        ink, paper, k, of = _style_count(style)
         other = t1 if style[0] == t2 else t2
         if k < of / 4:
             unseen = (f" Since `{style[0]}`'s own generations are {ink} on {paper} in only {k} of "
