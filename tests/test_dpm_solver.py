@@ -109,6 +109,23 @@ def test_first_order_is_ddim_and_differs_from_2m():
     assert (first - ref).abs().max() > 1e-2
 
 
+def test_first_order_with_the_clamp_is_ddim_with_eps_from_the_clamped_x0():
+    """With the data prediction clamped, DPM-Solver++(1)'s step
+    sigma_s/sigma_t x_t + alpha_s (1 - e^{-h}) clamp(x0) is DDIM's step with eps re-derived from the
+    clamped x0 (alpha_s clamp(x0) + sigma_s (x_t - alpha_t clamp(x0)) / sigma_t): the same numbers.
+    DDIM's default clamp keeps the model's eps and lands elsewhere (negative control)."""
+    grid = dpm_solver_timesteps(T, 10)
+    s = linear_schedule(T)
+    noise = 2 * x_T(shape=(8, 3, 4, 4))  # wide enough that the clamp acts
+    first = dpmpp_2m_sample(toy_eps, s, timesteps=grid, order=1, noise=noise,
+                            clip_x0=True).sample
+    refit = ddim_sample(toy_eps, s, timesteps=grid, noise=noise, clip_x0=True,
+                        clipped_eps=True).sample
+    kept = ddim_sample(toy_eps, s, timesteps=grid, noise=noise, clip_x0=True).sample
+    torch.testing.assert_close(first, refit, rtol=1e-5, atol=1e-5)
+    assert (first - kept).abs().max() > 1e-2
+
+
 def test_off_by_one_timesteps_differ():
     """Negative control 2: the model called at t while the schedule is read at t + 1 (a grid
     one index off) moves the result well beyond the tolerance of the oracle test."""

@@ -369,6 +369,35 @@ def test_sampler_curve_text_measures_the_clamp_when_many_steps_lose():
     assert "A likely reading" in guess and "use_clipped_model_output" not in guess
 
 
+def test_sampler_curve_text_says_why_the_solver_reads_below_ddim():
+    """DPM-Solver++ below DDIM's best: the prose names the clamp, and the clamped-eps DDIM row at
+    the solver's step count says whether it is the explanation; no prose when the solver is
+    within two SEs of DDIM."""
+    import pandas as pd
+
+    from hw2lib.look import KID_RATIO
+    from hw2lib.p1 import curve
+
+    def table(rows):
+        return pd.DataFrame([{"sampler": a, "steps": k, "evaluations": 2 * k, "set": s,
+                              "images": 200, "accuracy": acc, "colour TV / floor": 1.0,
+                              KID_RATIO: 1.0, "seconds": 1.0}
+                             for a, k, acc in rows for s in ("mnistm", "svhn")])
+    meta = {"w": 2.0, "cpu": "cpu", "made": "2026-11-26", "command": "c"}
+    rows = [("ddim", 25, 0.99), ("dpmpp", 5, 0.985), ("dpmpp", 25, 0.95)]
+    text = curve.text(table(rows + [("ddim-clipped-eps", 25, 0.955)]), meta, sampler="ddim",
+                      steps=25)
+    assert "DPM-Solver++(2M) with 25 steps reads 95.0% ± 1.1, below DDIM's best" in text
+    assert "That DDIM variant at 25 steps reads 95.5% ± 1.0" in text and "converge" in text
+    other = curve.text(table(rows + [("ddim-clipped-eps", 25, 0.99)]), meta, sampler="ddim",
+                       steps=25)
+    assert "the clamp does not explain the gap" in other
+    assert "That DDIM variant" not in curve.text(table(rows), meta, sampler="ddim", steps=25)
+    close = curve.text(table([("ddim", 25, 0.99), ("dpmpp", 25, 0.985)]), meta, sampler="ddim",
+                       steps=25)
+    assert "DPM-Solver++(2M) with" not in close
+
+
 def test_accuracy_text_gives_the_judges_own_accuracy_with_its_error():
     import pandas as pd
     table = pd.DataFrame([{"digit set": "MNIST-M-like", "classifier": "project CNN",

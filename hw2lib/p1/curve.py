@@ -192,6 +192,37 @@ def view(table):
                                             "s per 100": "wall s per 100"})
 
 
+def _solver_text(s) -> str:
+    """Why DPM-Solver++ reads below DDIM at its most steps, from :func:`summary` rows ``s``:
+    nothing when it does not (within two SEs of DDIM's best). With the page's clamp the solver's
+    data prediction is clamped whole (diffusers' thresholding), so its first-order step is DDIM's
+    with eps re-derived from the clamped x0-hat (``tests/test_dpm_solver.py``); the curve's
+    ``ddim-clipped-eps`` row at the solver's step count, when there is one, is the check."""
+    solver, ddim = s[s.sampler == "dpmpp"], s[s.sampler == "ddim"]
+    if not len(solver) or not len(ddim):
+        return ""
+    last, top = solver.loc[solver.steps.idxmax()], ddim.loc[ddim.accuracy.idxmax()]
+    if last.accuracy >= top.accuracy - 2 * float(np.hypot(last.SE, top.SE)):
+        return ""
+    out = (f"DPM-Solver++(2M) with {last.steps} steps reads {100 * last.accuracy:.1f}% ± "
+           f"{100 * last.SE:.1f}, below DDIM's best ({100 * top.accuracy:.1f}% at {top.steps} "
+           f"steps), although both solve the same ODE. They do not clamp alike: the solver clamps "
+           f"its whole data prediction $\\hat x_0$ (diffusers' thresholding), and with that clamp "
+           f"its first-order step is exactly DDIM's step with $\\epsilon$ re-derived from the "
+           f"clamped $\\hat x_0$ (tested), not the page's DDIM step, which keeps the model's "
+           f"$\\epsilon$. ")
+    twin = s[(s.sampler == "ddim-clipped-eps") & (s.steps == last.steps)]
+    if len(twin):
+        t = twin.iloc[0]
+        out += (f"That DDIM variant at {t.steps} steps reads {100 * t.accuracy:.1f}% ± "
+                f"{100 * t.SE:.1f} from the same noises, "
+                + ("as the solver does: more solver steps converge to the clamped-$\\epsilon$ "
+                   "sampler's solutions, not to DDIM's. "
+                   if abs(t.accuracy - last.accuracy) <= 2 * float(np.hypot(t.SE, last.SE)) else
+                   f"not what the solver reads: the clamp does not explain the gap. "))
+    return out
+
+
 def text(table, meta: dict, *, sampler: str, steps: int) -> str:
     """What the curve says, computed: the best setting by the P1 rule (accuracy within one SE
     of the best, then the best colour ratio) and where the page's own sampler stands."""
@@ -252,6 +283,7 @@ def text(table, meta: dict, *, sampler: str, steps: int) -> str:
                            if sure else
                            f"against {100 * last.accuracy:.1f}%, within two standard errors: the "
                            f"mismatch does not explain the loss. "))
+    out += _solver_text(s)
     strided = s[(s.sampler == "ddpm") & (s.steps < 1000)]
     same = strided.merge(ddim, on="steps", suffixes=("", "_ddim"))
     if len(same):
