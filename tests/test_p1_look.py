@@ -111,6 +111,11 @@ def test_choice_text_says_whether_the_rule_agrees_with_the_parameter():
         p1.choice_text(near, 4.0, names))
     noisy = sweep(ACC, LOOK).assign(**{"colour TV floor": 0.3, "colour TV floor sd": 0.06})
     assert "varies by 20% of its mean" in p1.choice_text(p1.choose_guidance(noisy), 2.0, names)
+    assert "KID does not enter" not in agree  # KID 1x everywhere: nothing to say
+    kid = sweep(ACC, LOOK).assign(**{KID_RATIO: [3.0, 3.0, 12.0, 2.1, 11.0, 5.0, 6.2, 7.2]})
+    assert ("KID does not enter the rule; at the pick it is MNIST-M-like 12.0× (lowest at w = 0: "
+            "3.0×), SVHN-like 2.1× (its lowest) its floor's upper level.") in (
+        p1.choice_text(p1.choose_guidance(kid), 2.0, names))
 
 
 def score_rows(kid_r, tv_r):
@@ -180,3 +185,14 @@ def test_sweep_look_text_says_whether_any_w_is_within_and_what_w_0_shows():
     near = t.assign(**{KID_RATIO: [1.5, 1.9, 3.0, 1.0], "colour TV / floor": 1.2})
     text = p1.sweep_look_text(near, {"m": "M", "s": "S"})
     assert "Every ratio of both sets is within 2× at w = 0." in text and "Without" not in text
+    # the grid's look on 100 per set against the sweep's 500 at the page's w
+    grid = pd.DataFrame([{"digit set": lab, "classifier": "project CNN", "images": 100,
+                          "KID": 0.001, KID_RATIO: k, "colour TV / floor": c}
+                         for lab, k, c in (("M", 0.3, 0.9), ("S", 0.1, 1.1))])
+    text = p1.sweep_look_text(t, {"m": "M", "s": "S"}, guidance=4.0, grid=grid)
+    assert ("At the page's w = 4 the larger draw overturns the grid's verdict: M's KID is 11.0× "
+            "(n = 500) against 0.3× on the grid (n = 100); S's KID is 4.5× (n = 500) against "
+            "0.1× on the grid (n = 100); S's colour TV is 2.8× (n = 500) against 1.1×") in text
+    same = p1.sweep_look_text(near, {"m": "M", "s": "S"}, guidance=0.0, grid=grid)
+    assert "At the page's w = 0 the 500 per set give the same verdicts as the grid's 100" in same
+    assert "larger draw" not in p1.sweep_look_text(t, {"m": "M", "s": "S"}, guidance=2.0, grid=grid)

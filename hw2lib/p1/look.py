@@ -115,10 +115,12 @@ def sweep_table(sweep, images: dict, model, refs: dict):
     return pd.DataFrame(rows)
 
 
-def sweep_look_text(table, names: dict) -> str:
+def sweep_look_text(table, names: dict, *, guidance: float | None = None, grid=None) -> str:
     """What the sweep says of the look (:func:`sweep_table`): the range of each ratio per set over
     w, the w (if any) that keeps every ratio of every set within :data:`WITHIN`, and, when w = 0
-    was measured and is already outside, that the gap is there without guidance."""
+    was measured and is already outside, that the gap is there without guidance. With the page's
+    ``guidance`` and its ``grid`` score table (:func:`hw2lib.p1.score_table`), when the sweep drew
+    more images at that w: which verdict of the smaller grid the larger draw overturns."""
     ratios = {"KID": KID_RATIO, "colour TV": COLOUR_RATIO}
     spans = []
     for k, col in ratios.items():
@@ -138,7 +140,33 @@ def sweep_look_text(table, names: dict) -> str:
                         f"for {names.get(r.set, r.set)}" for _, r in zero.iterrows())
         text += (f" Without guidance (w = 0) the ratios are already {far}: that much of the "
                  f"gap is the model's, not guidance's.")
-    return text
+    return text + _larger_draw(table, names, guidance, grid)
+
+
+def _larger_draw(table, names: dict, guidance, grid) -> str:
+    """The sweep's rows at the page's w against the grid's look verdicts on fewer images: the
+    larger draw's verdict is the one to read (the floor narrows with n, a real gap does not)."""
+    if guidance is None or grid is None or guidance not in set(table.w):
+        return ""
+    rows = grid[grid.classifier == "project CNN"].dropna(subset=["KID"])
+    here = table[table.w == guidance]
+    n, m = int(here.images.iloc[0]), int(rows.images.min()) if len(rows) else 0
+    if not len(rows) or n <= m:
+        return ""
+    flips = []
+    for _, r in here.iterrows():
+        label = names.get(r.set, r.set)
+        small = rows[rows["digit set"] == label]
+        for k, col in (("KID", KID_RATIO), ("colour TV", COLOUR_RATIO)):
+            if len(small) and (small[col].iloc[0] <= WITHIN) != (r[col] <= WITHIN):
+                flips.append(f"{label}'s {k} is {r[col]:.1f}× (n = {n:,}) against "
+                             f"{small[col].iloc[0]:.1f}× on the grid (n = {m:,})")
+    if not flips:
+        return (f" At the page's w = {guidance:g} the {n:,} per set give the same verdicts as the "
+                f"grid's {m:,}.")
+    return (f" At the page's w = {guidance:g} the larger draw overturns the grid's verdict: "
+            + "; ".join(flips) + f". Read this one: at n = {m:,} the floor's spread hides a gap "
+            f"that {n:,} images show.")
 
 
 def choose_guidance(table, *, look: str = RULE_LOOK) -> dict:
@@ -172,7 +200,7 @@ def choice_text(choice: dict, guidance: float, names: dict) -> str:
             f"{look} is the smallest multiple of its floor (mean of "
             f"{' and '.join(names.values())}). The rule picks **w = {w:g}** "
             f"({pct(pw.accuracy[w], int(pw.images[w]))}, {look} {pw.look[w]:.2f}× its floor).")
-    tail = _near_misses(choice) + _look_noise(choice)
+    tail = _near_misses(choice) + _look_noise(choice) + _kid_aside(choice, names)
     if w == guidance:
         return text + f" That is the notebook's `guidance` parameter, w = {guidance:g}." + tail
     if guidance in pw.index:
@@ -196,6 +224,24 @@ def _near_misses(choice: dict) -> str:
            for m in pw.index if m not in choice["candidates"]
            and pw.look[m] < pw.look[choice["w"]] and pw.accuracy[m] >= choice["bar"] - pw.SE[m]]
     return "".join(out)
+
+
+def _kid_aside(choice: dict, names: dict) -> str:
+    """What the rule leaves out when it reads the colour ratio: KID at the pick, per set, where
+    it is beyond :data:`WITHIN`, and whether another w has it lower."""
+    t = choice.get("table")
+    if t is None or KID_RATIO not in t.columns or choice["look"] == KID_RATIO:
+        return ""
+    out = []
+    for name, rows in t.groupby("set", sort=False):
+        k = rows.set_index("w")[KID_RATIO]
+        if k[choice["w"]] > WITHIN:
+            low = k.idxmin()
+            out.append(f"{names.get(name, name)} {k[choice['w']]:.1f}×"
+                       + (f" (lowest at w = {low:g}: {k[low]:.1f}×)" if low != choice["w"] else
+                          " (its lowest)"))
+    return (" KID does not enter the rule; at the pick it is " + ", ".join(out)
+            + " its floor's upper level." if out else "")
 
 
 def _look_noise(choice: dict) -> str:
