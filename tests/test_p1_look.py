@@ -188,11 +188,11 @@ def test_sweep_look_text_says_whether_any_w_is_within_and_what_w_0_shows():
     # the grid's look on 100 per set against the sweep's 500 at the page's w
     grid = pd.DataFrame([{"digit set": lab, "classifier": "project CNN", "images": 100,
                           "KID": 0.001, KID_RATIO: k, "colour TV / floor": c}
-                         for lab, k, c in (("M", 0.3, 0.9), ("S", 0.1, 1.1))])
+                         for lab, k, c in (("M", 0.3, 0.9), ("S", -0.3, 1.1))])
     text = p1.sweep_look_text(t, {"m": "M", "s": "S"}, guidance=4.0, grid=grid)
     assert ("At the page's w = 4 the larger draw overturns the grid's verdict: M's KID is 11.0× "
             "(n = 500) against 0.3× on the grid (n = 100); S's KID is 4.5× (n = 500) against "
-            "0.1× on the grid (n = 100); S's colour TV is 2.8× (n = 500) against 1.1×") in text
+            "≤ 0× on the grid (n = 100); S's colour TV is 2.8× (n = 500) against 1.1×") in text
     same = p1.sweep_look_text(near, {"m": "M", "s": "S"}, guidance=0.0, grid=grid)
     assert "At the page's w = 0 the 500 per set give the same verdicts as the grid's 100" in same
     assert "larger draw" not in p1.sweep_look_text(t, {"m": "M", "s": "S"}, guidance=2.0, grid=grid)

@@ -92,6 +92,11 @@ def _size_caveat(rows) -> str:
             f"this checkpoint, is such a draw).")
 
 
+def _ratio(r: float) -> str:
+    """A ratio as the tables show it: "12.0×", or "≤ 0×" for a KID at or below 0."""
+    return f"{r:.1f}×" if r > 0 else "≤ 0×"
+
+
 def _times(r: float) -> str:
     if not np.isfinite(r):
         return "has no ratio to"
@@ -159,8 +164,8 @@ def _larger_draw(table, names: dict, guidance, grid) -> str:
         small = rows[rows["digit set"] == label]
         for k, col in (("KID", KID_RATIO), ("colour TV", COLOUR_RATIO)):
             if len(small) and (small[col].iloc[0] <= WITHIN) != (r[col] <= WITHIN):
-                flips.append(f"{label}'s {k} is {r[col]:.1f}× (n = {n:,}) against "
-                             f"{small[col].iloc[0]:.1f}× on the grid (n = {m:,})")
+                flips.append(f"{label}'s {k} is {_ratio(r[col])} (n = {n:,}) against "
+                             f"{_ratio(small[col].iloc[0])} on the grid (n = {m:,})")
     if not flips:
         return (f" At the page's w = {guidance:g} the {n:,} per set give the same verdicts as the "
                 f"grid's {m:,}.")
