@@ -206,10 +206,14 @@ def test_tiny_scene_model_end_to_end(tmp_path):
     for token, init in inits.items():  # paired difference = difference of the means
         assert t.loc[f"a {token}", "minus init word"] == pytest.approx(
             t.loc[f"a {token}", "image score"] - t.loc[init, "image score"], abs=1e-4)
-    _, comp = notebook.compose_two(model, judge, n=4, seed=1, w=3.0, steps=3)
-    for _, r in comp.iterrows():  # the share of both present carries its binomial SE
-        p = r["both present"]
+    imgs, comp = notebook.compose_two(model, judge, n=4, seed=1, w=3.0, steps=3)
+    for (_, r), im in zip(comp.iterrows(), imgs.values()):
+        p = r["both present"]  # the share of both present carries its binomial SE
         assert r["SE of both present"] == pytest.approx((p * (1 - p) / 4) ** 0.5)
+        s = judge.region_scores(im)  # and the right score where occupied is over those only
+        occ = s["right_occupied"]
+        want = s["right_vs_<new2>"][occ].mean() if occ.any() else float("nan")
+        assert r["right vs <new2> where occupied"] == pytest.approx(want, nan_ok=True)
 
 
 def test_region_mask_uses_each_prompt_only_on_its_side():
@@ -420,3 +424,17 @@ def test_findings_say_what_present_means_when_the_style_never_shows():
             "counted here is a cell nearer to its references than to `<new1>`'s") in text
     assert "Since `<new2>`" not in notebook.findings(scores, comp, 32, judge, style=style(20))
     assert "Since" not in notebook.findings(scores, comp, 32, judge)
+    assert "where occupied" not in notebook.findings(scores, comp, 32, judge)
+    # blank cells that score higher than drawn ones are said to lift the right cells' mean
+    where = comp.assign(**{"left vs <new1> where occupied": [55.0, 50.0],
+                           "right vs <new2> where occupied": [40.5, float("nan")]})
+    where.loc[1, "method"] = "region-masked"
+    text = notebook.findings(scores, where, 32, judge)
+    assert ("Scored only where the right cell holds something, the right cells against `<new2>` "
+            "read: naive 40.5 where occupied against 40.0 over all; region-masked: no right cell "
+            "holds something.") in text
+    where.loc[1, "right vs <new2> where occupied"] = 35.0
+    assert "region-masked 35.0 where occupied against 40.0 over all (blank ones lift it)." in (
+        notebook.findings(scores, where, 32, judge))
+    assert notebook.compose_formats(where)["right vs <new2> where occupied"] == "{:.1f}"
+    assert notebook.compose_formats(where)["both present"] == "{:.1%}"

@@ -77,16 +77,28 @@ def compose_two(model: TextToImage, judge: Judge, *, n: int, seed: int, w: float
             z, batch_size),
     }
     from ..report.show import se
+
+    def where(score, occupied):  # the mean over the parts that hold something (NaN: none)
+        return float(score[occupied].mean()) if occupied.any() else float("nan")
     rows = []
     for method, imgs in images.items():
         s = judge.region_scores(imgs)
         both = float(s["both_present"].mean())
         rows.append({"method": method, f"left vs {t1}": float(s[f"left_vs_{t1}"].mean()),
                      f"right vs {t2}": float(s[f"right_vs_{t2}"].mean()),
+                     f"left vs {t1} where occupied": where(s[f"left_vs_{t1}"],
+                                                           s["left_occupied"]),
+                     f"right vs {t2} where occupied": where(s[f"right_vs_{t2}"],
+                                                            s["right_occupied"]),
                      "both present": both, "SE of both present": se(both, len(imgs)),
                      "left occupied": float(s["left_occupied"].mean()),
                      "right occupied": float(s["right_occupied"].mean())})
     return images, pd.DataFrame(rows)
+
+
+def compose_formats(table) -> dict:
+    """show.table formats of :func:`compose_two`'s table: scores to 0.1, shares as percentages."""
+    return {c: "{:.1f}" if " vs " in c else "{:.1%}" for c in table.columns[1:]}
 
 
 @torch.no_grad()
@@ -209,8 +221,30 @@ def findings(scores, comp, n: int, judge: Judge, style=None) -> str:
         + (f": where a concept is confined to its own {part}, that {part} is often left "
            f"{'nearly ' if part == 'cell' else ''}blank, so masking alone does not make a token "
            f"draw its concept there." if min(masked['left occupied'], masked['right occupied'])
-           < min(naive['left occupied'], naive['right occupied']) else "."),
+           < min(naive['left occupied'], naive['right occupied']) else ".")
+        + _blank_effect(comp, right, part, parts),
     ])
+
+
+def _blank_effect(comp, right: str, part: str, parts: str) -> str:
+    """Whether blank parts lift the right part's score: its mean over all images against its
+    mean where the part is occupied, per method (from :func:`compose_two`'s table)."""
+    col = f"{right} where occupied"
+    if col not in comp.columns:
+        return ""
+    out = []
+    for _, r in comp.iterrows():
+        name = r["method"].split(":")[0]
+        if np.isnan(r[col]):
+            out.append(f"{name}: no right {part} holds something")
+            continue
+        d = r[right] - r[col]
+        out.append(f"{name} {r[col]:.1f} where occupied against {r[right]:.1f} over all"
+                   + (" (blank ones lift it)" if d > 1 else " (blank ones lower it)" if d < -1
+                      else ""))
+    token = right.split(" vs ", 1)[1]
+    return (f" Scored only where the right {part} holds something, the right {parts} against "
+            f"`{token}` read: " + "; ".join(out) + ".")
 
 
 
