@@ -445,20 +445,29 @@ def test_reverse_text_reads_the_predictions_distance_to_the_final_image():
     assert "blurred" not in p1.reverse_text(schedule, shown)
 
 
-def test_sampler_curve_text_says_when_a_perfect_pick_leaves_no_other_candidate():
+def test_sampler_curve_rule_gives_a_perfect_score_an_error():
+    """At 100% the plain SE is 0 and would leave no other setting beside a perfect pick; the
+    rule's Agresti-Coull SE (0.35 points at n = 400) keeps 99.75% within it, and the better
+    colour ratio then wins. Negative control: 99.25% stays out."""
     import pandas as pd
 
     from hw2lib.look import KID_RATIO
     from hw2lib.p1 import curve
-    rows = [(s, n, name, acc) for s, n, accs in (("ddpm", 10, (1.0, 1.0)), ("ddpm", 20, (1.0, 0.995)))
-            for name, acc in zip(("mnistm", "svhn"), accs)]
-    t = pd.DataFrame([{"sampler": s, "steps": n, "evaluations": 2 * n, "set": name,
-                       "images": 200, "accuracy": acc, "SE": (acc * (1 - acc) / 200) ** 0.5,
-                       "colour TV / floor": 1.4 if n == 10 else 1.2, KID_RATIO: 1.0,
-                       "seconds": 1.0} for s, n, name, acc in rows])
+
+    def table(second):
+        rows = [(s, n, name, acc) for s, n, accs in (("ddpm", 10, (1.0, 1.0)),
+                                                      ("ddpm", 20, second))
+                for name, acc in zip(("mnistm", "svhn"), accs)]
+        return pd.DataFrame([{"sampler": s, "steps": n, "evaluations": 2 * n, "set": name,
+                              "images": 200, "accuracy": acc,
+                              "SE": (acc * (1 - acc) / 200) ** 0.5,
+                              "colour TV / floor": 1.4 if n == 10 else 1.2, KID_RATIO: 1.0,
+                              "seconds": 1.0} for s, n, name, acc in rows])
     meta = {"w": 2.0, "cpu": "CPU", "made": "2026-11-26 10:00:00"}
-    text = curve.text(t, meta, sampler="ddpm", steps=20)
-    assert "with 10 steps**: 100.0% (no error, n = 400), colour TV 1.4×" in text
-    assert "(with no error its standard error is 0, so the rule keeps no other setting" in text
-    assert ("with 20 steps: 99.8% ± 0.2 (n = 400), colour TV 1.2× its floor, KID 1.0× its floor's "
-            "upper level (0.2 points below the pick, SE 0.2, for the better colour ratio).") in text
+    text = curve.text(table((1.0, 0.995)), meta, sampler="ddpm", steps=20)
+    assert "here at least 99.65%; then the best colour ratio) picks **DDPM" in text
+    assert ("with 20 steps**: 99.8% ± 0.2 (n = 400), colour TV 1.2× its floor, KID 1.0× its "
+            "floor's upper level. That is this page's sampler.") in text
+    out = curve.text(table((1.0, 0.985)), meta, sampler="ddpm", steps=20)
+    assert "with 10 steps**: 100.0% (no error, n = 400), colour TV 1.4×" in out
+    assert "This page uses DDPM (ancestral; strided below 1000 steps) with 20 steps: 99.2%" in out

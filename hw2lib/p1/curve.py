@@ -229,7 +229,8 @@ def text(table, meta: dict, *, sampler: str, steps: int) -> str:
     s = summary(table)
     full = s[s.images == s.images.mode().iloc[0]]  # the rule compares equal sample sizes
     best = full.loc[full.accuracy.idxmax()]
-    cand = full[full.accuracy >= best.accuracy - best.SE - 1e-12]
+    from ..report.show import rule_se
+    cand = full[full.accuracy >= best.accuracy - rule_se(best.accuracy, int(best.images)) - 1e-12]
     pick = cand.loc[cand.colour.idxmin()]
     ddim = s[s.sampler == "ddim"].sort_values("steps")
 
@@ -295,12 +296,13 @@ def text(table, meta: dict, *, sampler: str, steps: int) -> str:
                 f"lets later steps correct what earlier guided steps got wrong, where the "
                 f"deterministic ODE carries every error to the end (the reading of Karras et al. "
                 f"2022, §4). ")
-    out += ("The P1 rule (accuracy within one standard error of the best, then the best colour "
+    bar = best.accuracy - rule_se(best.accuracy, int(best.images))
+    out += ("The P1 rule (accuracy within one standard error of the best, with two right and two "
+            "wrong images added as Agresti and Coull do so that a perfect score has an error too, "
+            f"here at least {100 * bar:.2f}%; then the best colour "
             + (f"ratio, among the settings measured on {common} images per set)" if fewer
                else "ratio)")
-            + f" picks **{name(pick)}**: {at(pick)}"
-            + (" (with no error its standard error is 0, so the rule keeps no other setting "
-               "beside it)." if pick.SE == 0 and len(cand) == 1 else "."))
+            + f" picks **{name(pick)}**: {at(pick)}.")
     mine = s[(s.sampler == sampler) & (s.steps == steps)]
     if len(mine):
         m = mine.iloc[0]

@@ -177,15 +177,16 @@ def _larger_draw(table, names: dict, guidance, grid) -> str:
 def choose_guidance(table, *, look: str = RULE_LOOK) -> dict:
     """The rule: per w, the accuracy of both sets together (mean of the sets' accuracies, n the
     images of both) and the mean over sets of ``look``; the candidates are the w whose accuracy
-    is within one standard error (of the best w's accuracy) of the best; among them the w with
-    the smallest look wins (ties: the smaller w). Returns {"w", "best_w", "bar", "look",
-    "candidates", "per_w": DataFrame (w: accuracy, SE, images, look), "table": ``table``}."""
-    from ..report.show import se
+    is within one standard error (of the best w's accuracy, :func:`hw2lib.report.show.rule_se`)
+    of the best; among them the w with the smallest look wins (ties: the smaller w). Returns
+    {"w", "best_w", "bar", "look", "candidates", "per_w": DataFrame (w: accuracy, SE, images,
+    look), "table": ``table``}."""
+    from ..report.show import rule_se, se
     g = table.groupby("w")
     per_w = g.agg(accuracy=("accuracy", "mean"), images=("images", "sum"), look=(look, "mean"))
     per_w["SE"] = [se(p, n) for p, n in zip(per_w.accuracy, per_w.images)]
     best_w = float(per_w.accuracy.idxmax())
-    bar = per_w.accuracy[best_w] - per_w.SE[best_w]
+    bar = per_w.accuracy[best_w] - rule_se(per_w.accuracy[best_w], int(per_w.images[best_w]))
     cand = per_w[per_w.accuracy >= bar - 1e-12]
     pick = float(cand.look.idxmin()) if cand.look.notna().any() else best_w
     return {"w": pick, "best_w": best_w, "bar": float(bar), "look": look,
@@ -199,8 +200,9 @@ def choice_text(choice: dict, guidance: float, names: dict) -> str:
     w, b = choice["w"], choice["best_w"]
     look = choice["look"].replace(" / floor", "")
     text = (f"**Rule.** Take the accuracy of both sets together at each w; keep the w within one "
-            f"standard error of the best (w = {b:g}: {pct(pw.accuracy[b], int(pw.images[b]))}, "
-            f"so at least {pct(choice['bar'])}): w = "
+            f"standard error of the best (w = {b:g}: {pct(pw.accuracy[b], int(pw.images[b]))}; "
+            f"the rule's error adds two right and two wrong images, Agresti and Coull's, so that a "
+            f"perfect score has one too: at least {pct(choice['bar'], digits=2)}): w = "
             f"{', '.join(f'{c:g}' for c in choice['candidates'])}; among them take the w whose "
             f"{look} is the smallest multiple of its floor (mean of "
             f"{' and '.join(names.values())}). The rule picks **w = {w:g}** "

@@ -14,6 +14,17 @@ def se(p: float, n: int) -> float:
     return math.sqrt(max(p * (1 - p), 0.0) / n) if n else float("nan")
 
 
+def rule_se(p: float, n: int) -> float:
+    """The standard error the page's choice rules use: Agresti and Coull's (1998) adjusted
+    proportion, two successes and two failures added, p~ = (p n + 2) / (n + 4) and
+    sqrt(p~ (1 - p~) / (n + 4)). Near the plain :func:`se` in between, it stays above 0 at 0% and
+    100%, where the plain one is 0 and a perfect score would leave no other choice within it."""
+    if not n:
+        return float("nan")
+    q = (p * n + 2) / (n + 4)
+    return math.sqrt(q * (1 - q) / (n + 4))
+
+
 def pct(p: float, n: int | None = None, *, digits: int = 1) -> str:
     """"98.0%", or with n "98.0% ± 1.4 (n = 100)" (± one standard error, in points). At 0% or
     100% the standard error is 0 and says nothing: the rule of three bounds the rate instead
