@@ -188,12 +188,18 @@ def test_sweep_look_text_says_whether_any_w_is_within_and_what_w_0_shows():
     assert "Every ratio of both sets is within 2× at w = 0." in text and "Without" not in text
     # the grid's look on 100 per set against the sweep's 500 at the page's w
     grid = pd.DataFrame([{"digit set": lab, "classifier": "project CNN", "images": 100,
-                          "KID": 0.001, KID_RATIO: k, "colour TV / floor": c}
+                          "KID": 0.001, "KID floor": 0.0, "KID floor sd": 0.001, KID_RATIO: k,
+                          "colour TV / floor": c}
                          for lab, k, c in (("M", 0.3, 0.9), ("S", -0.3, 1.1))])
-    text = p1.sweep_look_text(t, {"m": "M", "s": "S"}, guidance=4.0, grid=grid)
-    assert ("At the page's w = 4 the larger draw overturns the grid's verdict: M's KID is 11.0× "
-            "(n = 500) against 0.3× on the grid (n = 100); S's KID is 4.5× (n = 500) against "
-            "≤ 0× on the grid (n = 100); S's colour TV is 2.8× (n = 500) against 1.1×") in text
-    same = p1.sweep_look_text(near, {"m": "M", "s": "S"}, guidance=0.0, grid=grid)
-    assert "At the page's w = 0 the 500 per set give the same verdicts as the grid's 100" in same
-    assert "larger draw" not in p1.sweep_look_text(t, {"m": "M", "s": "S"}, guidance=2.0, grid=grid)
+    text = p1.look_text(grid, larger=t, guidance=4.0, names={"m": "M", "s": "S"})
+    assert "Every look statistic with a ratio is within 2× of its floor." in text
+    assert ("**The larger draw overturns this.** The guidance sweep below drew 500 per set at "
+            "this w = 4: M's KID is 11.0× (n = 500) against 0.3× on the grid (n = 100); S's KID "
+            "is 4.5× (n = 500) against ≤ 0× on the grid (n = 100); S's colour TV is 2.8× "
+            "(n = 500) against 1.1×") in text
+    assert "can be one" not in text
+    same = p1.look_text(grid, larger=near, guidance=0.0, names={"m": "M", "s": "S"})
+    assert "drew 500 per set at this w = 0: it gives the same verdicts as these 100." in same
+    alone = p1.look_text(grid)
+    assert "overturns" not in alone and "(the guidance sweep below can be one)." in alone
+    assert "overturns" not in p1.look_text(grid, larger=t, guidance=2.0, names={"m": "M"})

@@ -50,8 +50,11 @@ def view(table, names: dict | None = None, *, sweep: bool = False):
     return out.assign(set=out.set.map(names)) if names and "set" in out.columns else out
 
 
-def look_text(table) -> str:
-    """The look paragraph, from :func:`hw2lib.p1.score_table`'s project-CNN rows (with look)."""
+def look_text(table, *, larger=None, guidance: float | None = None,
+              names: dict | None = None) -> str:
+    """The look paragraph, from :func:`hw2lib.p1.score_table`'s project-CNN rows (with look).
+    ``larger``: the guidance sweep (:func:`sweep_table`, sets named by ``names``); where it drew
+    more images at the page's ``guidance``, the paragraph ends with the verdicts it overturns."""
     rows = table[table.classifier == "project CNN"].dropna(subset=["KID"])
     parts, far, undefined = [], [], []
     for _, r in rows.iterrows():
@@ -67,7 +70,7 @@ def look_text(table) -> str:
                f"well they read." if far else
                f"Every look statistic with a ratio is within {WITHIN:g}× of its floor." +
                (f" Without a ratio: {', '.join(undefined)}." if undefined else "") +
-               _size_caveat(rows))
+               _size_caveat(rows, larger is not None))
     return ("**Look.** Accuracy only says that a sample reads as its digit. Two statistics "
             "compare the samples with held-out real images: KID on the project CNN's features "
             "(mean and sd over 100 random subsets of the held-out images) and the total variation "
@@ -75,10 +78,11 @@ def look_text(table) -> str:
             "is the same statistic between real training and held-out images at the same sample "
             "size, what two real samples of the set differ by; KID is unbiased, so its floor is 0 "
             "within its spread and KID is compared with the floor's upper level, mean + 2 sd "
-            "(the table's columns). " + "; ".join(parts) + ". " + verdict)
+            "(the table's columns). " + "; ".join(parts) + ". " + verdict
+            + _larger_draw(larger, names or {}, guidance, table))
 
 
-def _size_caveat(rows) -> str:
+def _size_caveat(rows, larger: bool = False) -> str:
     """Why "within 2x" holds only at the size measured: the floor's spread shrinks with n."""
     if rows.empty:
         return ""
@@ -88,8 +92,9 @@ def _size_caveat(rows) -> str:
     return (f" That holds at n = {n}: at that size, two real samples of the set already differ "
             f"by up to the floor's upper level (KID floor + 2 sd: {upper}), so only a larger gap "
             f"shows. The floor narrows as n grows while a real gap does not, so the same model "
-            f"can be outside {WITHIN:g}× on larger draws (the guidance sweep below, when stored for "
-            f"this checkpoint, is such a draw).")
+            f"can be outside {WITHIN:g}× on larger draws" + ("." if larger else
+                                                             " (the guidance sweep below can be "
+                                                             "one)."))
 
 
 def _ratio(r: float) -> str:
@@ -120,12 +125,10 @@ def sweep_table(sweep, images: dict, model, refs: dict):
     return pd.DataFrame(rows)
 
 
-def sweep_look_text(table, names: dict, *, guidance: float | None = None, grid=None) -> str:
+def sweep_look_text(table, names: dict) -> str:
     """What the sweep says of the look (:func:`sweep_table`): the range of each ratio per set over
     w, the w (if any) that keeps every ratio of every set within :data:`WITHIN`, and, when w = 0
-    was measured and is already outside, that the gap is there without guidance. With the page's
-    ``guidance`` and its ``grid`` score table (:func:`hw2lib.p1.score_table`), when the sweep drew
-    more images at that w: which verdict of the smaller grid the larger draw overturns."""
+    was measured and is already outside, that the gap is there without guidance."""
     ratios = {"KID": KID_RATIO, "colour TV": COLOUR_RATIO}
     spans = []
     for k, col in ratios.items():
@@ -145,13 +148,13 @@ def sweep_look_text(table, names: dict, *, guidance: float | None = None, grid=N
                         f"for {names.get(r.set, r.set)}" for _, r in zero.iterrows())
         text += (f" Without guidance (w = 0) the ratios are already {far}: that much of the "
                  f"gap is the model's, not guidance's.")
-    return text + _larger_draw(table, names, guidance, grid)
+    return text
 
 
 def _larger_draw(table, names: dict, guidance, grid) -> str:
     """The sweep's rows at the page's w against the grid's look verdicts on fewer images: the
     larger draw's verdict is the one to read (the floor narrows with n, a real gap does not)."""
-    if guidance is None or grid is None or guidance not in set(table.w):
+    if table is None or guidance is None or guidance not in set(table.w):
         return ""
     rows = grid[grid.classifier == "project CNN"].dropna(subset=["KID"])
     here = table[table.w == guidance]
@@ -167,11 +170,11 @@ def _larger_draw(table, names: dict, guidance, grid) -> str:
                 flips.append(f"{label}'s {k} is {_ratio(r[col])} (n = {n:,}) against "
                              f"{_ratio(small[col].iloc[0])} on the grid (n = {m:,})")
     if not flips:
-        return (f" At the page's w = {guidance:g} the {n:,} per set give the same verdicts as the "
-                f"grid's {m:,}.")
-    return (f" At the page's w = {guidance:g} the larger draw overturns the grid's verdict: "
-            + "; ".join(flips) + f". Read this one: at n = {m:,} the floor's spread hides a gap "
-            f"that {n:,} images show.")
+        return (f" The guidance sweep below drew {n:,} per set at this w = {guidance:g}: it gives "
+                f"the same verdicts as these {m:,}.")
+    return (f"\n\n**The larger draw overturns this.** The guidance sweep below drew {n:,} per set "
+            f"at this w = {guidance:g}: " + "; ".join(flips) + f". Read that one: at n = {m:,} the "
+            f"floor's spread hides a gap that {n:,} images show.")
 
 
 def choose_guidance(table, *, look: str = RULE_LOOK) -> dict:
