@@ -154,7 +154,11 @@ def test_eta_stats_and_observation():
     grid = np.concatenate([faces, grainy, other]).astype(np.uint8)
     stats = p2.eta_stats(grid, [0.0, 0.5, 1.0])
     text = p2.eta_observation(stats)
-    assert "at η = 1 they lose most of it" in text and "η = 0.5 are the grainiest" in text
+    assert "at η = 1 they keep none of it" in text and "η = 0.5 are the grainiest" in text
+    assert "None of it is left" not in text  # no η between 0.5 and 1 to name
+    four = p2.eta_observation(p2.eta_stats(np.concatenate([faces, grainy, other, other])
+                                           .astype(np.uint8), [0.0, 0.5, 0.75, 1.0]))
+    assert "None of it is left from η = 0.75 on" in four
     assert "colour tint" not in text and stats.attrs["channels_max"] == 20
     assert "most of it from one face" not in text  # every grainy face is grainy
     one = np.concatenate([faces, faces + 10, faces + 30]).astype(np.int16)

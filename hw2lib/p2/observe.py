@@ -59,7 +59,8 @@ def _kept(corr: float, between: float) -> str:
     k = (corr - between) / (1 - between) if between < 1 else float("nan")
     if not np.isfinite(k):
         return "keep an unmeasured part of"
-    return "keep" if k >= 0.7 else "keep part of" if k >= 0.35 else "lose most of"
+    return ("keep" if k >= 0.7 else "keep part of" if k >= 0.35 else "lose most of" if k >= 0.1
+            else "keep none of")
 
 
 def eta_observation(stats, *, steps: int = N_STEPS, names=None) -> str:
@@ -92,6 +93,10 @@ def eta_observation(stats, *, steps: int = N_STEPS, names=None) -> str:
             f"η = {etas[1]:g} the faces {_kept(lay[1], between)} the layout of their η = 0 face, "
             f"and at "
             f"η = {etas[-1]:g} they {_kept(lay[-1], between)} it.")
+        gone = [e for e, v in zip(etas[1:-1], lay[1:-1]) if _kept(v, between) == "keep none of"]
+        if gone and _kept(lay[-1], between) == "keep none of":
+            text += (f" None of it is left from η = {gone[0]:g} on, where the correlation is "
+                     f"already as low as between different noises' faces.")
     grain = stats[ETA_GRAIN].to_numpy()
     hi, lo = 1 + int(np.argmax(grain[1:])), 1 + int(np.argmin(grain[1:]))
     if grain[hi] > 1.25 * grain[0] or grain[lo] < 0.8 * grain[0]:
