@@ -132,7 +132,8 @@ def causes(classnames, y: int, p: int, *, cos=None, ranks=None, percentile=None,
         out.append(f"look-alikes: both are {sy} in CIFAR-100's superclasses")
     shape = DIGIT_SHAPES.get(frozenset((ty, tp)))
     if shape:
-        out.append(f"shapes one stroke apart: {shape}")
+        out.append(f"shapes one stroke apart (a fact of the pair, not read off this image): "
+                   f"{shape}")
     if percentile is not None and percentile < LOW_CONTRAST:
         out.append(f"low contrast: its colour spread is at the set's {percentile:.0f}th "
                    "percentile")
