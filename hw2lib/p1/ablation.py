@@ -90,7 +90,10 @@ def text(table, meta: dict) -> str:
     out = (f"Each run trained from scratch for {same}; each drawn with "
            f"{sampler_label(meta['sampler'], meta['steps'])} at $w = {meta['w']:g}$, "
            f"{10 * meta['per_digit']} images per set from the same noises (on an "
-           f"{meta['cpu']}, {meta['made'][:10]}).")
+           f"{meta['cpu']}, {meta['made'][:10]}). The look ratios are against floors measured "
+           f"at that size: compare them with each other, not with ratios from larger draws (the "
+           f"floor narrows as n grows, so the same samples give a larger KID ratio at 500 per "
+           f"set).")
     if v["guidance null"].nunique() > 1:
         out += (" The guidance null is the label guidance dropout puts in a label's place: one "
                 "shared label, or one per set, with which guidance amplifies the digit and not "
