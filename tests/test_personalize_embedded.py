@@ -342,6 +342,33 @@ def test_style_check_counts_the_references_colours_and_says_what_made_the_differ
     # an older scene model's manifest has no census: the counts alone
     assert "What made the difference" not in notebook.style_text(table, ("yellow", "blue", 5),
                                                                  "<new2>", 6, {})
+    # a model trained without recoloured copies: the census alone says why
+    plain = {"recolour": 0.0, "colour_census": {"data": manifest["colour_census"]["data"],
+                                                "recoloured": {}}}
+    text = notebook.style_text(missed, ("yellow", "blue", 5), "<new2>", 6, plain)
+    assert "occurs 3 times (0.02%" in text
+    assert ("This scene model was trained on those alone, and its colour words give yellow on "
+            "blue in 2 of 32: it can hardly draw yellow on blue, so `<new2>` cannot ask") in text
+    assert "trained with recolour" not in text
+
+
+def test_an_older_scene_manifest_gets_its_census_from_the_data(monkeypatch):
+    """A manifest without a colour census is counted from the embedded data when its data
+    fingerprints match; not when they differ, nor for a recoloured model."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from hw2lib.personalize import setups
+    sets = {"mnistm": SimpleNamespace(fingerprint="a", x_train=None, y_train=np.zeros(2))}
+    monkeypatch.setattr("hw2lib.data.load_digit_sets", lambda mode: sets)
+    monkeypatch.setattr("hw2lib.personalize.scene_model.training_cells",
+                        lambda s: (None, None, [{"ink": "grey", "paper": "black"}] * 2))
+    got = setups._with_census({"data_fingerprints": {"mnistm": "a"}})
+    assert got["colour_census"] == {"data": {"grey on black": 2}, "recoloured": {}}
+    assert "colour_census" not in setups._with_census({"data_fingerprints": {"mnistm": "b"}})
+    assert "colour_census" not in setups._with_census({"data_fingerprints": {"mnistm": "a"},
+                                                       "recolour": 0.5})
 
 
 def test_a_blank_cell_is_not_a_present_concept():

@@ -91,15 +91,24 @@ def style_text(table, style: tuple, token: str, n_refs: int, model_manifest: dic
         n_data, n_extra = sum(data.values()), sum(extra.values())
         c_data, c_extra = data.get(col, 0), extra.get(col, 0)
         top = ", ".join(f"{k} ({v:,})" for k, v in list(data.items())[:3])
-        out.append(
-            f"**What made the difference.** Textual inversion only moves the input of a frozen "
-            f"model, so a token can only ask for what the model can already draw. Among the "
-            f"{n_data:,} cells of the scene model's training data, {col} occurs {c_data:,} "
-            f"times ({100 * c_data / n_data:.2f}%; the commonest pairs are {top}): trained on "
-            f"those alone (the base model"
-            + (f": the colour words give {col} in {base[col]} of {base['of']}" if base is not None
-               else "")
-            + f"), the scene model could not draw it, so no token could ask for it. It is "
+        head = (f"**What made the difference.** Textual inversion only moves the input of a "
+                f"frozen model, so a token can only ask for what the model can already draw. "
+                f"Among the {n_data:,} cells of the scene model's training data, {col} occurs "
+                f"{c_data:,} times ({100 * c_data / n_data:.2f}%; the commonest pairs are {top})")
+        if not model_manifest.get("recolour"):
+            out.append(head + f". This scene model was trained on those alone, and its colour "
+                       f"words give {col} in {words[col]} of {words['of']}: it can hardly draw "
+                       f"{col}, so `{token}` cannot ask for it. Recolour augmentation (copies of "
+                       f"cells recoloured, with captions naming the ink and the paper; `train "
+                       f"t2i --recolour`) is the remedy this project has for it.")
+        else:
+            out.append(head + ": trained on those alone (the base model"
+                       + (f": the colour words give {col} in {base[col]} of {base['of']}"
+                          if base is not None else "")
+                       + "), the scene model could not draw it, so no token could ask for it. ")
+    if census and model_manifest.get("recolour"):
+        out[-1] += (
+            f"It is "
             f"therefore {'trained further' if model_manifest.get('init') else 'trained'} with "
             f"recolour augmentation: "
             f"{model_manifest['recolour']:.0%} of its cells are added again ({n_extra:,} "

@@ -105,7 +105,24 @@ def embedded(t2i_ckpt, ti_ckpt, clip_ckpt, *, device: str = "cpu") -> Setup:
                  band_batch=64, band_batches=2, batch_size=None,
                  references_are="held-out digits the scene model never saw in training",
                  cell_inches=0.7, style_token=_style_token(ti_ckpt),
-                 model_manifest=_manifest(t2i_ckpt))
+                 model_manifest=_with_census(_manifest(t2i_ckpt)))
+
+
+def _with_census(manifest: dict) -> dict:
+    """A scene model's manifest with its training cells' colour census: an older manifest has
+    none, so it is counted here from the embedded data when the manifest's data fingerprints
+    are those of the data built now (a model trained without recoloured copies only)."""
+    if manifest.get("colour_census") or manifest.get("recolour") or \
+            "data_fingerprints" not in manifest:
+        return manifest
+    from ..data import load_digit_sets
+    from .scene_model import colour_census, training_cells
+    sets = load_digit_sets("embedded")
+    if {n: d.fingerprint for n, d in sets.items()} != manifest["data_fingerprints"]:
+        return manifest
+    attrs = training_cells(sets)[2]
+    return {**manifest, "recolour": 0.0,
+            "colour_census": {"data": colour_census(attrs), "recoloured": {}}}
 
 
 def scene_model_if_any(t2i_ckpt, clip_ckpt, *, device: str = "cpu"):
