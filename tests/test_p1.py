@@ -420,13 +420,13 @@ def test_sweep_text_names_the_best_once_and_which_set_falls():
     text = p1.sweep_text(t, 4.0, 100, {"mnistm": "M", "svhn": "S"})
     assert "S: 68.0% at w = 0, best 98.0% at w = 6)" in text  # not "98.0% at w = 6" twice
     assert "M: 70.0% at w = 0, best 99.0% at w = 4, 93.0% at w = 6" in text
-    assert "falls again for M (6.0 points below its best, SE 2.7): at w = 6" in text
+    assert "falls again for M (6.0 points below its best, SE of the difference 2.7): at w = 6" in text
     assert "S is at its best at w = 6" in text and "dip" not in text
     # 500 per point: 99.0% -> 97.8% is 1.2 points, SE 0.8: a dip, not a fall
     t = pd.DataFrame({"mnistm": [0.8, 0.99, 0.978], "svhn": [0.79, 1.0, 1.0]},
                      index=[0.0, 4.0, 6.0])
     text = p1.sweep_text(t, 4.0, 500, {"mnistm": "M", "svhn": "S"})
-    assert "at w = 6 M (1.2 points below its best, SE 0.8) dips by less than two" in text
+    assert "at w = 6 M (1.2 points below its best, SE of the difference 0.8) dips by less than two" in text
     assert "falls" not in text and "over-sharpen" not in text
     flat = p1.sweep_text(t[["svhn"]], 4.0, 500, {"svhn": "S"})
     assert "it stays at its best up to w = 6." in flat

@@ -213,7 +213,8 @@ def sweep_text(table, guidance: float, per_point: int, names: dict) -> str:
                     f"{pct(acc.max())} at w = {best}{last}")
         gap = float(acc.max() - acc.iloc[-1])
         sd = float(np.hypot(se(acc.max(), per_point), se(acc.iloc[-1], per_point)))
-        said = f"{label} ({100 * gap:.1f} points below its best, SE {100 * sd:.1f})"
+        said = (f"{label} ({100 * gap:.1f} points below its best, SE of the difference "
+                f"{100 * sd:.1f})")
         (stays if gap <= 0 else falls if gap > 2 * sd else dips).append(
             label if gap <= 0 else said)
     past = []
