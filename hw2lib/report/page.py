@@ -140,8 +140,11 @@ def title_page(mode: str, commit: str, toc, title: str, student_id: str = "") ->
     return (f'<div class="title-page">\n\n# {e(title)}\n\n{student}'
             f'<div class="mode-banner {mode}">{banner}</div>\n\n'
             f'<p class="meta">Built {made} from commit <code>{e(commit)}</code>. Every figure and '
-            f"number below was computed by the notebooks in <code>notebooks/</code><span "
-            f'class="screen-only"> (code hidden: the button at the top right shows it)</span>.</p>'
+            f"number below was computed by code: by the notebooks in <code>notebooks/</code><span "
+            f'class="screen-only"> (code hidden: the button at the top right shows it)</span>, or, '
+            f"where a section says it was measured once for its checkpoint, by the "
+            f"<code>python -m hw2lib</code> command it names, whose stored result the notebook "
+            f"reads.</p>"
             f"{stand_ins}{reference}\n\n"
             f'**Contents**\n\n<nav class="toc">\n\n{items}\n\n</nav>\n\n</div>')
 
