@@ -361,7 +361,7 @@ def test_an_older_scene_manifest_gets_its_census_from_the_data(monkeypatch):
 
     from hw2lib.personalize import setups
     sets = {"mnistm": SimpleNamespace(fingerprint="a", x_train=None, y_train=np.zeros(2))}
-    monkeypatch.setattr("hw2lib.data.load_digit_sets", lambda mode: sets)
+    monkeypatch.setattr("hw2lib.data.load_digit_sets", lambda mode, cache_dir=None: sets)
     monkeypatch.setattr("hw2lib.personalize.scene_model.training_cells",
                         lambda s: (None, None, [{"ink": "grey", "paper": "black"}] * 2))
     got = setups._with_census({"data_fingerprints": {"mnistm": "a"}})

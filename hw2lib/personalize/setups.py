@@ -49,12 +49,13 @@ class Setup:
 
 
 def load(mode: str, *, device: str = "cpu", t2i_ckpt="", ti_ckpt="", clip_ckpt="", data_dir="",
-         sd="", sd_config="", clip_weights="", ti_out="") -> Setup:
-    """The setup of ``mode`` ("embedded" or "course"), on ``device``."""
+         sd="", sd_config="", clip_weights="", ti_out="", cache_dir=None) -> Setup:
+    """The setup of ``mode`` ("embedded" or "course"), on ``device``; ``cache_dir``: where the
+    embedded data are cached (read for an older scene model's colour census)."""
     from ..device import resolve
     dev = str(resolve(device))  # before loading: DEVICE=cuda without a GPU fails at once
     if mode == "embedded":
-        return embedded(t2i_ckpt, ti_ckpt, clip_ckpt, device=dev)
+        return embedded(t2i_ckpt, ti_ckpt, clip_ckpt, device=dev, cache_dir=cache_dir)
     return course(data_dir, sd=sd, sd_config=sd_config, ti_ckpt=ti_ckpt,
                   clip_weights=clip_weights, ti_out=ti_out, device=dev)
 
@@ -86,7 +87,7 @@ def loss_curves(*ckpt_dirs) -> dict:
 
 
 # ----------------------------------------------------------------------------------- embedded
-def embedded(t2i_ckpt, ti_ckpt, clip_ckpt, *, device: str = "cpu") -> Setup:
+def embedded(t2i_ckpt, ti_ckpt, clip_ckpt, *, device: str = "cpu", cache_dir=None) -> Setup:
     from ..zeroshot import load_digit_clip
     from .concepts import load_concepts
     from .scene_model import load_scene_model
@@ -105,10 +106,10 @@ def embedded(t2i_ckpt, ti_ckpt, clip_ckpt, *, device: str = "cpu") -> Setup:
                  band_batch=64, band_batches=2, batch_size=None,
                  references_are="held-out digits the scene model never saw in training",
                  cell_inches=0.7, style_token=_style_token(ti_ckpt),
-                 model_manifest=_with_census(_manifest(t2i_ckpt)))
+                 model_manifest=_with_census(_manifest(t2i_ckpt), cache_dir=cache_dir))
 
 
-def _with_census(manifest: dict) -> dict:
+def _with_census(manifest: dict, *, cache_dir=None) -> dict:
     """A scene model's manifest with its training cells' colour census: an older manifest has
     none, so it is counted here from the embedded data when the manifest's data fingerprints
     are those of the data built now (a model trained without recoloured copies only)."""
@@ -117,7 +118,7 @@ def _with_census(manifest: dict) -> dict:
         return manifest
     from ..data import load_digit_sets
     from .scene_model import colour_census, training_cells
-    sets = load_digit_sets("embedded")
+    sets = load_digit_sets("embedded", cache_dir=cache_dir)
     if {n: d.fingerprint for n, d in sets.items()} != manifest["data_fingerprints"]:
         return manifest
     attrs = training_cells(sets)[2]
