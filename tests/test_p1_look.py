@@ -117,6 +117,10 @@ def test_choice_text_says_whether_the_rule_agrees_with_the_parameter():
     assert ("KID does not enter the rule; at the pick it is MNIST-M-like 12.0× (lowest at w = 0: "
             "3.0×), SVHN-like 2.1× (its lowest) its floor's upper level.") in (
         p1.choice_text(p1.choose_guidance(kid), 2.0, names))
+    # candidates 2, 4, 6: mean KID 7.05, 8.0, 6.7 -> KID alone would pick w = 6
+    assert ("Read on KID instead (mean of the sets, among the same candidates) the rule would "
+            "pick w = 6: 6.7× against 7.0× at w = 2, with colour TV 3.50× against 1.60×") in (
+        p1.choice_text(p1.choose_guidance(kid), 2.0, names))
 
 
 def score_rows(kid_r, tv_r):

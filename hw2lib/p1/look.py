@@ -250,8 +250,17 @@ def _kid_aside(choice: dict, names: dict) -> str:
             out.append(f"{names.get(name, name)} {k[choice['w']]:.1f}×"
                        + (f" (lowest at w = {low:g}: {k[low]:.1f}×)" if low != choice["w"] else
                           " (its lowest)"))
+    if not out:
+        return ""
+    kid = t.groupby("w")[KID_RATIO].mean()[choice["candidates"]]
+    alt, pw, w = float(kid.idxmin()), choice["per_w"], choice["w"]
+    other = (f" Read on KID instead (mean of the sets, among the same candidates) the rule would "
+             f"pick w = {alt:g}: {kid[alt]:.1f}× against {kid[w]:.1f}× at w = {w:g}, with colour "
+             f"TV {pw.look[alt]:.2f}× against {pw.look[w]:.2f}×; the two statistics disagree, "
+             f"and the page follows colour." if alt != w else
+             " Read on KID instead (mean of the sets) the rule would pick the same w.")
     return (" KID does not enter the rule; at the pick it is " + ", ".join(out)
-            + " its floor's upper level." if out else "")
+            + " its floor's upper level." + other)
 
 
 def _look_noise(choice: dict) -> str:
