@@ -15,10 +15,13 @@ from .model import class_label, grid_noise, null_label, sample
 
 def reverse_frames(trajectory: dict, final: np.ndarray, index: int = 0):
     """The reverse process of sample ``index``: x_t at each recorded step (noisiest first),
-    then the sample itself. Returns (uint8 (len(trajectory) + 1, H, W, 3), column labels)."""
+    then the sample itself. Returns (uint8 (len(trajectory) + 1, H, W, 3), column labels: the
+    first frame, the starting noise, is named $x_T$ at the step the sampler starts from)."""
     ts = sorted(trajectory, reverse=True)
     frames = [to_uint8(trajectory[t][index]) for t in ts] + [final[index]]
-    return np.stack(frames), [f"$t$ = {t}" for t in ts] + ["$x_0$ (in the grid)"]
+    labels = [f"$t$ = {t}" for t in ts]
+    labels[0] = f"$x_T$ ($t$ = {ts[0]})"
+    return np.stack(frames), labels + ["$x_0$ (in the grid)"]
 
 
 def predicted_x0_frames(unet, schedule, set_name: str, digit: int, trajectory: dict, *,
