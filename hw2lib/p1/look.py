@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..look import COLOUR_RATIO, FORMATS, KID_RATIO, look_against, reference
+from ..look import COLOUR_RATIO, FORMATS, KID_RATIO, look_against, ratio_cell, reference
 
 LOOK_COLUMNS = ["KID", "KID sd", "KID floor", "KID floor sd", KID_RATIO, "colour TV",
                 "colour TV floor", "colour TV floor sd", "colour TV / floor"]
@@ -56,6 +56,7 @@ def look_text(table, *, larger=None, guidance: float | None = None,
     ``larger``: the guidance sweep (:func:`sweep_table`, sets named by ``names``); where it drew
     more images at the page's ``guidance``, the paragraph ends with the verdicts it overturns."""
     rows = table[table.classifier == "project CNN"].dropna(subset=["KID"])
+    larger_draw = _larger_draw(larger, names or {}, guidance, table)
     parts, far, undefined = [], [], []
     for _, r in rows.iterrows():
         parts.append(f"{r['digit set']} (n = {r.images:,}): KID {_times(r[KID_RATIO])} its "
@@ -70,7 +71,7 @@ def look_text(table, *, larger=None, guidance: float | None = None,
                f"well they read." if far else
                f"Every look statistic with a ratio is within {WITHIN:g}× of its floor." +
                (f" Without a ratio: {', '.join(undefined)}." if undefined else "") +
-               _size_caveat(rows, larger is not None))
+               _size_caveat(rows, bool(larger_draw)))
     return ("**Look.** Accuracy only says that a sample reads as its digit. Two statistics "
             "compare the samples with held-out real images: KID on the project CNN's features "
             "(mean and sd over 100 random subsets of the held-out images) and the total variation "
@@ -78,8 +79,7 @@ def look_text(table, *, larger=None, guidance: float | None = None,
             "is the same statistic between real training and held-out images at the same sample "
             "size, what two real samples of the set differ by; KID is unbiased, so its floor is 0 "
             "within its spread and KID is compared with the floor's upper level, mean + 2 sd "
-            "(the table's columns). " + "; ".join(parts) + ". " + verdict
-            + _larger_draw(larger, names or {}, guidance, table))
+            "(the table's columns). " + "; ".join(parts) + ". " + verdict + larger_draw)
 
 
 def _size_caveat(rows, larger: bool = False) -> str:
@@ -95,11 +95,6 @@ def _size_caveat(rows, larger: bool = False) -> str:
             f"can be outside {WITHIN:g}× on larger draws" + ("." if larger else
                                                              " (the guidance sweep below can be "
                                                              "one)."))
-
-
-def _ratio(r: float) -> str:
-    """A ratio as the tables show it: "12.0×", or "≤ 0×" for a KID at or below 0."""
-    return f"{r:.1f}×" if r > 0 else "≤ 0×"
 
 
 def _times(r: float) -> str:
@@ -167,8 +162,8 @@ def _larger_draw(table, names: dict, guidance, grid) -> str:
         small = rows[rows["digit set"] == label]
         for k, col in (("KID", KID_RATIO), ("colour TV", COLOUR_RATIO)):
             if len(small) and (small[col].iloc[0] <= WITHIN) != (r[col] <= WITHIN):
-                flips.append(f"{label}'s {k} is {_ratio(r[col])} (n = {n:,}) against "
-                             f"{_ratio(small[col].iloc[0])} on the grid (n = {m:,})")
+                flips.append(f"{label}'s {k} is {ratio_cell(r[col])} (n = {n:,}) against "
+                             f"{ratio_cell(small[col].iloc[0])} on the grid (n = {m:,})")
     if not flips:
         return (f" The guidance sweep below drew {n:,} per set at this w = {guidance:g}: it gives "
                 f"the same verdicts as these {m:,}.")

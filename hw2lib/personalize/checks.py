@@ -102,29 +102,27 @@ def style_text(table, style: tuple, token: str, n_refs: int, model_manifest: dic
                        f"cells recoloured, with captions naming the ink and the paper; `train "
                        f"t2i --recolour`) is the remedy this project has for it.")
         else:
-            out.append(head + ": trained on those alone (the base model"
-                       + (f": the colour words give {col} in {base[col]} of {base['of']}"
-                          if base is not None else "")
-                       + "), the scene model could not draw it, so no token could ask for it. ")
-    if census and model_manifest.get("recolour"):
-        out[-1] += (
-            f"It is "
-            f"therefore {'trained further' if model_manifest.get('init') else 'trained'} with "
-            f"recolour augmentation: "
-            f"{model_manifest['recolour']:.0%} of its cells are added again ({n_extra:,} "
-            f"copies) with the digit and its plate recoloured in a random pair of colours and "
-            f"captions naming that ink and paper ({c_extra:,} of them {col}). "
-            + ((f"The colour words now give {col} in {words[col]} of {words['of']}: the colours "
-                f"are within the model's range, and the token finds them "
-                + (f"more often than the colour words do: it is fitted to the references' "
-                   f"particular {ink} and {paper}, which the coarse colour words only "
-                   "approximate." if mine[col] > words[col] else
-                   "as often as the colour words do." if mine[col] == words[col] else
-                   "less often than the colour words do."))
-               if words[col] >= words["of"] / 4 else
-               (f"Yet the colour words still give {col} in only {words[col]} of "
-                f"{words['of']}: the augmentation has not brought it within the model's range, "
-                "so no token can ask for it either.")))
+            trained = "trained further" if model_manifest.get("init") else "trained"
+            out.append(
+                head + ": trained on those alone (the base model"
+                + (f": the colour words give {col} in {base[col]} of {base['of']}"
+                   if base is not None else "")
+                + f"), the scene model could not draw it, so no token could ask for it. It is "
+                f"therefore {trained} with recolour augmentation: "
+                f"{model_manifest['recolour']:.0%} of its cells are added again ({n_extra:,} "
+                f"copies) with the digit and its plate recoloured in a random pair of colours and "
+                f"captions naming that ink and paper ({c_extra:,} of them {col}). "
+                + ((f"The colour words now give {col} in {words[col]} of {words['of']}: the "
+                    f"colours are within the model's range, and the token finds them "
+                    + (f"more often than the colour words do: it is fitted to the references' "
+                       f"particular {ink} and {paper}, which the coarse colour words only "
+                       "approximate." if mine[col] > words[col] else
+                       "as often as the colour words do." if mine[col] == words[col] else
+                       "less often than the colour words do."))
+                   if words[col] >= words["of"] / 4 else
+                   (f"Yet the colour words still give {col} in only {words[col]} of "
+                    f"{words['of']}: the augmentation has not brought it within the model's "
+                    "range, so no token can ask for it either.")))
     return "\n\n".join(out)
 
 
