@@ -13,6 +13,9 @@ DATA   ?=# course mode: the hw2_data folder (a path with spaces is fine)
 DEVICE ?= cpu# cpu | cuda
 SEED   ?= 0# draws every noise (samples, grids); never changes the data
 DATA_SEED ?= 0# builds the embedded data sets and their splits; never changes the noise
+# notebooks make report runs at a time (each with cores/JOBS torch threads; the appendix runs
+# last, alone). Course mode: 1, so that two sections never share one GPU's memory.
+JOBS   ?= $(if $(filter course,$(MODE)),1,2)
 # course mode extras (optional): the course's UNet.py, its MNIST-M Classifier.pth, and a P1
 # checkpoint folder trained on the course data (make checkpoints MODE=course DATA=...)
 UNET_MODULE ?=
@@ -72,7 +75,7 @@ $(VENV)/.installed: pyproject.toml
 # its parameters name (checkpoints, data) changed; FORCE=1 runs them all.
 report: $(VENV)/.installed
 	$(PY) -m hw2lib report all $(NOTEBOOKS) --build build --out report/index.html $(PARAMS) \
-	  $(if $(FORCE),--force,) $(if $(STUDENT_ID),--student-id '$(STUDENT_ID)',)
+	  $(if $(FORCE),--force,) --jobs $(JOBS) $(if $(STUDENT_ID),--student-id '$(STUDENT_ID)',)
 
 # The PDF the course collects, printed by Debian's chromium from the page `make report` just
 # brought up to date; every page also goes to build/pdf_pages/ as a PNG to look at.

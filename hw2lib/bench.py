@@ -259,17 +259,20 @@ def machine() -> dict:
 # ------------------------------------------------------------------------------------ report
 def report_cost(timings_file, checkpoints_dir) -> list[Row]:
     """Per-notebook times of the last ``make report`` and each committed model's training time."""
-    rows = []
-    tf = Path(timings_file)
+    rows, tf = [], Path(timings_file)
     if tf.exists():
-        t = json.loads(tf.read_text())
-        for nb, sec in t.items():
-            rows.append(Row("report", f"notebook {nb}", sec, "s", "last make report"))
-        rows.append(Row("report", "make report, committed checkpoints", sum(t.values()), "s",
-                        "sum of the notebooks"))
+        from .report.run import how_it_ran
+        t, (shared, before, wall) = json.loads(tf.read_text()), how_it_ran(tf)
+        rows += [Row("report", f"notebook {nb}", sec, "s", "last make report, " + (
+            shared if nb in before else "alone")) for nb, sec in t.items()]
+        rows.append(Row("report", "notebooks, sum of their times" if shared else
+                        "make report, committed checkpoints", sum(t.values()), "s",
+                        "sum of the notebooks" + (", each with part of the cores" * bool(shared))))
+        if shared:
+            rows.append(Row("report", f"make report: wall time of the {len(before)} notebooks "
+                            f"before this appendix", wall, "s", shared))
     else:
         rows.append(Row("report", "make report", float("nan"), "s", f"{tf} absent: run make report"))
-    train_total = 0.0
     for d in sorted(p for p in Path(checkpoints_dir).iterdir() if p.is_dir()):
         # a model's record of its training: manifest.json, or the digit CNN's info.json
         m = next((d / n for n in ("manifest.json", "info.json") if (d / n).exists()), None)
@@ -277,14 +280,13 @@ def report_cost(timings_file, checkpoints_dir) -> list[Row]:
             continue
         info = json.loads(m.read_text())
         sec = float(info.get("wall_seconds") or info.get("wall") or 0)
-        train_total += sec
-        cpu = info.get("cpu_seconds")
         note = "recorded wall time, measured where the model was trained"
-        if cpu:  # shared cores: the wall time also counts other jobs; CPU time is the run's own
+        if cpu := info.get("cpu_seconds"):  # shared cores: the wall time counts other jobs too
             note += (f" (the process's own CPU time: {cpu:,.0f} s over all its threads; the "
                      f"wall time is longer where other jobs shared the cores)")
         rows.append(Row("report", f"training {m.parent.name}", sec, "s", note))
-    rows.append(Row("report", "training, all committed models", train_total, "s",
+    rows.append(Row("report", "training, all committed models",
+                    sum(r.value for r in rows if r.name.startswith("training ")), "s",
                     "sum of the manifests (not comparable with this machine's times)"))
     return rows
 
@@ -366,8 +368,7 @@ def to_markdown(rows: list[Row]) -> str:
 
 
 def write(rows: list[Row], out, profile: str) -> Path:
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    (out := Path(out)).mkdir(parents=True, exist_ok=True)
     m = machine()
     meta = {"profile": profile, "torch": torch.__version__, "threads": torch.get_num_threads(),
             "made": time.strftime("%Y-%m-%d %H:%M:%S"),

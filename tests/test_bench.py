@@ -42,3 +42,21 @@ def test_report_cost_counts_every_committed_model(tmp_path):
     assert rows["training digit_classifier"].value == 5.0 and "4 s" in rows["training digit_classifier"].note
     assert "training empty" not in rows
     assert rows["training, all committed models"].value == 15.0
+
+
+def test_report_cost_of_a_run_two_at_a_time(tmp_path):
+    """With run.json from a jobs=2 run, the sum of the notebooks is not called make report's
+    time; the wall time of the shared phase is, and each shared notebook's row says so."""
+    (tmp_path / "timings.json").write_text(json.dumps({"p1": 50.0, "p3": 80.0, "appendix": 3.0}))
+    (tmp_path / "run.json").write_text(json.dumps(
+        {"notebooks": ["p1", "p3"], "jobs": 2, "threads": 1, "wall_seconds": 85.0}))
+    rows = {r.name: r for r in bench.report_cost(tmp_path / "timings.json", tmp_path)}
+    assert "make report, committed checkpoints" not in rows
+    assert rows["notebooks, sum of their times"].value == 133.0
+    wall = rows["make report: wall time of the 2 notebooks before this appendix"]
+    assert wall.value == 85.0 and "2 at a time" in wall.note
+    assert rows["notebook p1"].note == "last make report, 2 at a time with 1 thread(s) each"
+    assert rows["notebook appendix"].note == "last make report, alone"
+    (tmp_path / "run.json").unlink()  # one at a time: the sum is make report's time
+    rows = {r.name: r for r in bench.report_cost(tmp_path / "timings.json", tmp_path)}
+    assert rows["make report, committed checkpoints"].value == 133.0

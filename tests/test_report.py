@@ -163,6 +163,45 @@ def test_run_all_is_incremental(tmp_path, capsys):
     assert json.loads((build / "timings.json").read_text())["p9_tiny"] > 0
 
 
+def test_run_all_runs_two_at_a_time_with_a_thread_each_and_the_appendix_last(tmp_path):
+    """jobs=2: two kernels overlap in time, each sees cpu_count // 2 torch threads, the appendix
+    starts after both ended and has all threads; run.json says how they ran."""
+    import os
+    stamp = ("import json, os, time, torch\n"
+             "t0 = time.time(); time.sleep(1.5)\n"
+             "open(f'{name}.json', 'w').write(json.dumps([t0, time.time(), "
+             "torch.get_num_threads()]))\n")
+    folder = tmp_path / "notebooks"
+    nbs = [_tiny_notebook(folder, f"{n}.ipynb", f"name = {n!r}\n" + stamp)
+           for n in ("p8_a", "p9_b", "appendix_z")]
+    build = tmp_path / "build"
+    status = run_all(nbs, build, {"scale": 2}, jobs=2)
+    assert {s["status"] for s in status.values()} == {"ran"}
+    (a0, a1, ta), (b0, b1, tb), (z0, z1, tz) = (json.loads((folder / f"{n}.json").read_text())
+                                                for n in ("p8_a", "p9_b", "appendix_z"))
+    assert a0 < b1 and b0 < a1  # the two overlapped
+    assert z0 > max(a1, b1)  # the appendix ran after both
+    import torch
+    assert ta == tb == max(1, os.cpu_count() // 2)  # each kernel its share of the cores
+    assert tz == torch.get_num_threads()  # the appendix, alone, as a kernel started by hand
+    run = json.loads((build / "run.json").read_text())
+    assert run["jobs"] == 2 and set(run["notebooks"]) == {"p8_a", "p9_b"}
+    assert run["wall_seconds"] < sum(json.loads((build / "timings.json").read_text())[n]
+                                     for n in ("p8_a", "p9_b"))
+    assert list(json.loads((build / "timings.json").read_text())) == ["p8_a", "p9_b", "appendix_z"]
+
+
+def test_run_all_in_parallel_records_a_failure_and_goes_on(tmp_path):
+    folder = tmp_path / "notebooks"
+    bad = _tiny_notebook(folder, "p8_bad.ipynb", "raise RuntimeError('broken on purpose')")
+    good = _tiny_notebook(folder, "p9_good.ipynb")
+    status = run_all([bad, good], tmp_path / "build", {"scale": 2}, jobs=2)
+    assert status["p8_bad"]["status"] == "failed"
+    assert status["p8_bad"]["error"] == "RuntimeError: broken on purpose"
+    assert status["p9_good"]["status"] == "ran"
+    assert not (tmp_path / "build" / "executed" / "p8_bad.stamp").exists()
+
+
 def test_a_renamed_notebook_leaves_no_ghost_time_or_status(tmp_path):
     """The appendix sums timings.json: a notebook renamed since the last build (p3_clip ->
     p3_zeroshot) must not stay in it, nor in status.json."""

@@ -27,7 +27,7 @@ def cmd_all(args) -> int:
     try:
         status = report_all(args.notebooks, args.build, args.out,
                             dict(parse_param(p) for p in args.param), force=args.force,
-                            student_id=args.student_id)
+                            student_id=args.student_id, jobs=args.jobs)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -78,6 +78,8 @@ def register(sub) -> None:
     a.add_argument("--build", default="build", help="executed notebooks, stamps, timings.json")
     a.add_argument("--out", default="report/index.html")
     a.add_argument("--force", action="store_true", help="run every notebook")
+    a.add_argument("--jobs", type=int, default=1,
+                   help="notebooks run at a time, each with cpu_count/jobs torch threads")
     a.add_argument("--student-id", default="", help="put on the title page")
     a.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
     a.set_defaults(func=cmd_all)

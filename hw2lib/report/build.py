@@ -23,13 +23,13 @@ def summary(status: dict, seconds: float) -> str:
 
 
 def report_all(notebooks, build_dir, out, params: dict, *, force: bool = False,
-               student_id: str = "") -> dict:
+               student_id: str = "", jobs: int = 1) -> dict:
     """Run, build, print the page's path and the summary; returns each section's status.
     Bad parameters or student id raise ``ValueError`` before anything runs."""
     t0 = time.perf_counter()
     check_params(params)
     pdf_name(student_id)  # the id will also name the PDF: refuse it now, not later
-    status = run_all(notebooks, build_dir, params, force=force)
+    status = run_all(notebooks, build_dir, params, force=force, jobs=jobs)
     executed = [Path(build_dir) / "executed" / Path(n).name for n in notebooks]
     out = Path(out)
     try:

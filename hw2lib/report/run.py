@@ -156,13 +156,33 @@ def _error_of(executed: Path) -> tuple[str, str] | None:
     return None
 
 
-def run_all(notebooks, build_dir, params: dict, *, force: bool = False) -> dict[str, dict]:
-    """Run each notebook whose fingerprint changed since its last run (all with ``force``), in
-    the report's order, and go on after one that fails. Returns and writes
-    ``<build>/status.json``: ``{stem: {"status": "ran" | "up to date" | "skipped" | "failed",
-    "seconds": ..., "error": ...}}``. A notebook that raises ``MissingInput`` is *skipped* (an
-    optional input is absent; the page says which); any other error *fails* it. Only a
-    notebook that ran to the end gets a stamp, so the next call runs the others again."""
+def _run_guarded(src, dst, params: dict, threads: int | None = None) -> tuple[float | None, str]:
+    """:func:`run_notebook`, in :func:`run_all`'s process or one of its workers, whose kernels
+    then get ``threads`` torch (OpenMP) threads. Returns (seconds, "") or (None, "Name: the
+    error's last line"): the parent reports it, reading the executed notebook first."""
+    if threads:
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
+    try:
+        return run_notebook(src, dst, params), ""
+    except Exception as e:  # noqa: BLE001 - reported by the parent, which reads the notebook
+        return None, f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[-1]}"
+
+
+def run_all(notebooks, build_dir, params: dict, *, force: bool = False,
+            jobs: int = 1) -> dict[str, dict]:
+    """Run each notebook whose fingerprint changed since its last run (all with ``force``) and
+    go on after one that fails. Returns and writes ``<build>/status.json``: ``{stem: {"status":
+    "ran" | "up to date" | "skipped" | "failed", "seconds": ..., "error": ...}}``. A notebook
+    that raises ``MissingInput`` is *skipped* (an optional input is absent; the page says
+    which); any other error *fails* it. Only a notebook that ran to the end gets a stamp, so
+    the next call runs the others again; each result is recorded as soon as it is known.
+
+    ``jobs`` > 1 runs that many notebooks at a time, each kernel with ``cpu_count // jobs``
+    torch threads, the longest (by ``timings.json``) first; the appendices (``appendix_*``,
+    which read the others' times) run after the rest, alone. ``<build>/run.json`` records how
+    the last run went (jobs, threads, the wall time of the notebooks before the appendices)."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    import multiprocessing
     check_params(params)
     params = absolute_paths(params)
     build_dir = Path(build_dir)
@@ -175,6 +195,7 @@ def run_all(notebooks, build_dir, params: dict, *, force: bool = False) -> dict[
     status = json.loads(status_path.read_text()) if status_path.exists() else {}
     status = {k: v for k, v in status.items() if k in current}
     order = [p.stem for p in notebook_order(notebooks)]
+    todo = []
     for src in notebook_order(notebooks):
         dst = build_dir / "executed" / src.name
         stamp = dst.with_suffix(".stamp")
@@ -184,14 +205,14 @@ def run_all(notebooks, build_dir, params: dict, *, force: bool = False) -> dict[
                   flush=True)
             status[src.stem] = {**status.get(src.stem, {}), "status": "up to date"}
             continue
-        print(f"{src.name}: running ...", flush=True)
         stamp.unlink(missing_ok=True)
-        t0 = time.perf_counter()
-        try:
-            seconds = run_notebook(src, dst, params)
-        except Exception as e:  # noqa: BLE001 - papermill's error, or one before the kernel ran
-            ename, evalue = _error_of(dst) or (type(e).__name__,
-                                               (str(e).strip().splitlines() or [""])[-1])
+        todo.append((src, dst, stamp, fp))
+
+    def record(item, seconds, error, t0):
+        nonlocal timings
+        src, dst, stamp, fp = item
+        if seconds is None:
+            ename, evalue = _error_of(dst) or (error.split(": ", 1) + [""])[:2]
             kind = "skipped" if ename in SKIP_EXCEPTIONS else "failed"
             status[src.stem] = {"status": kind, "error": f"{ename}: {evalue}",
                                 "seconds": round(time.perf_counter() - t0, 1)}
@@ -205,8 +226,51 @@ def run_all(notebooks, build_dir, params: dict, *, force: bool = False) -> dict[
             print(f"{src.name}: {seconds:.1f} s", flush=True)
         status_path.parent.mkdir(parents=True, exist_ok=True)
         status_path.write_text(json.dumps(status, indent=2) + "\n")
+
+    def in_process(item):
+        print(f"{item[0].name}: running ...", flush=True)
+        t0 = time.perf_counter()
+        record(item, *_run_guarded(item[0], item[1], params), t0)
+
+    late = [i for i in todo if i[0].name.startswith("appendix")]
+    first = [i for i in todo if i not in late]
+    jobs = max(1, min(jobs, len(first)))
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    t_first = time.perf_counter()
+    if jobs == 1:
+        for item in first:
+            in_process(item)
+    else:
+        first.sort(key=lambda i: -timings.get(i[0].stem, math.inf))  # longest first
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            print(f"running {len(first)} notebooks, {jobs} at a time with {threads} torch "
+                  f"thread(s) each, the longest first: "
+                  f"{', '.join(i[0].name for i in first)} ...", flush=True)
+            started = {pool.submit(_run_guarded, item[0], item[1], params, threads):
+                       (item, time.perf_counter()) for item in first}
+            for fut in as_completed(started):
+                record(started[fut][0], *fut.result(), started[fut][1])
+    if first:
+        (build_dir / "run.json").write_text(json.dumps(
+            {"notebooks": [i[0].stem for i in first], "jobs": jobs,
+             "threads": threads if jobs > 1 else None,
+             "wall_seconds": round(time.perf_counter() - t_first, 1)}, indent=2) + "\n")
+    for item in late:
+        in_process(item)
     names = {Path(n).stem for n in notebooks}
     return {k: v for k, v in status.items() if k in names}
+
+
+def how_it_ran(timings_file) -> tuple[str, list[str], float]:
+    """How :func:`run_all` last ran the notebooks (``run.json`` beside ``timings.json``): ("N at
+    a time with K thread(s) each", the notebooks it ran so, their wall time in s) when it ran
+    them in parallel, else ("", [], nan)."""
+    path = Path(timings_file).with_name("run.json")
+    run = json.loads(path.read_text()) if path.exists() else {}
+    if run.get("jobs", 1) == 1:
+        return "", [], math.nan
+    return (f"{run['jobs']} at a time with {run['threads']} thread(s) each", run["notebooks"],
+            run["wall_seconds"])
 
 
 def run_notebook(src, dst, params: dict, *, kernel_name: str = "python3",
