@@ -229,3 +229,21 @@ def test_mse_in_grey_levels_matches_an_image_one_level_off():
     assert "one pixel value in 1,000 " in mse_in_grey_levels(mse)
     assert "5.0 grey levels" in mse_in_grey_levels(float(((gt + 5.0 - gt) ** 2).mean()))
     assert mse_in_grey_levels(0.0).startswith("Every pixel value equals")
+
+
+def test_mse_table_counts_the_values_that_differ():
+    """The ground truth is our own DDIM output with two values of face 1 one level up: the
+    first column's MSE is 2 / values per face there and 0 elsewhere, the count column says 2,
+    and the other convention's column differs."""
+    from hw2lib.p2.notebook import differ_col, mse_table, table_formats
+    noises = torch.randn(3, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    gt = p2.sample_uint8(gaussian_eps, noises, convention="t", steps=10).copy()
+    gt[1].reshape(-1)[[0, 5]] = np.minimum(gt[1].reshape(-1)[[0, 5]], 254) + 1
+    s = p2.FaceSetup(gaussian_eps, noises, ["00", "01", "02"], gt, "test", "gaussian")
+    df = mse_table(s, convention="t", steps=10)
+    first, other, count = df.columns
+    assert count == differ_col(192) == "8-bit values that differ, of 192 per image (first column)"
+    assert list(df[count]) == [0, 2, 0, 2 / 3]
+    np.testing.assert_allclose(df[first], [0, 2 / 192, 0, 2 / 576])
+    assert df.loc["mean", other] > df.loc["mean", first]
+    assert table_formats(df)[count] == "{:,.1f}"

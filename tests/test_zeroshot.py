@@ -225,7 +225,8 @@ def test_failure_causes_are_measured_per_image():
     seen_table = notebook.failure_table(seen, [0, 1], images=None)
     c = seen_table["likely causes"]
     assert "1 of 2 looks like the predicted class" in notebook.failure_text(seen_table, "course")
-    assert c[0].startswith('looks like a "lion" to the image encoder: 2 of its 3 nearest')
+    assert c[0].startswith('looks like a "lion" to the image encoder: of the 3 other test images '
+                           'nearest to it in image space, 2 are labelled "lion"')
     assert c[1].startswith('a border case: its 3 nearest images are split between the two '
                            '(1 "lion", 1 "tiger")')
     # colour contrast: cyan on red is not low contrast, though its grey levels nearly agree

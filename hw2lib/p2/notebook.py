@@ -151,11 +151,13 @@ def mse_table(s: FaceSetup, *, convention: str = DEFAULT_CONVENTION, steps: int 
     if s.gt is None:
         raise ValueError("no ground truth in this setup")
     other = next(c for c in CONVENTIONS if c != convention)
-    cols = {_convention_header(c):
-            mse_255(sample_uint8(s.eps_model, s.noises, convention=c, device=s.device,
-                                 steps=steps), s.gt)
-            for c in (convention, other)}
-    df = pd.DataFrame(cols, index=s.names)
+    faces = {c: sample_uint8(s.eps_model, s.noises, convention=c, device=s.device, steps=steps)
+             for c in (convention, other)}
+    df = pd.DataFrame({_convention_header(c): mse_255(f, s.gt) for c, f in faces.items()},
+                      index=s.names)
+    # what an MSE this small is made of: the 8-bit values that differ at all
+    first = faces[convention].reshape(len(s.gt), -1)
+    df[differ_col(first.shape[1])] = (first != np.asarray(s.gt).reshape(len(s.gt), -1)).sum(1)
     df.loc["mean"] = df.mean()
     df.attrs["gt_source"] = s.gt_source
     return df
@@ -164,6 +166,10 @@ def mse_table(s: FaceSetup, *, convention: str = DEFAULT_CONVENTION, steps: int 
 # Column names of the interpolation table; the per-path ones take "slerp" or "lerp".
 ALPHA = "α"
 PATH_DIFF = "slerp against lerp: mean difference (0-255)"
+
+
+def differ_col(n: int) -> str:
+    return f"8-bit values that differ, of {n:,} per image (first column)"
 
 
 def norm_col(how: str) -> str:
@@ -184,6 +190,7 @@ def table_formats(table) -> dict:
     0.01, or to 0.000001 in a column where every value is below 0.01)."""
     fmt = {c: "{:.6f}" if float(table[c].abs().max()) < 0.01 else "{:.2f}"
            for c in table.columns if str(c).startswith("MSE")}
+    fmt |= {c: "{:,.1f}" for c in table.columns if str(c).startswith("8-bit values")}
     fmt |= {ETA: "{:g}", ETA_DIFF: "{:.1f}", ETA_DIFF_MAX: "{:.1f}", ETA_LAYOUT: "{:.2f}",
             ETA_GRAIN: "{:.1f}", ALPHA: "{:.1f}", PATH_DIFF: "{:.1f}"}
     for how in ("slerp", "lerp"):

@@ -112,8 +112,10 @@ def causes(classnames, y: int, p: int, *, cos=None, ranks=None, percentile=None,
     if neighbours is not None:
         k, m, j = len(neighbours), int((neighbours == p).sum()), int((neighbours == y).sum())
         if m > j:
-            out.append(f"looks like {_article(tp)} \"{tp}\" to the image encoder: {m} of its {k} "
-                       f"nearest images in image space are \"{tp}\", {j} \"{ty}\"")
+            out.append(f"looks like {_article(tp)} \"{tp}\" to the image encoder: of the {k} "
+                       f"other test images nearest to it in image space, {m} are labelled "
+                       f"\"{tp}\" and {j} \"{ty}\", so the mistake is made before any class "
+                       f"name is read")
         else:
             most = "split between the two" if m == j else "mostly its own class"
             out.append(f"a border case: its {k} nearest images are {most} ({j} \"{ty}\", "
