@@ -166,6 +166,17 @@ def test_eta_stats_and_observation():
     text = p2.eta_observation(p2.eta_stats(one.clip(0, 255).astype(np.uint8), [0.0, 0.5, 1.0]),
                               names=["a", "b", "c"])
     assert "η = 0.5 are the grainiest" in text and "most of it from one face, noise c's" in text
+    assert "that draw of the added noise" not in text  # no more draws measured: no claim
+    # more draws of the added noise: noise c is grainy only in the grid's draw (draw 0)
+    draws = np.full((3, 4, 3), 20.0)
+    draws[1, 0, 2], draws[1, 1:, 2] = 45.0, [18.0, 21.0, 22.0]
+    draws[2] = 15.0
+    text = p2.eta_observation(p2.eta_stats(one.clip(0, 255).astype(np.uint8), [0.0, 0.5, 1.0],
+                                           draws), names=["a", "b", "c"])
+    assert ("It is that draw of the added noise, not noise c: over 4 draws of the added noise "
+            "for each of the 3 noises, the faces at η = 0.5 have grain 20.0 in the median") in text
+    assert "noise c's 4 range from 18.0 to 45.0" in text
+    assert "the 90th percentile of the grain is 21.9 at η = 0.5, 15.0 at η = 1 (20.0 over" in text
     assert stats.attrs["tint_max"] == 20
     falling = np.concatenate([faces, faces + 10, faces + 5, faces + 30]).astype(np.uint8)
     assert "not steadily" in p2.eta_observation(p2.eta_stats(falling, [0.0, 0.25, 0.5, 1.0]))
@@ -247,3 +258,16 @@ def test_mse_table_counts_the_values_that_differ():
     np.testing.assert_allclose(df[first], [0, 2 / 192, 0, 2 / 576])
     assert df.loc["mean", other] > df.loc["mean", first]
     assert table_formats(df)[count] == "{:,.1f}"
+
+
+def test_grain_draws_first_draw_is_the_grids():
+    """Draw 0 of grain_draws is the eta grid's own face; other draws differ at eta > 0 and not
+    at eta = 0 (no added noise)."""
+    from hw2lib.p2.notebook import _detail, grain_draws
+    noises = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(2))
+    etas = [0.0, 1.0]
+    g = grain_draws(gaussian_eps, noises, etas, draws=3, steps=10)
+    grid = p2.eta_grid(gaussian_eps, noises, etas, steps=10)
+    assert g.shape == (2, 3, 2)
+    np.testing.assert_allclose(g[:, 0], _detail(grid))
+    assert np.all(g[0] == g[0, :1]) and not np.allclose(g[1, 1], g[1, 0])

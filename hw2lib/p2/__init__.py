@@ -11,13 +11,15 @@ from .folders import load_noises, mse_255, mse_folders, noise_paths, sample_fold
 from .models import (face_model, face_training_images, load_course_unet, load_face_model,
                      train_face_model)
 from .notebook import (ALPHA, ETA, FaceSetup, detail_col, eta_grid, eta_stats, explorer,
+                       grain_draws,
                        interpolation_rows, mse_table, norm_col, setup, std_col,
                        table_formats)
 from .observe import eta_observation, interpolation_observation, model_text, mse_text
 
 __all__ = ["ALPHA", "CONVENTIONS", "DEFAULT_CONVENTION", "ETA", "FaceSetup", "N_STEPS", "T",
            "ddim_faces", "detail_col", "diffusers_reference", "eta_grid", "eta_observation",
-           "eta_stats", "explorer", "face_model", "face_training_images", "interpolate",
+           "eta_stats", "explorer", "face_model", "face_training_images", "grain_draws",
+           "interpolate",
            "interpolation_observation", "interpolation_rows", "load_course_unet",
            "load_face_model", "load_noises", "model_text", "mse_255", "mse_folders", "mse_table",
            "mse_text", "noise_paths", "norm_col", "sample_folder", "sample_uint8", "setup",

@@ -68,6 +68,20 @@ def eta_grid(eps_model, noises, etas, *, convention: str = DEFAULT_CONVENTION,
                                   device=device, steps=steps) for e in etas])
 
 
+def grain_draws(eps_model, noises, etas, *, draws: int = 10, convention: str = DEFAULT_CONVENTION,
+                seed: int = 0, device="cpu", steps: int = N_STEPS) -> np.ndarray:
+    """Fine detail and grain (:func:`_detail`) of each noise's face at each eta over ``draws``
+    draws of the added noise: (len(etas), draws, N). Draw 0 is the grid's (:func:`eta_grid`:
+    image ids 0..N-1), draw d uses image ids d*N..d*N+N-1; eta = 0 has one face per noise,
+    repeated."""
+    n = len(noises)
+    rep = noises.repeat(draws, 1, 1, 1)
+    return np.stack([_detail(sample_uint8(eps_model, rep if e > 0 else noises, eta=e,
+                                          convention=convention, seed=seed, device=device,
+                                          steps=steps)).reshape(-1, n).repeat(
+        1 if e > 0 else draws, 0) for e in etas])
+
+
 # Column names of the tables (headers the report shows).
 ETA = "η"
 ETA_DIFF = "mean difference from the η = 0 face (0-255)"
@@ -100,7 +114,7 @@ def _corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(-1) / np.sqrt((a * a).sum(-1) * (b * b).sum(-1))
 
 
-def eta_stats(grid: np.ndarray, etas):
+def eta_stats(grid: np.ndarray, etas, draws: np.ndarray | None = None):
     """Per eta (rows), from the uint8 grid (len(etas), N, H, W, C) of :func:`eta_grid`: the mean
     absolute difference (0-255) of each face from the eta = 0 face of the same noise (mean over
     the noises, and the largest); the Pearson correlation of its coarse layout (grey levels of
@@ -110,7 +124,9 @@ def eta_stats(grid: np.ndarray, etas):
     between the eta = 0 faces of different noises (what "unrelated" measures);
     "channels_mean" and "channels_max", the difference between the largest and smallest colour
     channel of a pixel over the whole grid (0 for grey images); "tint_max", the largest
-    difference between the mean levels of one image's colour channels (a colour cast)."""
+    difference between the mean levels of one image's colour channels (a colour cast);
+    "grain_draws", ``draws`` from :func:`grain_draws` (the grain over more draws of the added
+    noise) when given."""
     import pandas as pd
     ref = grid[0].astype(np.float64)
     d = np.abs(grid.astype(np.float64) - ref).reshape(len(etas), grid.shape[1], -1).mean(-1)
@@ -129,6 +145,8 @@ def eta_stats(grid: np.ndarray, etas):
     df = pd.DataFrame({ETA: list(etas), ETA_DIFF: d.mean(1), ETA_DIFF_MAX: d.max(1),
                        ETA_LAYOUT: layout, ETA_GRAIN: grain.mean(1)})
     df.attrs["grain_per_face"] = grain.tolist()
+    if draws is not None:
+        df.attrs["grain_draws"] = np.asarray(draws).tolist()
     means = grid.astype(np.float64).mean((-3, -2))  # (len(etas), N, C)
     df.attrs.update(layout_between_noises=between, channels_mean=float(spread.mean()),
                     channels_max=int(spread.max()),

@@ -63,6 +63,34 @@ def _kept(corr: float, between: float) -> str:
             else "keep none of")
 
 
+def _one_draw(stats, i: int, k: int, name: str) -> str:
+    """Whether noise ``k``'s grainy face at row ``i`` is its noise's or one draw's of the added
+    noise, from ``stats.attrs["grain_draws"]`` (empty without them)."""
+    if "grain_draws" not in stats.attrs:
+        return ""
+    g = np.asarray(stats.attrs["grain_draws"])[i]  # (draws, N)
+    d, n = g.shape
+    return (f" It is that draw of the added noise, not noise {name}: over {d} draws of the added "
+            f"noise for each of the {n} noises, the faces at η = {stats[ETA].iloc[i]:g} have grain "
+            f"{np.median(g):.1f} in the median and {np.percentile(g, 90):.1f} at the 90th "
+            f"percentile, and noise {name}'s {d} range from {g[:, k].min():.1f} to "
+            f"{g[:, k].max():.1f}.")
+
+
+def _grain_trend(stats) -> str:
+    """How often a face comes out grainy at each eta > 0, over ``attrs["grain_draws"]``."""
+    if "grain_draws" not in stats.attrs:
+        return ""
+    g, etas = np.asarray(stats.attrs["grain_draws"]), stats[ETA].to_numpy()
+    p90 = np.percentile(g.reshape(len(etas), -1), 90, axis=1)
+    return (f" Over those draws the grainy faces thin out as η grows: the 90th percentile of the "
+            f"grain is " + ", ".join(f"{v:.1f} at η = {e:g}" for e, v in zip(etas[1:], p90[1:]))
+            + f" ({p90[0]:.1f} over the η = 0 faces). A likely reading: at η = 1 every step adds "
+            f"as much noise as DDPM's sampler and the next steps remove it together with what "
+            f"earlier steps left; at a small η the added noise is small, and where this small "
+            f"model does not take it for noise, the nearly deterministic later steps keep it.")
+
+
 def eta_observation(stats, *, steps: int = N_STEPS, names=None) -> str:
     """P2.1's observation, from :func:`~hw2lib.p2.eta_stats` of the grid shown; ``names``: the
     noises' names (columns), for a face that stands out."""
@@ -100,7 +128,7 @@ def eta_observation(stats, *, steps: int = N_STEPS, names=None) -> str:
     grain = stats[ETA_GRAIN].to_numpy()
     hi, lo = 1 + int(np.argmax(grain[1:])), 1 + int(np.argmin(grain[1:]))
     if grain[hi] > 1.25 * grain[0] or grain[lo] < 0.8 * grain[0]:
-        parts = []
+        parts, draw = [], ""
         if grain[hi] > 1.25 * grain[0]:
             part = (f"the faces at η = {etas[hi]:g} are the grainiest of the grid (fine "
                     f"detail and grain {grain[hi]:.1f} against {grain[0]:.1f} at η = 0)")
@@ -112,10 +140,11 @@ def eta_observation(stats, *, steps: int = N_STEPS, names=None) -> str:
                     part += (f", most of it from one face, noise {names[k]}'s ({per_face[k]:.1f} "
                              f"against {rest.mean():.1f} for the others): a sample whose fresh "
                              f"noise the later steps did not remove")
+                    draw = _one_draw(stats, hi, k, names[k])
             parts.append(part)
         if grain[lo] < 0.8 * grain[0]:
             parts.append(f"those at η = {etas[lo]:g} the smoothest ({grain[lo]:.1f})")
-        text += " In the images, " + ", and ".join(parts) + "."
+        text += " In the images, " + ", and ".join(parts) + "." + draw + _grain_trend(stats)
     else:
         text += (f" Fine detail and grain stay near the η = 0 level ({grain[1:].min():.1f} to "
                  f"{grain[1:].max():.1f} against {grain[0]:.1f}).")

@@ -29,8 +29,8 @@ P2_STEPS = 1
 TI_STEPS, TI_N, TI_GEN_STEPS = 1, 1, 1
 # Report parameters of the rehearsal: every figure at the course's size, minimal sampling.
 REPORT_PARAMS = {"steps": P1_STEPS, "sweep_w": [0.0, 4.0], "sweep_per_digit": 1,
-                 "etas": [0.0, 1.0], "n_grid": 2, "n_alpha": 3, "ddim_steps": P2_STEPS,
-                 "n_images": 1, "band_batches": 1, "band_batch": 1}
+                 "etas": [0.0, 1.0], "n_grid": 2, "n_draws": 1, "n_alpha": 3,
+                 "ddim_steps": P2_STEPS, "n_images": 1, "band_batches": 1, "band_batch": 1}
 # P3.2's Stable Diffusion passes per generated image and DDIM step (classifier-free guidance: 2
 # per prompt, 3 for region-masked composition): 4 one-concept prompts (each token and its init
 # word), the naive two-concept prompt and the region-masked composition; the loss-by-band
@@ -41,7 +41,7 @@ P32_JUDGED = 4 + 2 * 2  # CLIP images judged per generation: 4 whole images, 2 x
 COURSE = dict(p1_train_steps=30_000, p1_batch=256, ddim=50,
               zeroshot_images=2500, ti_steps=3000, ti_batch=4, ti_n=25, refs_per_concept=5,
               report_p1=dict(n_cols=10, sweep=4 * 10, steps=10),
-              report_p2=dict(grid=5 * 4, alpha=11))
+              report_p2=dict(grid=5 * 4 + (4 * 4 * 6 + 4), alpha=11))  # the grid, its grain draws
 
 
 @dataclass
@@ -160,7 +160,8 @@ def report_stage(out: Path, info: dict, *, device: str) -> Stage:
     params = " ".join(f"-p '{k}={v}'" for k, v in REPORT_PARAMS.items())
     n1, n2, sc = REPORT_PARAMS, COURSE, SCALES[info["scale"]["name"]]
     p1_imgs = 2 * (10 * 10 + 10 * len(n1["sweep_w"]) * n1["sweep_per_digit"])
-    p2_imgs = len(n1["etas"]) * n1["n_grid"] + 2 * n1["n_alpha"] + 2 * 10
+    p2_imgs = (len(n1["etas"]) * n1["n_grid"] + 2 * n1["n_alpha"] + 2 * 10  # grid, paths, MSE
+               + n1["n_grid"] * (1 + (len(n1["etas"]) - 1) * n1["n_draws"]))  # grain draws
     return Stage("make report MODE=course",
                  ["make", "-o", f"{venv}/.installed", "report", f"VENV={venv}", "MODE=course",
                   f"DATA={info['data']}", f"UNET_MODULE={info['unet_module']}",
