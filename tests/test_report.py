@@ -325,3 +325,15 @@ def test_seed_reruns_only_what_draws_noise_and_data_seed_only_what_builds_data()
         fp = fingerprint(nb, base)
         assert (fingerprint(nb, {**base, "seed": 1}) != fp) == (nb.name in noise), nb.name
         assert (fingerprint(nb, {**base, "data_seed": 1}) != fp) == (nb.name in DATA_READING), nb.name
+
+
+def test_title_page_defines_the_terms_the_sections_use():
+    """Every term of the glossary is on the page, in a table after the reference figures and
+    before the contents, in either mode."""
+    from hw2lib.report.page import TERMS, title_page
+    for mode in ("embedded", "course"):
+        page = title_page(mode, "c0ffee", [(2, "P1", "p1")], "HW2")
+        assert page.index("reference figures") < page.index("Terms used below") < page.index(
+            "Contents")
+        for term, _ in TERMS:
+            assert f"<td>{term.replace('<', '&lt;').replace('>', '&gt;')}</td>" in page

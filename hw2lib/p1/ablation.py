@@ -88,7 +88,9 @@ def text(table, meta: dict) -> str:
             f"{', '.join(f'{b:,}' for b in budgets)} steps (runs with the same number of steps "
             f"compare recipes at an equal budget)")
     out = (f"Each run trained from scratch for {same}; each drawn with "
-           f"{sampler_label(meta['sampler'], meta['steps'])} at $w = {meta['w']:g}$, "
+           f"{sampler_label(meta['sampler'], meta['steps'])} at one guidance weight for all, "
+           f"$w = {meta['w']:g}$ (a recipe is judged against the others at the same $w$; the "
+           f"P1 section draws at the $w$ its own rule picks), "
            f"{10 * meta['per_digit']} images per set from the same noises (on an "
            f"{meta['cpu']}, {meta['made'][:10]}). The look ratios are against floors measured "
            f"at that size: compare them with each other, not with ratios from larger draws (the "

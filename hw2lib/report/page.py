@@ -107,6 +107,27 @@ def _to_mathml(cell) -> None:
             o["data"]["text/markdown"] = markdown_to_mathml(o["data"]["text/markdown"])
 
 
+# (term, what it means here): the words the sections use without stopping to define them
+TERMS = (
+    ("n, SE", "n: the number of images a figure is computed on; SE: one standard error of it "
+              "(for an accuracy p, the square root of p(1 - p)/n)"),
+    ("w", "the classifier-free guidance weight: ε̂ = (1 + w) ε(x, c) - w ε(x, ∅); w = 0 is the "
+          "plain conditional model"),
+    ("η", "DDIM's noise level: 0 is the deterministic sampler, 1 DDPM's ancestral one"),
+    ("steps, evaluations", "sampler steps; a guided step costs two network evaluations per image "
+                           "(with and without the class)"),
+    ("KID", "kernel inception distance: how far two image sets' feature distributions are "
+            "apart (here on the project CNN's features); 0 when they match"),
+    ("colour TV", "total variation distance between the histograms of two sets' mean image "
+                  "colours: 0 for the same colours, 1 for none shared"),
+    ("floor", "the same statistic between two real samples of the data at the same size: what "
+              "chance alone gives, against which a ratio (×) is read"),
+    ("slerp, lerp", "interpolation along the sphere or along the straight line between two "
+                    "noises"),
+    ("<new1>, <new2>", "the two new words that textual inversion learns for the P3.2 concepts"),
+)
+
+
 def title_page(mode: str, commit: str, toc, title: str, student_id: str = "") -> str:
     """The title page (markdown with HTML): the student's id when given, mode banner, stand-ins,
     reference figures, contents."""
@@ -133,6 +154,9 @@ def title_page(mode: str, commit: str, toc, title: str, student_id: str = "") ->
                  "solutions on the course's data, not measured by this report)\n\n"
                  "<table class=\"hw2-table\"><thead><tr><th>what</th><th>figure</th>"
                  f"<th>source</th></tr></thead><tbody>{ref}</tbody></table>")
+    terms = ("\n\n**Terms used below**\n\n<table class=\"hw2-table terms\"><tbody>"
+             + "".join(f"<tr><td>{e(a)}</td><td>{e(b)}</td></tr>" for a, b in TERMS)
+             + "</tbody></table>")
     items = "\n".join(f'{"  " if level == 3 else ""}- <a href="#{a}">{e(text)}</a>'
                       for level, text, a in toc)
     student = (f'<p class="student-id">Student ID: <b>{e(student_id)}</b></p>\n\n'
@@ -145,7 +169,7 @@ def title_page(mode: str, commit: str, toc, title: str, student_id: str = "") ->
             f"where a section says it was measured once for its checkpoint, by the "
             f"<code>python -m hw2lib</code> command it names, whose stored result the notebook "
             f"reads.</p>"
-            f"{stand_ins}{reference}\n\n"
+            f"{stand_ins}{reference}{terms}\n\n"
             f'**Contents**\n\n<nav class="toc">\n\n{items}\n\n</nav>\n\n</div>')
 
 
