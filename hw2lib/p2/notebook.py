@@ -175,7 +175,8 @@ def mse_table(s: FaceSetup, *, convention: str = DEFAULT_CONVENTION, steps: int 
                       index=s.names)
     # what an MSE this small is made of: the 8-bit values that differ at all
     first = faces[convention].reshape(len(s.gt), -1)
-    df[differ_col(first.shape[1])] = (first != np.asarray(s.gt).reshape(len(s.gt), -1)).sum(1)
+    df[differ_col(first.shape[1])] = (first != np.asarray(s.gt).reshape(len(s.gt), -1)).sum(
+        1).astype(np.float64)  # float: the mean row follows
     df.loc["mean"] = df.mean()
     df.attrs["gt_source"] = s.gt_source
     return df

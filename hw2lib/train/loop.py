@@ -115,6 +115,10 @@ def fit(model: torch.nn.Module, batch_loss, cfg: TrainConfig, out_dir, *,
     prec = resolve_precision(cfg.precision, device="cuda" if torch.cuda.is_available() else "cpu")
     if progress:
         print(f"[{desc}] {prec.describe()}", flush=True)
+    # accelerate keeps one process-wide state and refuses a second Accelerator with another
+    # precision; a process (a notebook, the tests) may train twice, each with its own precision
+    from accelerate.state import AcceleratorState
+    AcceleratorState._reset_state(True)
     acc = Accelerator(mixed_precision="bf16" if prec.autocast else "no")
     torch.manual_seed(cfg.seed)
     if cfg.channels_last:
