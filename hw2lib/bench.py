@@ -40,7 +40,7 @@ def _best_of_interleaved(fns: dict, repeats: int) -> dict:
     return best
 
 
-def _best_of(fn, repeats: int) -> float:
+def best_of(fn, repeats: int) -> float:
     """Minimum wall time of ``repeats`` calls (the least disturbed run)."""
     best = float("inf")
     for _ in range(repeats):
@@ -143,7 +143,7 @@ def matmul_peak(n: int = 1024, repeats: int = 5) -> dict[str, float]:
         a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
         reps = 1 if dtype == torch.bfloat16 else 3  # bf16 without AMX/AVX512-BF16 is slow
         a @ b
-        t = _best_of(lambda: [a @ b for _ in range(reps)], repeats if dtype == torch.float32 else 1)
+        t = best_of(lambda: [a @ b for _ in range(reps)], repeats if dtype == torch.float32 else 1)
         out[str(dtype).removeprefix("torch.")] = 2 * n ** 3 * reps / t / 1e9
     return out
 
@@ -207,7 +207,7 @@ def training_speed(models: dict, *, steps: int, batch: int = 64) -> list[Row]:
                 loss.backward()
                 opt.step()
             step()
-            t = _best_of(step, steps)
+            t = best_of(step, steps)
             base = base or t
             rows.append(Row("training", f"{name}: {mode}", 1 / t, "steps/s",
                             f"batch {batch}; {base / t:.2f} x fp32"))
@@ -325,7 +325,7 @@ def run(profile: str = "quick", *, p1_ckpt="checkpoints/p1_ddpm",
         e = eps_fn(unet)
         with torch.inference_mode():
             e(x, t, y=y)
-            fwd = _best_of(lambda: e(x, t, y=y), p["repeats"])
+            fwd = best_of(lambda: e(x, t, y=y), p["repeats"])
         peak = matmul_peak(512 if profile == "tiny" else 1024, repeats=p["repeats"])
         achieved = f / fwd / 1e9
         return [Row("flops", "P1 UNet forward", f / p["batch"] / 1e6, "MFLOP/image",

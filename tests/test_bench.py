@@ -55,7 +55,7 @@ def test_report_cost_of_a_run_two_at_a_time(tmp_path):
     assert rows["notebooks, sum of their times"].value == 133.0
     wall = rows["make report: wall time of the 2 notebooks before this appendix"]
     assert wall.value == 85.0 and "2 at a time" in wall.note
-    assert rows["notebook p1"].note == "last make report, 2 at a time with 1 thread(s) each"
+    assert rows["notebook p1"].note == "last make report, 2 at a time with 1 torch thread each"
     assert rows["notebook appendix"].note == "last make report, alone"
     (tmp_path / "run.json").unlink()  # one at a time: the sum is make report's time
     rows = {r.name: r for r in bench.report_cost(tmp_path / "timings.json", tmp_path)}

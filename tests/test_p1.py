@@ -472,3 +472,21 @@ def test_sampler_curve_rule_gives_a_perfect_score_an_error():
     out = curve.text(table((1.0, 0.985)), meta, sampler="ddpm", steps=20)
     assert "with 10 steps**: 100.0% (no error, n = 400), colour TV 1.4×" in out
     assert "This page uses DDPM (ancestral; strided below 1000 steps) with 20 steps: 99.2%" in out
+
+def test_sample_batching_default_and_what_it_leaves_unchanged(tiny_ckpt):
+    """The CPU default batch is BATCH["cpu"]; a draw that fits one batch (the report's 100-per-set
+    grids) is the same image for image at any larger batch size, DDPM noise included, while a
+    draw split differently gets other DDPM noise (why the stored sweeps keep STORED_BATCH)."""
+    from hw2lib.p1.model import BATCH, STORED_BATCH
+    unet, schedule, _ = p1.load(tiny_ckpt)
+    digits = np.arange(12) % 10
+    kw = dict(sampler="ddpm", steps=3, w=1.0, seed=0)
+    ref, _ = p1.sample(unet, schedule, "mnistm", digits, batch_size=STORED_BATCH, **kw)
+    assert BATCH["cpu"] >= 100 > len(digits)
+    np.testing.assert_array_equal(p1.sample(unet, schedule, "mnistm", digits, **kw)[0], ref)
+    split, _ = p1.sample(unet, schedule, "mnistm", digits, batch_size=5, **kw)
+    assert not np.array_equal(split, ref)
+    ddim = dict(sampler="ddim", steps=3, w=1.0, seed=0)  # no added noise: batching never matters
+    np.testing.assert_array_equal(
+        p1.sample(unet, schedule, "mnistm", digits, batch_size=5, **ddim)[0],
+        p1.sample(unet, schedule, "mnistm", digits, **ddim)[0])

@@ -337,3 +337,24 @@ def test_title_page_defines_the_terms_the_sections_use():
             "Contents")
         for term, _ in TERMS:
             assert f"<td>{term.replace('<', '&lt;').replace('>', '&gt;')}</td>" in page
+
+
+def test_time_before_the_appendix_and_on_the_reference_machine(tmp_path):
+    """The appendix's estimate: the parallel phase's wall time when run.json says it ran so,
+    else the sum of the other notebooks; carried to the reference by the UNet ratio."""
+    from hw2lib import reference
+    from hw2lib.report.run import before_appendix
+    t = tmp_path / "timings.json"
+    assert before_appendix(t)[1] == ""
+    t.write_text(json.dumps({"00_data": 2.0, "p1": 50.0, "appendix_x": 9.0}))
+    assert before_appendix(t) == (52.0, "make report's 2 notebooks before this appendix (one at "
+                                        "a time)")
+    (tmp_path / "run.json").write_text(json.dumps(
+        {"notebooks": ["00_data", "p1"], "jobs": 2, "threads": 1, "wall_seconds": 40.0}))
+    seconds, what = before_appendix(t)
+    assert seconds == 40.0 and what.endswith("(2 at a time with 1 torch thread each)")
+    ref_ms = 1000 * reference.AVX2["seconds"] / reference.AVX2["evaluations"]  # 4.55 ms
+    ratio, there = reference.on_reference(40.0, ref_ms / 2)  # this machine twice as fast
+    assert ratio == pytest.approx(2.0) and there == pytest.approx(80.0)
+    assert "about 80 s there, within the 3 minutes" in reference.text(40.0, ref_ms / 2, what)
+    assert "about 400 s there, over the 3 minutes" in reference.text(40.0, ref_ms / 10, what)

@@ -67,14 +67,14 @@ def measure(unet, schedule, set_names, model, refs: dict, *, settings=SETTINGS,
     from ..classifier import accuracy
     from ..report.show import se
     from .look import look_row
-    from .model import sample
+    from .model import STORED_BATCH, sample
     digits = np.repeat(np.arange(10), per_digit)
     rows = []
     for sampler, steps in tqdm(list(settings), desc="sampler curve", disable=not progress):
         for k, name in enumerate(set_names):
             t0 = time.perf_counter()
             imgs, _ = sample(unet, schedule, name, digits, sampler=sampler, steps=steps, w=w,
-                             seed=seed + k)
+                             seed=seed + k, batch_size=STORED_BATCH)
             wall = time.perf_counter() - t0
             acc = accuracy(model, imgs, digits)
             rows.append({"sampler": sampler, "steps": steps, "evaluations": evaluations(steps, w),

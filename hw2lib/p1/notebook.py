@@ -10,7 +10,7 @@ import torch
 from ..diffusion import classifier_free_guidance
 from ..nets.unet import eps_fn
 from ..images import to_uint8
-from .model import class_label, grid_noise, null_label, sample
+from .model import STORED_BATCH, class_label, grid_noise, null_label, sample
 
 
 def reverse_frames(trajectory: dict, final: np.ndarray, index: int = 0):
@@ -269,7 +269,8 @@ def guidance_sweep(unet, schedule, set_names, ws, classifier, *, per_digit: int,
                 images[(w, name)] = known[(w, name)][cols]
             else:
                 images[(w, name)], _ = sample(unet, schedule, name, digits, sampler=sampler,
-                                              steps=steps, w=w, seed=seed + k, noise=noise)
+                                              steps=steps, w=w, seed=seed + k, noise=noise,
+                                              batch_size=STORED_BATCH)
             rows.setdefault(w, {})[name] = accuracy(classifier, images[(w, name)], digits)
             bar.update()
     bar.close()

@@ -269,8 +269,23 @@ def how_it_ran(timings_file) -> tuple[str, list[str], float]:
     run = json.loads(path.read_text()) if path.exists() else {}
     if run.get("jobs", 1) == 1:
         return "", [], math.nan
-    return (f"{run['jobs']} at a time with {run['threads']} thread(s) each", run["notebooks"],
-            run["wall_seconds"])
+    k = run["threads"]
+    return (f"{run['jobs']} at a time with {k} torch thread{'s' * (k != 1)} each",
+            run["notebooks"], run["wall_seconds"])
+
+
+def before_appendix(timings_file) -> tuple[float, str]:
+    """(wall time in s, what it covers) of the last run's notebooks before the appendices: the
+    parallel phase's wall time (:func:`how_it_ran`), else the sum of their times; (nan, "")
+    without timings."""
+    path = Path(timings_file)
+    times = json.loads(path.read_text()) if path.exists() else {}
+    shared, before, wall = how_it_ran(path)
+    if before:
+        return wall, f"make report's {len(before)} notebooks before this appendix ({shared})"
+    rest = [v for k, v in times.items() if not k.startswith("appendix")]
+    return ((sum(rest), f"make report's {len(rest)} notebooks before this appendix (one at a "
+                        f"time)") if rest else (math.nan, ""))
 
 
 def run_notebook(src, dst, params: dict, *, kernel_name: str = "python3",
