@@ -347,8 +347,8 @@ def test_time_before_the_appendix_and_on_the_reference_machine(tmp_path):
     t = tmp_path / "timings.json"
     assert before_appendix(t)[1] == ""
     t.write_text(json.dumps({"00_data": 2.0, "p1": 50.0, "appendix_x": 9.0}))
-    assert before_appendix(t) == (52.0, "make report's 2 notebooks before this appendix (one at "
-                                        "a time)")
+    assert before_appendix(t) == (52.0, "The 2 notebooks make report ran before this appendix "
+                                        "(one at a time)")
     (tmp_path / "run.json").write_text(json.dumps(
         {"notebooks": ["00_data", "p1"], "jobs": 2, "threads": 1, "wall_seconds": 40.0}))
     seconds, what = before_appendix(t)

@@ -149,7 +149,8 @@ def sample(unet, schedule, set_name: str, digits, *, sampler: str = "ddim", step
     ``noise`` or :func:`grid_noise` (``seed``); the DDPM and eta > 0 noise comes from a generator
     seeded by ``seed`` as well. Images are drawn in batches of ``batch_size`` on the UNet's
     device (default :data:`BATCH` for its device type); the DDPM / eta > 0 noise follows the
-    batching, so a draw of more images than one batch reproduces only at the same batch size. ``clip_x0`` clamps x0-hat to the data range [-1, 1] at every step (diffusers'
+    batching, so a draw of more images than one batch reproduces only at the same batch size.
+    ``clip_x0`` clamps x0-hat to the data range [-1, 1] at every step (diffusers'
     default ``clip_sample=True``): at large t an eps error is multiplied by 1/sqrt(alpha_bar_t)
     (~160 at t = 980) in x0-hat, and without the clamp a small model's trajectories drift out
     of range. ``precision``: "auto" (bf16 autocast where :mod:`hw2lib.precision` measured it

@@ -209,7 +209,7 @@ def table_formats(table) -> dict:
     0.01, or to 0.000001 in a column where every value is below 0.01)."""
     fmt = {c: "{:.6f}" if float(table[c].abs().max()) < 0.01 else "{:.2f}"
            for c in table.columns if str(c).startswith("MSE")}
-    fmt |= {c: "{:,.1f}" for c in table.columns if str(c).startswith("8-bit values")}
+    fmt |= {c: "{:,.6g}" for c in table.columns if str(c).startswith("8-bit values")}  # 1, 0.5
     fmt |= {ETA: "{:g}", ETA_DIFF: "{:.1f}", ETA_DIFF_MAX: "{:.1f}", ETA_LAYOUT: "{:.2f}",
             ETA_GRAIN: "{:.1f}", ALPHA: "{:.1f}", PATH_DIFF: "{:.1f}"}
     for how in ("slerp", "lerp"):

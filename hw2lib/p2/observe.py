@@ -112,7 +112,7 @@ def eta_observation(stats, *, steps: int = N_STEPS, names=None) -> str:
         f"{stats[ETA_DIFF_MAX].max():.1f}).")
     if np.isfinite(between):
         text += (
-            f" What the starting noise fixed (where the face sits, its pose, where it is light or "
+            f"\n\nWhat the starting noise fixed (where the face sits, its pose, where it is light or "
             f"dark) is measured by the correlation of the grey levels of 4 × 4-pixel squares, less "
             f"the grid's mean face (what every face shares), with those of the η = 0 face of the "
             f"same noise: {signed(lay[1])} at η = {etas[1]:g} and {signed(lay[-1])} at "
@@ -144,13 +144,13 @@ def eta_observation(stats, *, steps: int = N_STEPS, names=None) -> str:
             parts.append(part)
         if grain[lo] < 0.8 * grain[0]:
             parts.append(f"those at η = {etas[lo]:g} the smoothest ({grain[lo]:.1f})")
-        text += " In the images, " + ", and ".join(parts) + "." + draw + _grain_trend(stats)
+        text += "\n\nIn the images, " + ", and ".join(parts) + "." + draw + _grain_trend(stats)
     else:
-        text += (f" Fine detail and grain stay near the η = 0 level ({grain[1:].min():.1f} to "
+        text += (f"\n\nFine detail and grain stay near the η = 0 level ({grain[1:].min():.1f} to "
                  f"{grain[1:].max():.1f} against {grain[0]:.1f}).")
     tint = stats.attrs.get("tint_max")
     if tint is not None and tint <= GREY_TINT:
-        text += (f" No face has a colour tint at any η: the mean levels of a face's three colour "
+        text += (f"\n\nNo face has a colour tint at any η: the mean levels of a face's three colour "
                  f"channels differ by {tint:.2f} of 255 at most, so the added noise changes grey "
                  f"levels, not colour (within single pixels the three channels differ by "
                  f"{stats.attrs['channels_mean']:.1f} grey levels on average and "

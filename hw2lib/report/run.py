@@ -282,10 +282,11 @@ def before_appendix(timings_file) -> tuple[float, str]:
     times = json.loads(path.read_text()) if path.exists() else {}
     shared, before, wall = how_it_ran(path)
     if before:
-        return wall, f"make report's {len(before)} notebooks before this appendix ({shared})"
+        return wall, (f"The {len(before)} notebooks make report ran before this appendix "
+                      f"({shared})")
     rest = [v for k, v in times.items() if not k.startswith("appendix")]
-    return ((sum(rest), f"make report's {len(rest)} notebooks before this appendix (one at a "
-                        f"time)") if rest else (math.nan, ""))
+    return ((sum(rest), f"The {len(rest)} notebooks make report ran before this appendix (one "
+                        f"at a time)") if rest else (math.nan, ""))
 
 
 def run_notebook(src, dst, params: dict, *, kernel_name: str = "python3",
