@@ -262,15 +262,16 @@ def report_cost(timings_file, checkpoints_dir) -> list[Row]:
     rows, tf = [], Path(timings_file)
     if tf.exists():
         from .report.run import how_it_ran
-        t, (shared, before, wall) = json.loads(tf.read_text()), how_it_ran(tf)
+        t, run = json.loads(tf.read_text()), how_it_ran(tf)
+        shared = run.get("jobs", 1) > 1 and run["how"]
         rows += [Row("report", f"notebook {nb}", sec, "s", "last make report, " + (
-            shared if nb in before else "alone")) for nb, sec in t.items()]
+            shared if shared and nb in run["notebooks"] else "alone")) for nb, sec in t.items()]
         rows.append(Row("report", "notebooks, sum of their times" if shared else
                         "make report, committed checkpoints", sum(t.values()), "s",
                         "sum of the notebooks" + (", each with part of the cores" * bool(shared))))
         if shared:
-            rows.append(Row("report", f"make report: wall time of the {len(before)} notebooks "
-                            f"before this appendix", wall, "s", shared))
+            rows.append(Row("report", f"make report: wall time of the {len(run['notebooks'])} "
+                            f"notebooks before this appendix", run["wall_seconds"], "s", shared))
     else:
         rows.append(Row("report", "make report", float("nan"), "s", f"{tf} absent: run make report"))
     for d in sorted(p for p in Path(checkpoints_dir).iterdir() if p.is_dir()):

@@ -1,4 +1,5 @@
 import json
+import math
 from pathlib import Path
 
 import nbformat
@@ -347,9 +348,16 @@ def test_time_before_the_appendix_and_on_the_reference_machine(tmp_path):
     t = tmp_path / "timings.json"
     assert before_appendix(t)[1] == ""
     t.write_text(json.dumps({"00_data": 2.0, "p1": 50.0, "appendix_x": 9.0}))
-    assert before_appendix(t) == (52.0, "The 2 notebooks make report ran before this appendix "
+    run = tmp_path / "run.json"
+    run.write_text(json.dumps({"notebooks": ["00_data", "p1"], "jobs": 1, "threads": None,
+                               "wall_seconds": 52.3}))
+    assert before_appendix(t) == (52.3, "The 2 notebooks make report ran before this appendix "
                                         "(one at a time)")
-    (tmp_path / "run.json").write_text(json.dumps(
+    run.write_text(json.dumps({"notebooks": ["p1"], "jobs": 1, "threads": None,
+                               "wall_seconds": 50.1}))  # 00_data was up to date
+    seconds, what = before_appendix(t)
+    assert math.isnan(seconds) and "reran 1 of the 2 notebooks" in what and "FORCE=1" in what
+    run.write_text(json.dumps(
         {"notebooks": ["00_data", "p1"], "jobs": 2, "threads": 1, "wall_seconds": 40.0}))
     seconds, what = before_appendix(t)
     assert seconds == 40.0 and what.endswith("(2 at a time with 1 torch thread each)")

@@ -261,32 +261,36 @@ def run_all(notebooks, build_dir, params: dict, *, force: bool = False,
     return {k: v for k, v in status.items() if k in names}
 
 
-def how_it_ran(timings_file) -> tuple[str, list[str], float]:
-    """How :func:`run_all` last ran the notebooks (``run.json`` beside ``timings.json``): ("N at
-    a time with K thread(s) each", the notebooks it ran so, their wall time in s) when it ran
-    them in parallel, else ("", [], nan)."""
+def how_it_ran(timings_file) -> dict:
+    """How :func:`run_all` last ran the notebooks before the appendices (``run.json`` beside
+    ``timings.json``): {"jobs", "threads", "notebooks", "wall_seconds", "how": "2 at a time with
+    1 torch thread each" or "one at a time"}; {} when it has not run."""
     path = Path(timings_file).with_name("run.json")
-    run = json.loads(path.read_text()) if path.exists() else {}
-    if run.get("jobs", 1) == 1:
-        return "", [], math.nan
-    k = run["threads"]
-    return (f"{run['jobs']} at a time with {k} torch thread{'s' * (k != 1)} each",
-            run["notebooks"], run["wall_seconds"])
+    if not path.exists():
+        return {}
+    run = json.loads(path.read_text())
+    k = run.get("threads")
+    run["how"] = (f"{run['jobs']} at a time with {k} torch thread{'s' * (k != 1)} each"
+                  if run.get("jobs", 1) > 1 else "one at a time")
+    return run
 
 
 def before_appendix(timings_file) -> tuple[float, str]:
-    """(wall time in s, what it covers) of the last run's notebooks before the appendices: the
-    parallel phase's wall time (:func:`how_it_ran`), else the sum of their times; (nan, "")
-    without timings."""
+    """(wall time in s, what it covers) of the notebooks the last run executed before the
+    appendices, when it executed all of them; (nan, what to run instead) when it reran only
+    some (the others were up to date); (nan, "") without a run."""
     path = Path(timings_file)
     times = json.loads(path.read_text()) if path.exists() else {}
-    shared, before, wall = how_it_ran(path)
-    if before:
-        return wall, (f"The {len(before)} notebooks make report ran before this appendix "
-                      f"({shared})")
-    rest = [v for k, v in times.items() if not k.startswith("appendix")]
-    return ((sum(rest), f"The {len(rest)} notebooks make report ran before this appendix (one "
-                        f"at a time)") if rest else (math.nan, ""))
+    run = how_it_ran(path)
+    rest = [k for k in times if not k.startswith("appendix")]
+    if not run or not rest:
+        return math.nan, ""
+    if set(rest) - set(run["notebooks"]):
+        return math.nan, (f"This make report reran {len(run['notebooks'])} of the {len(rest)} "
+                          f"notebooks before this appendix (the others were up to date); "
+                          f"`make report FORCE=1` times them all.")
+    return run["wall_seconds"], (f"The {len(rest)} notebooks make report ran before this "
+                                 f"appendix ({run['how']})")
 
 
 def run_notebook(src, dst, params: dict, *, kernel_name: str = "python3",
