@@ -153,7 +153,7 @@ def test_reverse_process_ends_in_the_grids_first_zero(tiny_ckpt):
     digits = np.repeat(np.arange(10), 2)
     grid, traj = p1.sample(unet, schedule, "mnistm", digits, steps=10, w=1.0, seed=3, record=shown)
     frames, labels = p1.reverse_frames(traj, grid, index=0)
-    assert frames.shape == (6, 28, 28, 3) and labels[0] == "$x_T$ ($t$ = 900)"
+    assert frames.shape == (6, 28, 28, 3) and labels[0] == "$x_T$ (first step, $t$ = 900)"
     assert labels[1].startswith("$t$ = ") and "grid" in labels[-1]
     np.testing.assert_array_equal(frames[-1], grid[0])
     predicted = p1.predicted_x0_frames(unet, schedule, "mnistm", 0, traj, w=1.0)

@@ -145,6 +145,8 @@ def test_eta_stats_and_observation():
     np.testing.assert_allclose(stats[ETA_GRAIN], stats[ETA_GRAIN][0])
     text = p2.eta_observation(stats)
     assert "grows steadily with η" in text and "30.0 at η = 1" in text
+    assert text.startswith("**Observation.** In short: η = 0 is deterministic, one face per noise")
+    assert "(by 10.0 grey levels at η = 0.5, 30.0 at η = 1)" in text
     assert "at η = 0.5 the faces keep the layout" in text and "No face has a colour tint" in text
     assert "stay near the η = 0 level" in text
     # eta = 1 draws another noise's face, in colour, and eta = 0.5 adds grain: the prose says so
@@ -156,6 +158,12 @@ def test_eta_stats_and_observation():
     text = p2.eta_observation(stats)
     assert "at η = 1 they keep none of it" in text and "η = 0.5 are the grainiest" in text
     assert "None of it is left" not in text  # no η between 0.5 and 1 to name
+    assert "within the range" not in text  # η = 1's correlation is the between-noise mean itself
+    low = stats.copy()
+    low.attrs = {**stats.attrs, "layout_between_pairs": [-0.7, -0.5, -0.3]}
+    low.loc[2, ETA_LAYOUT] = -0.6  # below the mean of the pairs, inside their range
+    assert ("−0.60 is below the −0.50 but within the range of the 3 pairs of different noises it "
+            "averages, −0.70 to −0.30") in p2.eta_observation(low)
     four = p2.eta_observation(p2.eta_stats(np.concatenate([faces, grainy, other, other])
                                            .astype(np.uint8), [0.0, 0.5, 0.75, 1.0]))
     assert "None of it is left from η = 0.75 on" in four

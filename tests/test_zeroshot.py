@@ -284,3 +284,15 @@ def test_setup_text_says_what_zero_shot_means_for_the_stand_in():
     text = zs.setup_text(clip, data, "embedded")
     assert "not unseen classes" in text and "2,000 images, 10 classes." in text
     assert "not unseen classes" not in zs.setup_text(clip, data, "course")
+
+
+def test_accuracy_table_shows_top5_only_beyond_ten_classes():
+    """Among 10 classes five guesses cover half of them: no top-5 column; among 50 it is kept."""
+    from hw2lib.zeroshot.classify import ZeroShotResult
+    from hw2lib.zeroshot.notebook import accuracy_table
+    rng = np.random.default_rng(0)
+    for c, want in ((10, False), (50, True)):
+        probs = rng.dirichlet(np.ones(c), 40)
+        r = ZeroShotResult(probs, rng.integers(0, c, 40), tuple(map(str, range(c))))
+        table = accuracy_table({"single": r})
+        assert ("top-5" in table.columns) is want and table["top-1"][0] == r.top1

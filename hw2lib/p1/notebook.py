@@ -20,7 +20,7 @@ def reverse_frames(trajectory: dict, final: np.ndarray, index: int = 0):
     ts = sorted(trajectory, reverse=True)
     frames = [to_uint8(trajectory[t][index]) for t in ts] + [final[index]]
     labels = [f"$t$ = {t}" for t in ts]
-    labels[0] = f"$x_T$ ($t$ = {ts[0]})"
+    labels[0] = f"$x_T$ (first step, $t$ = {ts[0]})"
     return np.stack(frames), labels + ["$x_0$ (in the grid)"]
 
 
@@ -141,9 +141,11 @@ def reverse_text(schedule, shown: list[int], settled: dict | None = None) -> str
     mid = next((t for t in shown if sig[t] >= noi[t]), shown[-1])
     late = next((t for t in shown if sig[t] >= 2 * noi[t]), shown[-1])
     return (r"Each strip starts from the grid image's own starting noise $x_T$ (the first "
-            r"frame, at the sampler's first step) and ends at the image in the grid. The frames "
-            r"in between are $x_t$ as the sampler enters step $t$, "
-            r"$x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1 - \bar\alpha_t}\,\epsilon$, at the steps "
+            f"frame: pure Gaussian noise, which the sampler's strided grid enters at its first "
+            f"step, $t = {shown[0]}$) and ends at the image in the grid. The frames "
+            r"in between are the sampler's states $x_t$ as it enters step $t$ (distributed like "
+            r"the forward process's $x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1 - \bar\alpha_t}\,"
+            r"\epsilon$, which gives their signal and noise levels), at the steps "
             r"of the sampler's grid where the signal-to-noise ratio "
             r"$\bar\alpha_t / (1 - \bar\alpha_t)$ first reaches "
             f"{levels} (signal and noise coefficients: {lv}). In the top row the digit starts "
@@ -154,8 +156,9 @@ def reverse_text(schedule, shown: list[int], settled: dict | None = None) -> str
             f"standard deviation is down to {float((1 - ab[shown[-1]]).sqrt()):.2f}. The "
             r"bottom row shows what the model makes of each $x_t$, its prediction "
             r"$\hat x_0 = (x_t - \sqrt{1 - \bar\alpha_t}\,\hat\epsilon) / \sqrt{\bar\alpha_t}$. "
-            f"At $t = {shown[0]}$ any error of the predicted noise is multiplied by "
-            rf"$1/\sqrt{{\bar\alpha_t}} = {float(1 / ab[shown[0]].sqrt()):.0f}$, so the prediction "
+            f"At $t = {shown[0]}$ any error of the predicted noise enters $\\hat x_0$ multiplied "
+            rf"by $\sqrt{{1 - \bar\alpha_t}}/\sqrt{{\bar\alpha_t}} = "
+            rf"{float((1 - ab[shown[0]]).sqrt() / ab[shown[0]].sqrt()):.0f}$, so the prediction "
             "is saturated noise." + (_settled_text(shown, settled) if settled else ""))
 
 

@@ -137,8 +137,8 @@ def eta_stats(grid: np.ndarray, etas, draws: np.ndarray | None = None):
     layout = _corr(coarse, coarse[0][None]).mean(1)
     n = grid.shape[1]
     pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
-    between = (float(np.mean([_corr(coarse[0, i], coarse[0, j]) for i, j in pairs]))
-               if pairs else float("nan"))
+    pair_corr = [float(_corr(coarse[0, i], coarse[0, j])) for i, j in pairs]
+    between = float(np.mean(pair_corr)) if pairs else float("nan")
     g = grid.astype(np.int16)
     spread = g.max(-1) - g.min(-1)
     grain = _detail(grid)  # (len(etas), N)
@@ -148,7 +148,8 @@ def eta_stats(grid: np.ndarray, etas, draws: np.ndarray | None = None):
     if draws is not None:
         df.attrs["grain_draws"] = np.asarray(draws).tolist()
     means = grid.astype(np.float64).mean((-3, -2))  # (len(etas), N, C)
-    df.attrs.update(layout_between_noises=between, channels_mean=float(spread.mean()),
+    df.attrs.update(layout_between_noises=between, layout_between_pairs=pair_corr,
+                    channels_mean=float(spread.mean()),
                     channels_max=int(spread.max()),
                     tint_max=float((means.max(-1) - means.min(-1)).max()))
     return df

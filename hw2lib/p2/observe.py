@@ -103,7 +103,11 @@ def eta_observation(stats, *, steps: int = N_STEPS, names=None) -> str:
     trend = ("is about the same at every η > 0" if d[-1] < 1.1 * d[1] else
              "grows steadily with η" if steady else "grows with η, though not steadily")
     text = (
-        f"**Observation.** The row η = 0 is DDIM's deterministic map from each noise to a face. "
+        f"**Observation.** In short: η = 0 is deterministic, one face per noise; every η > 0 "
+        f"adds fresh noise at each step, so the faces move away from the η = 0 face (by "
+        f"{d[1]:.1f} grey levels at η = {etas[1]:g}, {d[-1]:.1f} at η = {etas[-1]:g}) and "
+        f"differ from draw to draw; η = 1 is DDPM's ancestral sampler.\n\n"
+        f"In detail: the row η = 0 is DDIM's deterministic map from each noise to a face. "
         f"Every η > 0 adds fresh Gaussian noise of standard deviation $\\sigma_t$ at each of the "
         f"{steps} steps (each image's added noise comes from its own seeded generator, the same in "
         f"every row, scaled by $\\sigma_t$), so the faces depart from the η = 0 row: their mean "
@@ -121,6 +125,11 @@ def eta_observation(stats, *, steps: int = N_STEPS, names=None) -> str:
             f"η = {etas[1]:g} the faces {_kept(lay[1], between)} the layout of their η = 0 face, "
             f"and at "
             f"η = {etas[-1]:g} they {_kept(lay[-1], between)} it.")
+        pairs = stats.attrs.get("layout_between_pairs") or []
+        if len(pairs) > 1 and min(pairs) <= lay[-1] and round(lay[-1], 2) < round(between, 2):
+            text += (f" ({signed(lay[-1])} is below the {signed(between)} but within the range of "
+                     f"the {len(pairs)} pairs of different noises it averages, {signed(min(pairs))} "
+                     f"to {signed(max(pairs))}: no less related than unrelated faces are.)")
         gone = [e for e, v in zip(etas[1:-1], lay[1:-1]) if _kept(v, between) == "keep none of"]
         if gone and _kept(lay[-1], between) == "keep none of":
             text += (f" None of it is left from η = {gone[0]:g} on, where the correlation is "
@@ -254,19 +263,26 @@ def mse_in_grey_levels(mse: float) -> str:
     return f"Its root, {mse ** 0.5:.1f} grey levels, is a typical pixel value's difference."
 
 
-def mse_text(table, gt_source: str, mode: str) -> str:
-    """What the MSE table means, in either mode."""
+def mse_text(table, gt_source: str, mode: str, convention: str = DEFAULT_CONVENTION) -> str:
+    """What the MSE table means, in either mode; ``convention``: the first column's (the
+    section's figures')."""
     conv = list(table.columns)
     mean_a, mean_b = table.loc["mean", conv[0]], table.loc["mean", conv[1]]
     what = ("an independent implementation of the same sampler (diffusers' DDIMScheduler, "
-            "configured as the course specifies) on the same embedded model and noises: a "
-            "value near 0 says our DDIM computes what diffusers computes, to the rounding of "
-            "8-bit images. It is not the course's ground truth, which needs the course's UNet"
+            "configured as the course specifies) on the same embedded model and noises, so "
+            "this table is a cross-check of our DDIM, not a score: a value near 0 says it "
+            "computes what diffusers computes, to the rounding of 8-bit images. It is not the "
+            "course's ground truth, which needs the course's UNet"
             if mode == "embedded" else
             "the course's ground-truth images face/GT, which the course's grader compares with "
             "the η = 0 outputs")
     return (f"Mean MSE {mean_a:.3g} with the $\\bar\\alpha$ convention of the first column, "
-            f"{mean_b:.3g} with the other (0-255 scale). {mse_in_grey_levels(mean_a)} "
+            f"{mean_b:.3g} with the other (0-255 scale). The first column's convention "
+            f"(convention = {convention}) is the one every figure of this section uses, as their "
+            f"captions say" + (", and the one `hw2_2.sh` writes its images with. "
+                               if convention == DEFAULT_CONVENTION else
+                               f"; `hw2_2.sh` writes with convention = {DEFAULT_CONVENTION}. ")
+            + f"{mse_in_grey_levels(mean_a)} "
             f"The ground truth here is {what}. "
             f"The two conventions differ in which $\\bar\\alpha$ goes with a grid step "
             f"$t = 981, \\dots, 1$ ($\\bar\\alpha_t$ or $\\bar\\alpha_{{t-1}}$) and where the last "

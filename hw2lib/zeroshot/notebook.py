@@ -68,12 +68,14 @@ TEMPLATE_NAMES = {"single": 'one template, "A photo of {}."',
 
 
 def accuracy_table(results: dict[str, ZeroShotResult]):
-    """Per template set: images, top-1 and its standard error, top-5."""
+    """Per template set: images, top-1 and its standard error, and top-5 where there are more
+    than 10 classes (among 10, five guesses cover half of them and say little)."""
     import pandas as pd
 
     from ..report.show import se
     return pd.DataFrame([{"templates": TEMPLATE_NAMES.get(k, k), "images": len(r.labels),
-                          "top-1": r.top1, "SE": se(r.top1, len(r.labels)), "top-5": r.topk(5)}
+                          "top-1": r.top1, "SE": se(r.top1, len(r.labels)),
+                          **({"top-5": r.topk(5)} if len(r.classnames) > 10 else {})}
                          for k, r in results.items()])
 
 
