@@ -196,14 +196,16 @@ def test_sweep_look_text_says_whether_any_w_is_within_and_what_w_0_shows():
                           "colour TV / floor": c}
                          for lab, k, c in (("M", 0.3, 0.9), ("S", -0.3, 1.1))])
     text = p1.look_text(grid, larger=t, guidance=4.0, names={"m": "M", "s": "S"})
-    assert "Every look statistic with a ratio is within 2× of its floor." in text
-    assert ("**The larger draw overturns this.** The guidance sweep below drew 500 per set at "
-            "this w = 4: M's KID is 11.0× (n = 500) against 0.3× on the grid (n = 100); S's KID "
-            "is 4.5× (n = 500) against ≤ 0× on the grid (n = 100); S's colour TV is 2.8× "
-            "(n = 500) against 1.1×") in text
-    assert "can be one" not in text
+    # the larger draw's verdict leads; the grid's follows as what 100 images cannot show
+    lead = ("**The verdict to read, on 500 images per set** (the guidance sweep below, at this "
+            "w = 4): M KID 11.0×, colour TV 1.3×; S KID 4.5×, colour TV 2.8× (against the "
+            "floor's upper level and the floor). Not within 2×: M KID, S KID, S colour TV")
+    assert lead in text
+    assert text.index(lead) < text.index("On the grid's own images alone: M (n = 100)")
+    assert ("Every look statistic with a ratio is within 2× of its floor. At n = 100 that "
+            "verdict cannot be read") in text and "can be one" not in text
     same = p1.look_text(grid, larger=near, guidance=0.0, names={"m": "M", "s": "S"})
     assert "drew 500 per set at this w = 0: it gives the same verdicts as these 100." in same
     alone = p1.look_text(grid)
-    assert "overturns" not in alone and "(the guidance sweep below can be one)." in alone
-    assert "overturns" not in p1.look_text(grid, larger=t, guidance=2.0, names={"m": "M"})
+    assert "verdict to read" not in alone and "(the guidance sweep below can be one)." in alone
+    assert "verdict to read" not in p1.look_text(grid, larger=t, guidance=2.0, names={"m": "M"})

@@ -54,9 +54,10 @@ def look_text(table, *, larger=None, guidance: float | None = None,
               names: dict | None = None) -> str:
     """The look paragraph, from :func:`hw2lib.p1.score_table`'s project-CNN rows (with look).
     ``larger``: the guidance sweep (:func:`sweep_table`, sets named by ``names``); where it drew
-    more images at the page's ``guidance``, the paragraph ends with the verdicts it overturns."""
+    more images at the page's ``guidance`` and its verdicts differ from the grid's, its verdict
+    comes first and the grid's follows as what fewer images can show."""
     rows = table[table.classifier == "project CNN"].dropna(subset=["KID"])
-    larger_draw = _larger_draw(larger, names or {}, guidance, table)
+    lead, agree = _larger_draw(larger, names or {}, guidance, table)
     parts, far, undefined = [], [], []
     for _, r in rows.iterrows():
         parts.append(f"{r['digit set']} (n = {r.images:,}): KID {_times(r[KID_RATIO])} its "
@@ -71,7 +72,12 @@ def look_text(table, *, larger=None, guidance: float | None = None,
                f"well they read." if far else
                f"Every look statistic with a ratio is within {WITHIN:g}× of its floor." +
                (f" Without a ratio: {', '.join(undefined)}." if undefined else "") +
-               _size_caveat(rows, bool(larger_draw)))
+               ("" if lead else _size_caveat(rows, bool(agree))))
+    grid = "; ".join(parts) + ". " + verdict
+    if lead:
+        grid = (f"\n\nOn the grid's own images alone: {grid} At n = {int(rows.images.min()):,} "
+                f"that verdict cannot be read: two real samples of the set already differ by up "
+                f"to the floor's upper level at that size, so only a larger gap shows.")
     return ("**Look.** Accuracy only says that a sample reads as its digit. Two statistics "
             "compare the samples with held-out real images: KID on the project CNN's features "
             "(mean and sd over 100 random subsets of the held-out images) and the total variation "
@@ -79,7 +85,7 @@ def look_text(table, *, larger=None, guidance: float | None = None,
             "is the same statistic between real training and held-out images at the same sample "
             "size, what two real samples of the set differ by; KID is unbiased, so its floor is 0 "
             "within its spread and KID is compared with the floor's upper level, mean + 2 sd "
-            "(the table's columns). " + "; ".join(parts) + ". " + verdict + larger_draw)
+            "(the table's columns). " + (lead + grid if lead else grid + agree))
 
 
 def _size_caveat(rows, larger: bool = False) -> str:
@@ -146,30 +152,35 @@ def sweep_look_text(table, names: dict) -> str:
     return text
 
 
-def _larger_draw(table, names: dict, guidance, grid) -> str:
-    """The sweep's rows at the page's w against the grid's look verdicts on fewer images: the
-    larger draw's verdict is the one to read (the floor narrows with n, a real gap does not)."""
+def _larger_draw(table, names: dict, guidance, grid) -> tuple[str, str]:
+    """(lead, agreement): the sweep's rows at the page's w against the grid's look verdicts on
+    fewer images. Where a verdict differs, ``lead`` gives the larger draw's ratios first (the
+    floor narrows with n, a real gap does not); where none differs, ``agreement`` says so."""
     if table is None or guidance is None or guidance not in set(table.w):
-        return ""
+        return "", ""
     rows = grid[grid.classifier == "project CNN"].dropna(subset=["KID"])
     here = table[table.w == guidance]
     n, m = int(here.images.iloc[0]), int(rows.images.min()) if len(rows) else 0
     if not len(rows) or n <= m:
-        return ""
-    flips = []
+        return "", ""
+    flips, ratios, far = False, [], []
     for _, r in here.iterrows():
         label = names.get(r.set, r.set)
         small = rows[rows["digit set"] == label]
+        ratios.append(f"{label} KID {ratio_cell(r[KID_RATIO])}, colour TV "
+                      f"{ratio_cell(r[COLOUR_RATIO])}")
         for k, col in (("KID", KID_RATIO), ("colour TV", COLOUR_RATIO)):
-            if len(small) and (small[col].iloc[0] <= WITHIN) != (r[col] <= WITHIN):
-                flips.append(f"{label}'s {k} is {ratio_cell(r[col])} (n = {n:,}) against "
-                             f"{ratio_cell(small[col].iloc[0])} on the grid (n = {m:,})")
+            far += [f"{label} {k}"] * (not r[col] <= WITHIN)
+            flips |= bool(len(small) and (small[col].iloc[0] <= WITHIN) != (r[col] <= WITHIN))
     if not flips:
-        return (f" The guidance sweep below drew {n:,} per set at this w = {guidance:g}: it gives "
-                f"the same verdicts as these {m:,}.")
-    return (f"\n\n**The larger draw overturns this.** The guidance sweep below drew {n:,} per set "
-            f"at this w = {guidance:g}: " + "; ".join(flips) + f". Read that one: at n = {m:,} the "
-            f"floor's spread hides a gap that {n:,} images show.")
+        return "", (f" The guidance sweep below drew {n:,} per set at this w = {guidance:g}: it "
+                    f"gives the same verdicts as these {m:,}.")
+    return (f"**The verdict to read, on {n:,} images per set** (the guidance sweep below, at "
+            f"this w = {guidance:g}): " + "; ".join(ratios) + " (against the floor's upper level "
+            f"and the floor). " + (f"Not within {WITHIN:g}×: {', '.join(far)}; on these the "
+                                   f"samples do not look like the real images, however well "
+                                   f"they read." if far else
+                                   f"Every ratio is within {WITHIN:g}×."), "")
 
 
 def choose_guidance(table, *, look: str = RULE_LOOK) -> dict:
