@@ -114,8 +114,9 @@ def test_choice_text_says_whether_the_rule_agrees_with_the_parameter():
     assert "varies by 20% of its mean" in p1.choice_text(p1.choose_guidance(noisy), 2.0, names)
     assert "KID does not enter" not in agree  # KID 1x everywhere: nothing to say
     kid = sweep(ACC, LOOK).assign(**{KID_RATIO: [3.0, 3.0, 12.0, 2.1, 11.0, 5.0, 6.2, 7.2]})
-    assert ("KID does not enter the rule; at the pick it is MNIST-M-like 12.0× (lowest at w = 0: "
-            "3.0×), SVHN-like 2.1× (its lowest) its floor's upper level.") in (
+    assert ("KID does not enter the rule; at the pick it is MNIST-M-like 12.0× (the largest of "
+            "the sweep, lowest at w = 0: 3.0×), SVHN-like 2.1× (its lowest) its floor's upper "
+            "level.") in (
         p1.choice_text(p1.choose_guidance(kid), 2.0, names))
     # candidates 2, 4, 6: mean KID 7.05, 8.0, 6.7 -> KID alone would pick w = 6
     assert ("Read on KID instead (mean of the sets, among the same candidates) the rule would "

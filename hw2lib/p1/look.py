@@ -253,9 +253,10 @@ def _kid_aside(choice: dict, names: dict) -> str:
         k = rows.set_index("w")[KID_RATIO]
         if k[choice["w"]] > WITHIN:
             low = k.idxmin()
+            worst = " the largest of the sweep," * bool(k.idxmax() == choice["w"])
             out.append(f"{names.get(name, name)} {k[choice['w']]:.1f}×"
-                       + (f" (lowest at w = {low:g}: {k[low]:.1f}×)" if low != choice["w"] else
-                          " (its lowest)"))
+                       + (f" ({worst} lowest at w = {low:g}: {k[low]:.1f}×)".replace("( ", "(")
+                          if low != choice["w"] else " (its lowest)"))
     if not out:
         return ""
     kid = t.groupby("w")[KID_RATIO].mean()[choice["candidates"]]
