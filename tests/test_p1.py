@@ -490,3 +490,21 @@ def test_sample_batching_default_and_what_it_leaves_unchanged(tiny_ckpt):
     np.testing.assert_array_equal(
         p1.sample(unet, schedule, "mnistm", digits, batch_size=5, **ddim)[0],
         p1.sample(unet, schedule, "mnistm", digits, **ddim)[0])
+
+
+def test_reverse_text_says_which_digit_shows_later_and_why():
+    """A low-contrast final image (a faint stroke) is named as the one the noise hides longer;
+    two images of similar contrast get no such sentence."""
+    from hw2lib.diffusion import linear_schedule
+    strong = np.full((28, 28, 3), 200, np.uint8)
+    strong[8:20, 12:16] = 20  # a dark stroke on a light ground
+    faint = np.full((28, 28, 3), 120, np.uint8)
+    faint[8:20, 12:16] = 100
+    shown = [950, 500, 350, 250, 100]
+    text = p1.reverse_text(linear_schedule(1000), shown, finals={"M": strong, "S": faint})
+    c_strong, c_faint = strong.mean(-1).std(), faint.mean(-1).std()
+    assert (f"The S strip shows its digit later than the M one: its final image has a contrast "
+            f"(standard deviation of the grey levels, 0-255) of {c_faint:.1f} against "
+            f"{c_strong:.1f}") in text
+    assert "shows its digit later" not in p1.reverse_text(linear_schedule(1000), shown,
+                                                          finals={"M": strong, "S": strong})

@@ -322,6 +322,10 @@ def test_judge_finds_each_concept_in_its_half():
     swapped = np.concatenate([placed[:, :, 4:], placed[:, :, :4]], axis=2)
     ok, bad = judge.region_scores(placed), judge.region_scores(swapped)
     assert ok["both_present"].all() and not bad["both_present"].any()
+    assert bad["swapped"].all() and not ok["swapped"].any()
+    red_both = np.concatenate([placed[:, :, :4], placed[:, :, :4]], axis=2)  # <a> takes over
+    took = judge.region_scores(red_both)
+    assert took["both_<a>"].all() and not took["both_<b>"].any() and not took["swapped"].any()
     assert ok["left_vs_<a>"] == pytest.approx(100, abs=1) and bad["left_vs_<a>"].max() < 10
     red = judge.subject_scores(solid((250, 0, 0)), "<a>")
     assert red == pytest.approx(100, abs=1) and judge.subject_scores(solid((250, 0, 0)), "<b>").max() < 10

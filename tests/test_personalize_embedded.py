@@ -214,6 +214,10 @@ def test_tiny_scene_model_end_to_end(tmp_path):
         occ = s["right_occupied"]
         want = s["right_vs_<new2>"][occ].mean() if occ.any() else float("nan")
         assert r["right vs <new2> where occupied"] == pytest.approx(want, nan_ok=True)
+        placed = comp.attrs["placed"][r["method"]]  # every image in exactly one outcome
+        assert placed["both_present"] == int(s["both_present"].sum())
+        assert sum(placed[k] for k in ("both_present", "both_<new1>", "both_<new2>",
+                                       "swapped")) == placed["both_occupied"]
 
 
 def test_region_mask_uses_each_prompt_only_on_its_side():
@@ -451,6 +455,13 @@ def test_findings_say_what_present_means_when_the_style_never_shows():
             "counted here is a cell nearer to its references than to `<new1>`'s") in text
     assert "Since `<new2>`" not in notebook.findings(scores, comp, 32, judge, style=style(20))
     assert "Since" not in notebook.findings(scores, comp, 32, judge)
+    assert "Where the concepts went" not in notebook.findings(scores, comp, 32, judge)
+    comp.attrs["placed"] = {"naive": {"both_present": 8, "both_<new1>": 10, "both_<new2>": 3,
+                                      "swapped": 2, "both_occupied": 23}}
+    assert ("Where the concepts went instead, on the same judgments: in 13 of 32 naive images "
+            "both cells hold something and are nearer to one concept (10 to `<new1>`, 3 to "
+            "`<new2>`), in 2 the two are swapped, and in 9 a cell is blank. The likely cause") in (
+        notebook.findings(scores, comp, 32, judge))
     assert "where occupied" not in notebook.findings(scores, comp, 32, judge)
     # blank cells that score higher than drawn ones are said to lift the right cells' mean
     where = comp.assign(**{"left vs <new1> where occupied": [55.0, 50.0],

@@ -127,10 +127,12 @@ def distance_to_final(frames: np.ndarray, final: np.ndarray) -> list[float]:
     return [float(np.abs(f.astype(np.float64) - final).mean()) for f in frames]
 
 
-def reverse_text(schedule, shown: list[int], settled: dict | None = None) -> str:
+def reverse_text(schedule, shown: list[int], settled: dict | None = None,
+                 finals: dict | None = None) -> str:
     """What the reverse-process strips show, with the signal and noise level of each frame;
     ``settled``: {set: :func:`distance_to_final` of the predicted x0 frames}, for what the
-    bottom rows show."""
+    bottom rows show; ``finals``: {set: the final uint8 image}, whose contrast says why one
+    set's digit shows later in the top row than another's."""
     from .model import reverse_snr_levels
     ab = schedule.alpha_bar
     lv = "; ".join(f"$t = {t}$: {float(ab[t].sqrt()):.2f} and {float((1 - ab[t]).sqrt()):.2f}"
@@ -159,7 +161,20 @@ def reverse_text(schedule, shown: list[int], settled: dict | None = None) -> str
             f"At $t = {shown[0]}$ any error of the predicted noise enters $\\hat x_0$ multiplied "
             rf"by $\sqrt{{1 - \bar\alpha_t}}/\sqrt{{\bar\alpha_t}} = "
             rf"{float((1 - ab[shown[0]]).sqrt() / ab[shown[0]].sqrt()):.0f}$, so the prediction "
-            "is saturated noise." + (_settled_text(shown, settled) if settled else ""))
+            "is saturated noise." + (_settled_text(shown, settled) if settled else "")
+            + _contrast_text(finals or {}))
+
+
+def _contrast_text(finals: dict) -> str:
+    """Which set's final image has the lower contrast (std of its grey levels, 0-255), when the
+    two differ by more than 1.5 times: the same noise hides that digit until later."""
+    c = {k: float(np.asarray(v, np.float64).mean(-1).std()) for k, v in finals.items()}
+    if len(c) < 2 or max(c.values()) < 1.5 * min(c.values()):
+        return ""
+    lo, hi = min(c, key=c.get), max(c, key=c.get)
+    return (f" The {lo} strip shows its digit later than the {hi} one: its final image has a "
+            f"contrast (standard deviation of the grey levels, 0-255) of {c[lo]:.1f} against "
+            f"{c[hi]:.1f}, so the same noise hides it longer.")
 
 
 def _settled_text(shown: list[int], settled: dict) -> str:

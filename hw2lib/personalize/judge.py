@@ -57,14 +57,20 @@ class Judge:
         """Per image: the left part's score against the first token, the right part's against the
         second, and whether both concepts are where the prompt put them (each part occupied
         (:meth:`occupied`), the left part nearer to the first token's centre than to the
-        second's, the right part the other way round)."""
+        second's, the right part the other way round); where both parts are occupied, whether
+        both are nearer to the same token (``both_<token>``) or the two are swapped."""
         t1, t2 = self.tokens[:2]
         halves = self.halves(images_u8)
         left, right = (self.scores(h) for h in halves)
         occ_l, occ_r = self.occupied(halves[0]), self.occupied(halves[1])
-        both = (left[:, 0] > left[:, 1]) & (right[:, 1] > right[:, 0]) & occ_l & occ_r
+        occ = occ_l & occ_r
+        l1, r1 = left[:, 0] > left[:, 1], right[:, 0] > right[:, 1]  # each part nearer to t1
+        both = l1 & ~r1 & occ
         return {f"left_vs_{t1}": left[:, 0], f"right_vs_{t2}": right[:, 1], "both_present": both,
-                "both_occupied": occ_l & occ_r, "left_occupied": occ_l, "right_occupied": occ_r}
+                "both_occupied": occ, "left_occupied": occ_l, "right_occupied": occ_r,
+                # both parts occupied and nearer to one concept, or the two the wrong way round
+                f"both_{t1}": l1 & r1 & occ, f"both_{t2}": ~l1 & ~r1 & occ,
+                "swapped": ~l1 & r1 & occ}
 
 
 OCCUPIED = 0.4  # a cell spreading less than this share of the references' spread is blank

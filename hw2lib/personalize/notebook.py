@@ -80,9 +80,11 @@ def compose_two(model: TextToImage, judge: Judge, *, n: int, seed: int, w: float
 
     def where(score, occupied):  # the mean over the parts that hold something (NaN: none)
         return float(score[occupied].mean()) if occupied.any() else float("nan")
-    rows = []
+    rows, placed = [], {}
     for method, imgs in images.items():
         s = judge.region_scores(imgs)
+        placed[method] = {k: int(s[k].sum()) for k in
+                          ("both_present", f"both_{t1}", f"both_{t2}", "swapped", "both_occupied")}
         both = float(s["both_present"].mean())
         rows.append({"method": method, f"left vs {t1}": float(s[f"left_vs_{t1}"].mean()),
                      f"right vs {t2}": float(s[f"right_vs_{t2}"].mean()),
@@ -93,7 +95,9 @@ def compose_two(model: TextToImage, judge: Judge, *, n: int, seed: int, w: float
                      "both present": both, "SE of both present": se(both, len(imgs)),
                      "left occupied": float(s["left_occupied"].mean()),
                      "right occupied": float(s["right_occupied"].mean())})
-    return images, pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table.attrs["placed"] = placed  # per method: image counts of where the concepts went
+    return images, table
 
 
 def compose_formats(table) -> dict:
@@ -203,6 +207,7 @@ def findings(scores, comp, n: int, judge: Judge, style=None) -> str:
         f"and only where both {parts} hold something); "
         f"its right {parts} score "
         f"{naive[right]:.1f} against `{t2}` and its left {parts} {naive[left]:.1f} against `{t1}`. "
+        + _where_they_went(comp, n, t1, t2, part, parts) +
         "The likely cause: each token was fitted alone, on images where it was the only "
         "subject, and nothing in training ties a token to one place; in a prompt with two "
         "learned tokens both act on the whole image through the same cross-attention, so one "
@@ -224,6 +229,20 @@ def findings(scores, comp, n: int, judge: Judge, style=None) -> str:
            < min(naive['left occupied'], naive['right occupied']) else ".")
         + _blank_effect(comp, right, part, parts),
     ])
+
+
+def _where_they_went(comp, n: int, t1: str, t2: str, part: str, parts: str) -> str:
+    """The naive prompt's images by where the two concepts went, counted on the judge's own
+    nearer-to calls (:func:`compose_two`'s ``attrs["placed"]``): one concept in both parts,
+    swapped, or a blank part."""
+    placed = comp.attrs.get("placed", {}).get(comp.iloc[0]["method"])
+    if not placed:
+        return ""
+    a, b, sw = placed[f"both_{t1}"], placed[f"both_{t2}"], placed["swapped"]
+    return (f"Where the concepts went instead, on the same judgments: in {a + b} of {n} naive "
+            f"images both {parts} hold something and are nearer to one concept ({a} to `{t1}`, "
+            f"{b} to `{t2}`), in {sw} the two are swapped, and in "
+            f"{n - placed['both_occupied']} a {part} is blank. ")
 
 
 def _blank_effect(comp, right: str, part: str, parts: str) -> str:
