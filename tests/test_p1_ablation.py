@@ -63,6 +63,9 @@ def test_ablation_scores_each_run_with_its_recipe(runs, tmp_path):
     # runs of different budgets are said to be so
     longer = back.assign(**{"train steps": [2, 2, 3, 3]})
     assert "for 2, 3 steps (runs with the same number of steps compare" in ablation.text(longer, meta)
+    assert "Alone at their number of steps" not in text  # both runs share a budget
+    assert ("Alone at their number of steps: " in ablation.text(longer, meta)
+            and "not which recipe is better" in ablation.text(longer, meta))
 
 
 def test_ablation_cli_refuses_a_folder_that_is_no_run_before_any_work(tmp_path, capsys):

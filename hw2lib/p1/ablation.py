@@ -116,6 +116,13 @@ def text(table, meta: dict) -> str:
         out += (f" At {steps:,} steps, {best['run']} ({_recipe(best)}) reads "
                 f"{100 * best.accuracy:.1f}% ± {100 * best.SE:.1f} (n = {int(best.images):,}) "
                 f"against {others}.")
+    alone = [g.iloc[0] for _, g in v.groupby("train steps") if len(g) == 1]
+    if alone:
+        out += (" Alone at their number of steps: " + "; ".join(
+            f"{r['run']} ({_recipe(r)}, {int(r['train steps']):,} steps) "
+            f"{100 * r.accuracy:.1f}% ± {100 * r.SE:.1f}" for r in alone)
+            + ". With no run of the same budget beside them, they show how far a longer run "
+              "got, not which recipe is better.")
     return out
 
 
