@@ -261,9 +261,9 @@ def report_cost(timings_file, checkpoints_dir) -> list[Row]:
     """Per-notebook times of the last ``make report`` and each committed model's training time."""
     rows, tf = [], Path(timings_file)
     if tf.exists():
-        from .report.run import how_it_ran
+        from .report.runlog import how_it_ran
         t, run = json.loads(tf.read_text()), how_it_ran(tf)
-        shared = run.get("jobs", 1) > 1 and run["how"]
+        shared = run.get("jobs", 1) > 1 and run["how"]  # the note of a notebook run in parallel
         rows += [Row("report", f"notebook {nb}", sec, "s", "last make report, " + (
             shared if shared and nb in run["notebooks"] else "alone")) for nb, sec in t.items()]
         rows.append(Row("report", "notebooks, sum of their times" if shared else
@@ -362,9 +362,8 @@ def _merge_previous(rows: list[Row], out, sections) -> list[Row]:
 
 def to_markdown(rows: list[Row]) -> str:
     lines = ["| section | measure | value | unit | note |", "|---|---|---:|---|---|"]
-    for r in rows:
-        v = f"{r.value:.4g}" if r.value == r.value else "n/a"
-        lines.append(f"| {r.section} | {r.name} | {v} | {r.unit} | {r.note} |")
+    lines += [f"| {r.section} | {r.name} | {f'{r.value:.4g}' if r.value == r.value else 'n/a'} "
+              f"| {r.unit} | {r.note} |" for r in rows]
     return "\n".join(lines)
 
 

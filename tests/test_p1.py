@@ -508,3 +508,22 @@ def test_reverse_text_says_which_digit_shows_later_and_why():
             f"{c_strong:.1f}") in text
     assert "shows its digit later" not in p1.reverse_text(linear_schedule(1000), shown,
                                                           finals={"M": strong, "S": strong})
+
+
+def test_clamp_effect_draws_the_same_noises_with_and_without_the_clamp(tiny_ckpt):
+    """Four rows (two sets x clamp on/off) from the same noises; the unclamped draw of a barely
+    trained model runs out of range, so more of its values end at 0 or 255; the text names both."""
+    from hw2lib.p1.clamp import clamp_effect, clamp_text
+    unet, schedule, cfg = p1.load(tiny_ckpt)
+
+    class Always3(torch.nn.Module):
+        def forward(self, x):
+            return torch.nn.functional.one_hot(torch.full((len(x),), 3), 10).float()
+    t = clamp_effect(unet, schedule, cfg["sets"], Always3(), sampler="ddim", steps=3, w=1.0,
+                     per_digit=1)
+    assert list(t.clamp) == [True, False, True, False] and set(t.images) == {10}
+    assert np.allclose(t.accuracy, 0.1)  # one 3 among the ten digits
+    assert (t[~t.clamp].saturated.to_numpy() >= t[t.clamp].saturated.to_numpy()).all()
+    text = clamp_text(t, {"mnistm": "M"}, "DDIM-3")
+    assert text.startswith("**The clamp, measured here.** The same 10 starting noises per set")
+    assert "M: 10.0% ± 9.5 (n = 10) with it" in text and "colour values at 0 or 255" in text

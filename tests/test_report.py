@@ -344,7 +344,7 @@ def test_time_before_the_appendix_and_on_the_reference_machine(tmp_path):
     """The appendix's estimate: the parallel phase's wall time when run.json says it ran so,
     else the sum of the other notebooks; carried to the reference by the UNet ratio."""
     from hw2lib import reference
-    from hw2lib.report.run import before_appendix
+    from hw2lib.report.runlog import before_appendix
     t = tmp_path / "timings.json"
     assert before_appendix(t)[1] == ""
     t.write_text(json.dumps({"00_data": 2.0, "p1": 50.0, "appendix_x": 9.0}))

@@ -5,8 +5,9 @@ The class label joins the data set and the digit: ``label = 10 * set_index + dig
 cost on 2 CPU cores and lets digit shapes be shared between the two looks.
 
 ``model`` trains, loads and samples; ``grading`` writes and scores the course's folders;
-``notebook`` is what the P1 notebook shows; ``look`` puts the look statistics
-beside the accuracy and chooses the guidance weight on both; ``curve``, ``sweep`` and
+``notebook`` is what the P1 notebook shows; ``clamp`` measures the x0-hat clamp; ``look`` puts
+the look statistics beside the accuracy and chooses the guidance weight on both; ``curve``,
+``sweep`` and
 ``ablation`` are the measurements stored beside a checkpoint (sampler, guidance weight,
 training recipe) that the notebooks read.
 """
@@ -17,13 +18,13 @@ from .notebook import (accuracy_text, describe, distance_to_final, explorer, gui
                        sweep_columns, sweep_text)
 from .grading import (classifier_test_accuracy, grading_folders, look_folders, read_grading_folder,
                       sample_to_folders, score_folders, score_table, scorers, write_grading_folder)
-from . import ablation, curve, sweep
+from . import ablation, clamp, curve, sweep
 from ..look import HEADERS, with_notes
 from .look import (choice_text, choose_guidance, look_references, look_text, sweep_figure,
                    sweep_look_text, sweep_table, table_formats, view)
 
 __all__ = ["HEADERS", "NULL_LABEL", "SAMPLERS", "T", "accuracy_text", "choice_text", "choose_guidance",
-           "ablation", "class_label", "sweep", "classifier_test_accuracy", "curve", "describe",
+           "ablation", "clamp", "class_label", "sweep", "classifier_test_accuracy", "curve", "describe",
            "distance_to_final",
            "explorer", "grading_folders",
            "grid_noise", "guidance_sweep", "load", "look_folders", "look_references", "look_text",

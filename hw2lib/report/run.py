@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from ..modes import MODES
+from .runlog import write_run_log
 
 # Cells the static report leaves out: parameters, and widgets that only live in a kernel.
 INTERACTIVE_TAG = "interactive"
@@ -251,46 +252,12 @@ def run_all(notebooks, build_dir, params: dict, *, force: bool = False,
             for fut in as_completed(started):
                 record(started[fut][0], *fut.result(), started[fut][1])
     if first:
-        (build_dir / "run.json").write_text(json.dumps(
-            {"notebooks": [i[0].stem for i in first], "jobs": jobs,
-             "threads": threads if jobs > 1 else None,
-             "wall_seconds": round(time.perf_counter() - t_first, 1)}, indent=2) + "\n")
+        write_run_log(build_dir, [i[0].stem for i in first], jobs, threads,
+                      time.perf_counter() - t_first)
     for item in late:
         in_process(item)
     names = {Path(n).stem for n in notebooks}
     return {k: v for k, v in status.items() if k in names}
-
-
-def how_it_ran(timings_file) -> dict:
-    """How :func:`run_all` last ran the notebooks before the appendices (``run.json`` beside
-    ``timings.json``): {"jobs", "threads", "notebooks", "wall_seconds", "how": "2 at a time with
-    1 torch thread each" or "one at a time"}; {} when it has not run."""
-    path = Path(timings_file).with_name("run.json")
-    if not path.exists():
-        return {}
-    run = json.loads(path.read_text())
-    k = run.get("threads")
-    run["how"] = (f"{run['jobs']} at a time with {k} torch thread{'s' * (k != 1)} each"
-                  if run.get("jobs", 1) > 1 else "one at a time")
-    return run
-
-
-def before_appendix(timings_file) -> tuple[float, str]:
-    """(wall time in s, what it covers) of the notebooks the last run executed before the
-    appendices, when it executed all of them; (nan, what to run instead) when it reran only
-    some (the others were up to date); (nan, "") without a run."""
-    path = Path(timings_file)
-    times = json.loads(path.read_text()) if path.exists() else {}
-    run = how_it_ran(path)
-    rest = [k for k in times if not k.startswith("appendix")]
-    if not run or not rest:
-        return math.nan, ""
-    if set(rest) - set(run["notebooks"]):
-        return math.nan, (f"This make report reran {len(run['notebooks'])} of the {len(rest)} "
-                          f"notebooks before this appendix (the others were up to date); "
-                          f"`make report FORCE=1` times them all.")
-    return run["wall_seconds"], (f"The {len(rest)} notebooks make report ran before this "
-                                 f"appendix ({run['how']})")
 
 
 def run_notebook(src, dst, params: dict, *, kernel_name: str = "python3",
