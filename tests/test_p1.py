@@ -526,4 +526,13 @@ def test_clamp_effect_draws_the_same_noises_with_and_without_the_clamp(tiny_ckpt
     assert (t[~t.clamp].saturated.to_numpy() >= t[t.clamp].saturated.to_numpy()).all()
     text = clamp_text(t, {"mnistm": "M"}, "DDIM-3")
     assert text.startswith("**The clamp, measured here.** The same 10 starting noises per set")
-    assert "M: 10.0% ± 9.5 (n = 10) with it" in text and "colour values at 0 or 255" in text
+    assert "The project CNN reads M 10.0% with it and 10.0% without" in text
+    assert "colour values end at 0 or 255 (saturated)" in text
+    assert "the digits read as well either way" in text
+    worse = t.copy()
+    worse.loc[1, "accuracy"] = 0.9  # M with the clamp 10%, without 90%: apart, so said
+    worse.loc[0, "accuracy"] = 0.1
+    worse.loc[~worse.clamp, "accuracy"] = [0.0, 0.1]
+    worse.loc[worse.clamp, "accuracy"] = [1.0, 0.1]
+    assert "without it fewer M digits read as their digit" in clamp_text(worse, {"mnistm": "M"},
+                                                                          "DDIM-3")
