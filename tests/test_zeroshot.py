@@ -213,6 +213,10 @@ def test_failure_causes_are_measured_per_image():
     assert "2 of 3 are mistakes the set makes" in text
     assert "3 of 3 are look-alikes" in text and "1 of 3 is a low-contrast image" in text
     assert "look-alikes" not in notebook.failure_text(table, "embedded")
+    sure = table.assign(**{"p(predicted)": 0.95})  # confident mistakes: the logit scale says why
+    assert ("because the learned logit scale s is large ($s$ = 100.0 here: a cosine gap of 0.05 "
+            "between two classes becomes a probability ratio of $e^{5.0} \\approx 148$)") in (
+        notebook.failure_text(sure, "course", 100.0))
     # digits: a pair one stroke apart is named (either order), another pair is not
     digits = ("zero", "one", "six")
     assert any("a 6 whose stem is short" in c for c in causes(digits, 2, 0))

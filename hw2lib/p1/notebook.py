@@ -67,7 +67,8 @@ def sampler_label(sampler: str, steps: int) -> str:
     if sampler == "dpmpp":
         return f"DPM-Solver++(2M), {steps} steps"
     if sampler == "ddpm":
-        return f"DDPM-{steps} (ancestral{'' if steps >= 1000 else ', strided: DDIM with η = 1'})"
+        strided = "" if steps >= 1000 else f", on {steps} of the 1,000 steps: DDIM with η = 1"
+        return f"DDPM-{steps} (ancestral{strided})"
     return f"DDIM-{steps}, η = 0"
 
 

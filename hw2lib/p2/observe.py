@@ -248,8 +248,9 @@ def interpolation_observation(table) -> str:
         f"{table[PATH_DIFF].iloc[mid]:.1f} grey levels per pixel on average at α = {a:.1f} "
         f"(0-255). The rows keep the model's own range, without the course's per-image min-max "
         f"normalisation, which would stretch the contrast back and hide a difference. Slerp moves "
-        f"along the sphere where Gaussian noise lives, so every intermediate is a plausible "
-        f"$x_T$.")
+        f"along the sphere where Gaussian noise lives, so every intermediate noise is a "
+        f"plausible $x_T$; the faces it leads to can still mix the two ends' features on the "
+        f"way, since nothing makes the map from noise to face smooth.")
 
 
 def mse_in_grey_levels(mse: float) -> str:

@@ -180,7 +180,7 @@ def accuracy_text(results: dict[str, ZeroShotResult], mode: str) -> str:
     return text
 
 
-def failure_text(reasons, mode: str) -> str:
+def failure_text(reasons, mode: str, logit_scale: float | None = None) -> str:
     """Why the failures fail: the causes the table measured, counted, and the kind of data."""
     from .reasons import LOW_CONTRAST
     n = len(reasons)
@@ -209,9 +209,12 @@ def failure_text(reasons, mode: str) -> str:
         parts.append(f"in {shapes} of {n} the two digits' shapes are one stroke or loop apart")
     parts.append(f"{_of(low, n, 'is a low-contrast image', 'are low-contrast images')} (below "
                  f"the set's {LOW_CONTRAST}th percentile of colour spread)")
+    scale = (f" ($s$ = {logit_scale:.1f} here: a cosine gap of 0.05 between two classes "
+             f"becomes a probability ratio of $e^{{{0.05 * logit_scale:.1f}}} \\approx "
+             f"{np.exp(0.05 * logit_scale):,.0f}$)" if logit_scale else "")
     confident = (f" The {conf} confident mistakes (at least 90% on the wrong class) are as "
-                 "confident as right answers because the learned logit scale s is large: the "
-                 "softmax turns small cosine differences into near-certain probabilities."
+                 f"confident as right answers because the learned logit scale s is large{scale}: "
+                 "the softmax turns small cosine differences into near-certain probabilities."
                  if conf else "")
     return (f"**Why they fail.** Measured per image in the table: {'; '.join(parts)}; "
             f"{_of(again, n, 'is a mistake', 'are mistakes')} the set makes more than once. "
