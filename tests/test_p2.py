@@ -279,3 +279,26 @@ def test_grain_draws_first_draw_is_the_grids():
     assert g.shape == (2, 3, 2)
     np.testing.assert_allclose(g[:, 0], _detail(grid))
     assert np.all(g[0] == g[0, :1]) and not np.allclose(g[1, 1], g[1, 0])
+
+
+def test_nearest_training_tells_a_copy_from_a_new_face():
+    """A generated face that is a training face gives distance 0 and is called close to a copy;
+    a face's own mirror image does not count as its nearest other training face."""
+    from hw2lib.p2.notebook import nearest_training
+    from hw2lib.p2.observe import copies_text
+    rng = np.random.default_rng(0)
+    base = torch.from_numpy(rng.uniform(-1, 1, (6, 1, 8, 8)).astype(np.float32))
+    train = torch.cat([base, base.flip(-1)])  # the faces and their mirrors
+    def as_grid(x):  # uint8 (N, H, W, 3) grey images, as the eta grid holds them
+        u8 = ((x[:, 0].numpy() + 1) * 127.5).round().astype(np.uint8)
+        return np.repeat(u8[..., None], 3, -1)
+    other = torch.from_numpy(rng.uniform(-1, 1, (2, 1, 8, 8)).astype(np.float32))
+    grid = np.stack([as_grid(base[:2]), as_grid(other)])
+    near = nearest_training(grid, train, mirrored=True)
+    assert near["faces"].shape == (2, 2) and near["faces"][0].max() < 3.0  # copies: ~0 (8-bit)
+    assert near["faces"][1].min() > 20  # random images are far from every training face
+    symmetric = torch.cat([base + base.flip(-1)] * 2) / 2  # each face equal to its own mirror
+    assert nearest_training(grid, symmetric, mirrored=True)["train"].min() > 1.0
+    assert nearest_training(grid, symmetric)["train"].min() < 1e-3  # without: the mirror
+    text = copies_text(near, [0.0, 1.0])
+    assert "close to a copy" in text and "between the 12 training images" in text

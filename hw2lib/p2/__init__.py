@@ -11,14 +11,16 @@ from .folders import load_noises, mse_255, mse_folders, noise_paths, sample_fold
 from .models import (face_model, face_training_images, load_course_unet, load_face_model,
                      train_face_model)
 from .notebook import (ALPHA, ETA, FaceSetup, detail_col, eta_grid, eta_stats, explorer,
-                       grain_draws,
+                       grain_draws, nearest_training,
                        interpolation_rows, mse_table, norm_col, setup, std_col,
                        table_formats)
-from .observe import eta_observation, interpolation_observation, model_text, mse_text
+from .observe import (copies_text, eta_observation, interpolation_observation, model_text,
+                      mse_text)
 
 __all__ = ["ALPHA", "CONVENTIONS", "DEFAULT_CONVENTION", "ETA", "FaceSetup", "N_STEPS", "T",
            "ddim_faces", "detail_col", "diffusers_reference", "eta_grid", "eta_observation",
-           "eta_stats", "explorer", "face_model", "face_training_images", "grain_draws",
+           "copies_text", "eta_stats", "explorer", "face_model", "face_training_images",
+           "grain_draws", "nearest_training",
            "interpolate",
            "interpolation_observation", "interpolation_rows", "load_course_unet",
            "load_face_model", "load_noises", "model_text", "mse_255", "mse_folders", "mse_table",

@@ -82,6 +82,30 @@ def grain_draws(eps_model, noises, etas, *, draws: int = 10, convention: str = D
         1 if e > 0 else draws, 0) for e in etas])
 
 
+def nearest_training(grid: np.ndarray, train: torch.Tensor, *, mirrored: bool = False) -> dict:
+    """Whether the grid's faces are copies of training faces: the root-mean-square grey-level
+    distance (0-255, both min-max normalised as the course saves) from each face (len(etas), N)
+    to its nearest training face, against each training face's distance to its nearest other
+    face. ``train``: float (M, C, H, W) in [-1, 1]; ``mirrored``: its second half mirrors the
+    first (:func:`~hw2lib.p2.face_training_images`), so a face's mirror is not another face."""
+    def norm(x):
+        lo, hi = x.min(1, keepdims=True), x.max(1, keepdims=True)
+        return 255 * (x - lo) / np.maximum(hi - lo, 1e-8)
+
+    t = norm(train.float().mean(1).flatten(1).numpy().astype(np.float64))
+    g = grid.astype(np.float64).mean(-1).reshape(*grid.shape[:2], -1)
+
+    def dist(a, b):
+        return np.sqrt(np.maximum((a * a).sum(-1)[:, None] + (b * b).sum(-1)[None]
+                                  - 2 * a @ b.T, 0) / a.shape[-1])
+    tt = dist(t, t)
+    np.fill_diagonal(tt, np.inf)
+    if mirrored:  # face i and its mirror i + M/2 are one face
+        i = np.arange(len(t) // 2)
+        tt[i, i + len(i)] = tt[i + len(i), i] = np.inf
+    return {"faces": np.stack([dist(row, t).min(1) for row in g]), "train": tt.min(1)}
+
+
 # Column names of the tables (headers the report shows).
 ETA = "η"
 ETA_DIFF = "mean difference from the η = 0 face (0-255)"

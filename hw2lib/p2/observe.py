@@ -288,3 +288,21 @@ def mse_text(table, gt_source: str, mode: str, convention: str = DEFAULT_CONVENT
             f"The two conventions differ in which $\\bar\\alpha$ goes with a grid step "
             f"$t = 981, \\dots, 1$ ($\\bar\\alpha_t$ or $\\bar\\alpha_{{t-1}}$) and where the last "
             f"step lands ($\\bar\\alpha_0$ or 1); public solutions use both.")
+
+
+def copies_text(near: dict, etas) -> str:
+    """Whether the faces are copies of training faces (:func:`~hw2lib.p2.notebook.nearest_training`),
+    in one paragraph."""
+    f, t = np.asarray(near["faces"]), np.asarray(near["train"])
+    lo = float(np.percentile(t, 10))
+    close = int((f < lo).sum())
+    per = ", ".join(f"{f[i].min():.1f}-{f[i].max():.1f} at η = {e:g}" for i, e in enumerate(etas))
+    return (f"**Copies of training faces?** Each face's distance to its nearest training face "
+            f"(root-mean-square grey levels, 0-255, both min-max normalised): {per}; between the "
+            f"{len(t)} training images themselves (a face's mirror image not counted as another "
+            f"face) the nearest other face is {np.median(t):.1f} "
+            f"away in the median and {lo:.1f} at the 10th percentile. {close} of the {f.size} "
+            f"faces are nearer to a training face than 90% of training faces are to each other, "
+            + ("and none is near a copy: the faces that replace the η = 0 face at large η are "
+               "new faces, not recalled training images." if f.min() > lo / 2 else
+               f"and the nearest is {f.min():.1f} away: that one is close to a copy."))
