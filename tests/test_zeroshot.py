@@ -214,9 +214,13 @@ def test_failure_causes_are_measured_per_image():
     assert "3 of 3 are look-alikes" in text and "1 of 3 is a low-contrast image" in text
     assert "look-alikes" not in notebook.failure_text(table, "embedded")
     sure = table.assign(**{"p(predicted)": 0.95})  # confident mistakes: the logit scale says why
-    assert ("because the learned logit scale s is large ($s$ = 100.0 here: a cosine gap of 0.05 "
-            "between two classes becomes a probability ratio of $e^{5.0} \\approx 148$)") in (
-        notebook.failure_text(sure, "course", 100.0))
+    assert ("with the learned logit scale $s$ = 100.0, 90% against 10% needs a cosine gap of "
+            "$\\ln 9 / s$ = 0.022 between the image's cosines with the two classes' weights, so a "
+            "large $s$ turns "
+            "near-ties") in notebook.failure_text(sure, "course", 100.0)
+    assert "clearly nearer the wrong class" in notebook.failure_text(sure, "embedded", 22.8)
+    unsure = table.assign(**{"p(predicted)": 0.5})
+    assert "confident mistakes" not in notebook.failure_text(unsure, "course", 22.8)
     # digits: a pair one stroke apart is named (either order), another pair is not
     digits = ("zero", "one", "six")
     assert any("a 6 whose stem is short" in c for c in causes(digits, 2, 0))

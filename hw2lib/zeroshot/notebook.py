@@ -209,13 +209,20 @@ def failure_text(reasons, mode: str, logit_scale: float | None = None) -> str:
         parts.append(f"in {shapes} of {n} the two digits' shapes are one stroke or loop apart")
     parts.append(f"{_of(low, n, 'is a low-contrast image', 'are low-contrast images')} (below "
                  f"the set's {LOW_CONTRAST}th percentile of colour spread)")
-    scale = (f" ($s$ = {logit_scale:.1f} here: a cosine gap of 0.05 between two classes "
-             f"becomes a probability ratio of $e^{{{0.05 * logit_scale:.1f}}} \\approx "
-             f"{np.exp(0.05 * logit_scale):,.0f}$)" if logit_scale else "")
-    confident = (f" The {conf} confident mistakes (at least 90% on the wrong class) are as "
-                 f"confident as right answers because the learned logit scale s is large{scale}: "
-                 "the softmax turns small cosine differences into near-certain probabilities."
-                 if conf else "")
+    gap = float(np.log(9) / logit_scale) if logit_scale else None  # p 0.9 against 0.1
+    confident = "" if not conf else (
+        f" The {conf} confident mistakes (at least 90% on the wrong class): with the learned "
+        f"logit scale $s$ = {logit_scale:.1f}, 90% against 10% needs a cosine gap of "
+        f"$\\ln 9 / s$ = {gap:.3f} between the image's cosines with the two classes' "
+        f"weights, " + (
+            "so a large $s$ turns near-ties into near-certain probabilities."
+            if gap < 0.03 else
+            "so these are images the image encoder puts clearly nearer the wrong class, not "
+            "near-ties made certain by the softmax.")
+        if gap else
+        f" The {conf} confident mistakes (at least 90% on the wrong class) are as confident as "
+        "right answers: the softmax of the scaled cosines turns a clear gap into near-certain "
+        "probabilities.")
     return (f"**Why they fail.** Measured per image in the table: {'; '.join(parts)}; "
             f"{_of(again, n, 'is a mistake', 'are mistakes')} the set makes more than once. "
             f"Behind all of them is the data: {domain}.{confident}")
