@@ -28,25 +28,24 @@ def clamp_effect(unet, schedule, set_names, classifier, *, sampler: str, steps: 
 
 def clamp_text(table, names: dict, how: str) -> str:
     """The measured clamp paragraph: saturated colour values and accuracy with and without it."""
-    from ..report.show import se
+    from ..report.show import pct, se
     on, off = table[table.clamp].set_index("set"), table[~table.clamp].set_index("set")
     sets = list(on.index)
     label = [names.get(s, s) for s in sets]
     n = int(table.images.iloc[0])
-    pct = lambda col, s: f"{100 * col[s]:.1f}%"  # noqa: E731
-    reads = "; ".join(f"{lab} {pct(on.accuracy, s)} with it and {pct(off.accuracy, s)} without"
+    reads = "; ".join(f"{lab} {pct(on.accuracy[s])} with it and {pct(off.accuracy[s])} without"
                       for lab, s in zip(label, sets))
-    apart = [lab for lab, s in zip(label, sets) if abs(on.accuracy[s] - off.accuracy[s]) > 2 * (
-        se(on.accuracy[s], n) ** 2 + se(off.accuracy[s], n) ** 2) ** 0.5]
+    apart = [lab for lab, s in zip(label, sets) if abs(on.accuracy[s] - off.accuracy[s])
+             > 2 * float(np.hypot(se(on.accuracy[s], n), se(off.accuracy[s], n)))]
     verdict = (f"without it fewer {' and '.join(apart)} digits read as their digit" if apart else
                "the digits read as well either way with this sampler, within two standard "
                "errors")
     return (f"**The clamp, measured here.** The same {n} starting noises per set, drawn with "
             f"{how} at this page's $w$ with and without clamping $\\hat x_0$ to $[-1, 1]$: "
-            f"without it " + " and ".join(f"{pct(off.saturated, s)} of the {lab}"
+            f"without it " + " and ".join(f"{pct(off.saturated[s])} of the {lab}"
                                           for lab, s in zip(label, sets))
             + " colour values end at 0 or 255 (saturated), against "
-            + " and ".join(pct(on.saturated, s) for s in sets) + " with it. The project CNN "
+            + " and ".join(pct(on.saturated[s]) for s in sets) + " with it. The project CNN "
             f"reads {reads} (n = {n} each; where none is misread, the error rate is below "
             f"{300 / n:.0f}% at 95% confidence): the clamp keeps the colours in range, and "
             f"{verdict}.")

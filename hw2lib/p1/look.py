@@ -253,9 +253,9 @@ def _kid_aside(choice: dict, names: dict) -> str:
         k = rows.set_index("w")[KID_RATIO]
         if k[choice["w"]] > WITHIN:
             low = k.idxmin()
-            worst = " the largest of the sweep," * bool(k.idxmax() == choice["w"])
+            worst = "the largest of the sweep, " * bool(k.idxmax() == choice["w"])
             out.append(f"{names.get(name, name)} {k[choice['w']]:.1f}×"
-                       + (f" ({worst} lowest at w = {low:g}: {k[low]:.1f}×)".replace("( ", "(")
+                       + (f" ({worst}lowest at w = {low:g}: {k[low]:.1f}×)"
                           if low != choice["w"] else " (its lowest)"))
     if not out:
         return ""

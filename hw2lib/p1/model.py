@@ -152,9 +152,10 @@ def sample(unet, schedule, set_name: str, digits, *, sampler: str = "ddim", step
     batching, so a draw of more images than one batch reproduces only at the same batch size.
     ``clip_x0`` clamps x0-hat to the data range [-1, 1] at every step (diffusers'
     default ``clip_sample=True``): at large t an eps error is multiplied by
-    sqrt(1 - alpha_bar_t) / sqrt(alpha_bar_t) (~160 at t = 980) in x0-hat, and without the clamp a small model's trajectories drift out
-    of range. ``precision``: "auto" (bf16 autocast where :mod:`hw2lib.precision` measured it
-    to pay on this machine; bf16 on a GPU that has it), "fp32" or "bf16"."""
+    sqrt(1 - alpha_bar_t) / sqrt(alpha_bar_t) (~160 at t = 980) in x0-hat, and without the
+    clamp a small model's trajectories drift out of range. ``precision``: "auto" (bf16
+    autocast where :mod:`hw2lib.precision` measured it to pay on this machine; bf16 on a GPU
+    that has it), "fp32" or "bf16"."""
     from ..device import of
     from ..precision import resolve as resolve_precision
     if sampler not in SAMPLERS:

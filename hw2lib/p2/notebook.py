@@ -74,12 +74,12 @@ def grain_draws(eps_model, noises, etas, *, draws: int = 10, convention: str = D
     draws of the added noise: (len(etas), draws, N). Draw 0 is the grid's (:func:`eta_grid`:
     image ids 0..N-1), draw d uses image ids d*N..d*N+N-1; eta = 0 has one face per noise,
     repeated."""
-    n = len(noises)
-    rep = noises.repeat(draws, 1, 1, 1)
-    return np.stack([_detail(sample_uint8(eps_model, rep if e > 0 else noises, eta=e,
-                                          convention=convention, seed=seed, device=device,
-                                          steps=steps)).reshape(-1, n).repeat(
-        1 if e > 0 else draws, 0) for e in etas])
+    def grain(e, k):  # (k, N): k draws of the added noise for every noise
+        x = noises.repeat(k, 1, 1, 1)
+        return _detail(sample_uint8(eps_model, x, eta=e, convention=convention, seed=seed,
+                                    device=device, steps=steps)).reshape(k, len(noises))
+    # eta = 0 adds no noise: one draw stands for all
+    return np.stack([grain(e, draws) if e > 0 else grain(e, 1).repeat(draws, 0) for e in etas])
 
 
 def nearest_training(grid: np.ndarray, train: torch.Tensor, *, mirrored: bool = False) -> dict:
@@ -88,11 +88,7 @@ def nearest_training(grid: np.ndarray, train: torch.Tensor, *, mirrored: bool = 
     to its nearest training face, against each training face's distance to its nearest other
     face. ``train``: float (M, C, H, W) in [-1, 1]; ``mirrored``: its second half mirrors the
     first (:func:`~hw2lib.p2.face_training_images`), so a face's mirror is not another face."""
-    def norm(x):
-        lo, hi = x.min(1, keepdims=True), x.max(1, keepdims=True)
-        return 255 * (x - lo) / np.maximum(hi - lo, 1e-8)
-
-    t = norm(train.float().mean(1).flatten(1).numpy().astype(np.float64))
+    t = 255 * minmax(train.double().mean(1, keepdim=True)).flatten(1).numpy()
     g = grid.astype(np.float64).mean(-1).reshape(*grid.shape[:2], -1)
 
     def dist(a, b):
