@@ -117,13 +117,26 @@ KID_SUBSET = 1000  # torchmetrics' default subset size
 
 
 def reference(model, test: np.ndarray, train: np.ndarray, *, pool: int = KID_SUBSET,
-              bins: int = 4, seed: int = 0) -> LookReference:
+              bins: int = 4, seed: int = 0, cache_dir=None) -> LookReference:
     """The :class:`LookReference` of a data set's held-out ``test`` and ``train`` images (uint8
-    (N, H, W, 3)); ``pool`` training images (seeded by ``seed``) get CNN features."""
-    rng = np.random.default_rng(seed)
-    pick = np.sort(rng.choice(len(train), min(pool, len(train)), replace=False))
-    return LookReference(cnn_features(model, test), colour_bins(test, bins),
-                         cnn_features(model, train[pick]), colour_bins(train, bins), bins, seed)
+    (N, H, W, 3)); ``pool`` training images (seeded by ``seed``) get CNN features. With
+    ``cache_dir``, the arrays are read from / written to the data cache
+    (:func:`hw2lib.data.cache.cached_arrays`), keyed by the fingerprints of the images and of the
+    model's weights: the same data and CNN never pay for their features twice."""
+    from .data.cache import cached_arrays, fingerprint
+
+    def build():
+        rng = np.random.default_rng(seed)
+        pick = np.sort(rng.choice(len(train), min(pool, len(train)), replace=False))
+        return {"test_features": cnn_features(model, test), "test_bins": colour_bins(test, bins),
+                "pool_features": cnn_features(model, train[pick]),
+                "train_bins": colour_bins(train, bins)}
+    key = {"test": fingerprint({"x": test}), "train": fingerprint({"x": train}), "pool": pool,
+           "bins": bins, "seed": seed,
+           "model": fingerprint({k: v.float().numpy() for k, v in model.state_dict().items()})}
+    a = cached_arrays("look-reference", key, build, cache_dir)
+    return LookReference(a["test_features"], a["test_bins"], a["pool_features"], a["train_bins"],
+                         bins, seed)
 
 
 def _tv(a_bins: np.ndarray, b_bins: np.ndarray, n_bins: int) -> float:

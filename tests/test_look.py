@@ -149,3 +149,21 @@ def test_show_table_takes_the_cell_functions(monkeypatch):
                              KID_RATIO: [-0.1, float("nan")]}), formats=FORMATS)
     assert re.findall(r"<td[^>]*>([^<]*)</td>", shown[0]) == ["100.0%", "–", "≤ 0×",
                                                               "97.0%", "1.7%", "–"]
+
+
+def test_reference_cache_returns_what_it_computed_and_keys_on_the_model(tmp_path):
+    from hw2lib.look import reference
+    rng = np.random.default_rng(0)
+    test, train = (rng.integers(0, 256, (n, 28, 28, 3), dtype=np.uint8) for n in (30, 50))
+    torch.manual_seed(0)
+    a, b = DigitCNN(width=8).eval(), DigitCNN(width=8).eval()
+    fresh = reference(a, test, train, pool=20, cache_dir=None)
+    built = reference(a, test, train, pool=20, cache_dir=tmp_path)
+    again = reference(a, test, train, pool=20, cache_dir=tmp_path)
+    assert len(list(tmp_path.iterdir())) == 1
+    for f in ("test_features", "pool_features", "test_bins", "train_bins"):
+        assert np.array_equal(getattr(fresh, f), getattr(built, f))
+        assert np.array_equal(getattr(built, f), getattr(again, f))
+    other = reference(b, test, train, pool=20, cache_dir=tmp_path)  # other weights: a new file
+    assert len(list(tmp_path.iterdir())) == 2
+    assert not np.allclose(other.test_features, fresh.test_features)

@@ -43,7 +43,8 @@ def _scorer(args, set_names=None, seed: int = 0):
     model = load_classifier(args.classifier)
     sets = load_digit_sets(args.mode, data_dir=args.data, seed=args.data_seed,
                            cache_dir=args.cache_dir)
-    refs = p1.look_references({n: sets[n] for n in (set_names or sets)}, model, seed=seed)
+    refs = p1.look_references({n: sets[n] for n in (set_names or sets)}, model, seed=seed,
+                              cache_dir=args.cache_dir)
     return model, refs, "python -m hw2lib " + " ".join(sys.argv[1:])
 
 

@@ -17,10 +17,11 @@ WITHIN = 2.0  # "looks like the data": a statistic within this factor of its flo
 RULE_LOOK = "colour TV / floor"  # the look statistic of the guidance rule
 
 
-def look_references(sets: dict, model, *, seed: int = 0) -> dict:
+def look_references(sets: dict, model, *, seed: int = 0, cache_dir=None) -> dict:
     """{set: :func:`hw2lib.look.reference`} of each DigitSet's held-out and training splits,
-    the features on ``model`` (the project CNN)."""
-    return {name: reference(model, ds.x_test, ds.x_train, seed=seed) for name, ds in sets.items()}
+    the features on ``model`` (the project CNN); cached in ``cache_dir`` when given."""
+    return {name: reference(model, ds.x_test, ds.x_train, seed=seed, cache_dir=cache_dir)
+            for name, ds in sets.items()}
 
 
 def look_row(model, images: np.ndarray, ref) -> dict:
