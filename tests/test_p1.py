@@ -536,12 +536,19 @@ def test_clamp_effect_draws_the_same_noises_with_and_without_the_clamp(tiny_ckpt
         def forward(self, x):
             return torch.nn.functional.one_hot(torch.full((len(x),), 3), 10).float()
     t = clamp_effect(unet, schedule, cfg["sets"], Always3(), sampler="ddim", steps=3, w=1.0,
-                     per_digit=1)
+                     n_cols=2, per_digit=1)
     assert list(t.clamp) == [True, False, True, False] and set(t.images) == {10}
+    # the grids' images are reused for the clamped rows (here all-black stand-ins: saturated)
+    grids = {n: np.zeros((20, 28, 28, 3), np.uint8) for n in cfg["sets"]}
+    reused = clamp_effect(unet, schedule, cfg["sets"], Always3(), sampler="ddim", steps=3, w=1.0,
+                          n_cols=2, per_digit=1, known=grids)
+    assert (reused[reused.clamp].saturated == 1.0).all()
+    assert np.allclose(reused[~reused.clamp].saturated, t[~t.clamp].saturated)
     assert np.allclose(t.accuracy, 0.1)  # one 3 among the ten digits
     assert (t[~t.clamp].saturated.to_numpy() >= t[t.clamp].saturated.to_numpy()).all()
     text = clamp_text(t, {"mnistm": "M"}, "DDIM-3")
-    assert text.startswith("**The clamp, measured here.** The same 10 starting noises per set")
+    assert text.startswith("**The clamp, measured here.** The same 10 starting noises per set "
+                           "(the grids' first column below)")
     assert "The project CNN reads M 10.0% with it and 10.0% without" in text
     assert "colour values end at 0 or 255 (saturated)" in text
     assert "the digits read as well either way" in text

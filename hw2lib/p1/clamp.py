@@ -6,20 +6,29 @@ from __future__ import annotations
 import numpy as np
 
 from ..classifier import accuracy
-from .model import sample
+from .model import grid_noise, sample
+from .notebook import sweep_columns
 
 
 def clamp_effect(unet, schedule, set_names, classifier, *, sampler: str, steps: int, w: float,
-                 per_digit: int = 5, seed: int = 0):
+                 n_cols: int, per_digit: int = 2, seed: int = 0, known: dict | None = None):
     """One row per (set, clamp on/off): images, the project CNN's accuracy and the share of
-    uint8 colour values at 0 or 255. Set k draws from seed ``seed + k``, as the grids do."""
+    uint8 colour values at 0 or 255, on the first ``per_digit`` columns of each set's grid of
+    ``n_cols`` (:func:`grid_noise` with ``seed + k`` for the k-th set, as the grids draw them).
+    ``known``: ``{set: the grid's images}``, drawn with the clamp, reused for the clamped row, so
+    only the unclamped one is drawn here."""
     import pandas as pd
     digits = np.repeat(np.arange(10), per_digit)
+    cols = sweep_columns(n_cols, per_digit)
     rows = []
     for k, name in enumerate(set_names):
+        noise = grid_noise(10 * n_cols, seed=seed + k, size=unet.config.sample_size)[cols]
         for clip in (True, False):
-            imgs, _ = sample(unet, schedule, name, digits, sampler=sampler, steps=steps, w=w,
-                             seed=seed + k, clip_x0=clip)
+            if clip and known and name in known:
+                imgs = known[name][cols]
+            else:
+                imgs, _ = sample(unet, schedule, name, digits, sampler=sampler, steps=steps, w=w,
+                                 seed=seed + k, noise=noise, clip_x0=clip)
             rows.append({"set": name, "clamp": clip, "images": len(digits),
                          "accuracy": accuracy(classifier, imgs, digits),
                          "saturated": float(np.isin(imgs, (0, 255)).mean())})
@@ -40,7 +49,9 @@ def clamp_text(table, names: dict, how: str) -> str:
     verdict = (f"without it fewer {' and '.join(apart)} digits read as their digit" if apart else
                "the digits read as well either way with this sampler, within two standard "
                "errors")
-    return (f"**The clamp, measured here.** The same {n} starting noises per set, drawn with "
+    cols = "first column" if n // 10 == 1 else f"first {n // 10} columns"
+    return (f"**The clamp, measured here.** The same {n} starting noises per set (the grids' "
+            f"{cols} below), drawn with "
             f"{how} at this page's $w$ with and without clamping $\\hat x_0$ to $[-1, 1]$: "
             f"without it " + " and ".join(f"{pct(off.saturated[s])} of the {lab}"
                                           for lab, s in zip(label, sets))
