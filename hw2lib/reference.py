@@ -44,11 +44,11 @@ def text(seconds_here: float, ms_here: float, what: str, limit_s: float = 180.0)
     ratio, there = on_reference(seconds_here, ms_here)
     ref_ms = 1000 * AVX2["seconds"] / AVX2["evaluations"]
     verdict = "within" if there <= limit_s else "over"
-    return (f"**On the reference machine.** Issue 18's machine ({AVX2['machine']}) took "
-            f"{AVX2['seconds']:g} s for {AVX2['what'].split(' (')[0]}: {ref_ms:.2f} ms per image "
-            f"evaluation of the P1 UNet at {AVX2['batch']} rows. In this run the same evaluation "
-            f"took {ms_here:.2f} ms here (fp32, best of 2), so that machine is {ratio:.2f} times "
-            f"slower at it. {what} took {seconds_here:.1f} s here, which at that ratio would be "
-            f"about {there:.0f} s there, {verdict} the {limit_s / 60:g} minutes issue 18 asks "
-            f"for. An estimate, not a measurement: imports, CLIP and the scene model need not "
-            f"slow down exactly as the P1 UNet does.")
+    return (f"**On the reference machine.** The project's reference machine ({AVX2['machine']}) "
+            f"took {AVX2['seconds']:g} s for {AVX2['what'].split(' (')[0]}: {ref_ms:.2f} ms per "
+            f"image evaluation of the P1 UNet at {AVX2['batch']} rows. In this run the same "
+            f"evaluation took {ms_here:.2f} ms here (fp32, best of 2), so that machine is "
+            f"{ratio:.2f} times slower at it. {what} took {seconds_here:.1f} s here, which at that "
+            f"ratio would be about {there:.0f} s there, {verdict} the project's budget of "
+            f"{limit_s / 60:g} minutes for `make report` there. An estimate, not a measurement: "
+            f"imports, CLIP and the scene model need not slow down exactly as the P1 UNet does.")

@@ -365,5 +365,7 @@ def test_time_before_the_appendix_and_on_the_reference_machine(tmp_path):
     ref_ms = 1000 * reference.AVX2["seconds"] / reference.AVX2["evaluations"]  # 4.55 ms
     ratio, there = reference.on_reference(40.0, ref_ms / 2)  # this machine twice as fast
     assert ratio == pytest.approx(2.0) and there == pytest.approx(80.0)
-    assert "about 80 s there, within the 3 minutes" in reference.text(40.0, ref_ms / 2, what)
-    assert "about 400 s there, over the 3 minutes" in reference.text(40.0, ref_ms / 10, what)
+    assert ("about 80 s there, within the project's budget of 3 minutes"
+            in reference.text(40.0, ref_ms / 2, what))
+    assert ("about 400 s there, over the project's budget of 3 minutes"
+            in reference.text(40.0, ref_ms / 10, what))
