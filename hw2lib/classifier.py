@@ -75,26 +75,10 @@ def load_course_classifier(path) -> CourseLeNet:
     return model.eval()
 
 
-def elastic_field(n: int, size: int, g: torch.Generator, *, alpha: float = 34.0,
-                  sigma: float = 4.0) -> torch.Tensor:
-    """Elastic distortion fields (Simard et al. 2003, section 2): per image and axis, uniform noise
-    in [-1, 1] per pixel, smoothed by a Gaussian of ``sigma`` pixels and scaled by ``alpha``
-    pixels; returned as (n, size, size, 2) offsets in :func:`torch.nn.functional.grid_sample`'s
-    [-1, 1] coordinates (one pixel is 2 / ``size``)."""
-    r = int(2 * sigma)
-    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=torch.float32) / sigma) ** 2)
-    k = (k / k.sum()).view(1, 1, -1)
-    d = torch.rand(n * 2, 1, size, size, generator=g) * 2 - 1
-    d = F.conv2d(F.pad(d, (r, r, 0, 0), mode="reflect"), k.unsqueeze(2))  # along x
-    d = F.conv2d(F.pad(d, (0, 0, r, r), mode="reflect"), k.unsqueeze(3))  # along y
-    return (alpha * 2 / size) * d.view(n, 2, size, size).permute(0, 2, 3, 1)
-
-
-def _augment(x: torch.Tensor, g: torch.Generator, elastic: float = 0.0) -> torch.Tensor:
+def _augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     """Per image: a small random affine map (rotation up to 12 degrees, scale 0.9-1.1, shift up to
-    2 px), for a share ``elastic`` of the images an elastic distortion (:func:`elastic_field`)
-    in the same resampling, random channel order per batch, occasional colour inversion, and a
-    colour jitter (:func:`_jitter`)."""
+    2 px), random channel order per batch, occasional colour inversion, and a colour jitter
+    (:func:`_jitter`)."""
     n = len(x)
     ang = (torch.rand(n, generator=g) * 2 - 1) * (12 * torch.pi / 180)
     scale = 0.9 + 0.2 * torch.rand(n, generator=g)
@@ -103,9 +87,6 @@ def _augment(x: torch.Tensor, g: torch.Generator, elastic: float = 0.0) -> torch
     theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1),
                          torch.stack([sin, cos, shift[:, 1]], 1)], 1)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    if elastic > 0:
-        on = (torch.rand(n, generator=g) < elastic).view(-1, 1, 1, 1)
-        grid = grid + on * elastic_field(n, x.shape[-1], g)
     x = F.grid_sample(x, grid, padding_mode="border", align_corners=False)
     perm = torch.randperm(3, generator=g)
     x = x[:, perm]
@@ -141,7 +122,7 @@ def accuracy(model: nn.Module, images_uint8: np.ndarray, labels) -> float:
 
 def train_classifier(sets: dict, *, epochs: int | None = None, cfg=None, progress: bool = True,
                      state_dir=None, reblend=None, reblend_share: float = 0.25,
-                     elastic: float = 0.0, **overrides) -> tuple[DigitCNN, dict]:
+                     **overrides) -> tuple[DigitCNN, dict]:
     """Train :class:`DigitCNN` on all training splits of ``sets`` ({name: DigitSet}) with the
     shared loop :func:`hw2lib.train.fit`, resumable from ``state_dir`` (a temporary folder when
     None: not resumable). ``cfg``: the training config (default: the ``classifier`` preset),
@@ -149,8 +130,7 @@ def train_classifier(sets: dict, *, epochs: int | None = None, cfg=None, progres
     ``reblend``: (grey digits, labels) of the embedded MNIST-M-like training split
     (:func:`hw2lib.data.embedded.mnistm_train_digits`); a share ``reblend_share`` of every
     batch is then those digits blended afresh with training-band photo crops, so the CNN sees
-    each digit on many backgrounds, not on its two stored ones. ``elastic``: the share of
-    training images given an elastic distortion as well (:func:`_augment`).
+    each digit on many backgrounds, not on its two stored ones.
 
     Returns (model, info) with the test accuracy per set and the wall time.
     """
@@ -179,7 +159,7 @@ def train_classifier(sets: dict, *, epochs: int | None = None, cfg=None, progres
             rng = np.random.default_rng(int(torch.randint(0, 2 ** 31, (1,), generator=g)))
             xb = torch.cat([xb, to_model_range(blend(digits[j], rng))])
             yb = torch.cat([yb, torch.from_numpy(labels[j])])
-        return F.cross_entropy(model(_augment(xb, g, elastic)), yb, label_smoothing=0.05)
+        return F.cross_entropy(model(_augment(xb, g)), yb, label_smoothing=0.05)
 
     with tempfile.TemporaryDirectory() as tmp:
         res = fit(model, batch_loss, cfg, state_dir or tmp, progress=progress, desc="classifier")
@@ -187,8 +167,7 @@ def train_classifier(sets: dict, *, epochs: int | None = None, cfg=None, progres
     info = {"test_accuracy": {n: accuracy(model, ds.x_test, ds.y_test) for n, ds in sets.items()},
             "steps": cfg.steps, "batch_size": cfg.batch_size, "wall_seconds": round(res.wall, 1),
             "cpu_seconds": round(res.cpu, 1) if res.cpu is not None else None,
-            "reblend_share": reblend_share if n_fresh else 0.0, "elastic": elastic,
-            "precision": res.precision}
+            "reblend_share": reblend_share if n_fresh else 0.0, "precision": res.precision}
     return model.eval(), info
 
 
@@ -200,12 +179,11 @@ def save_classifier(model: DigitCNN, out_dir, info: dict) -> Path:
 
 
 def train_and_save(sets: dict, out_dir, cfg, *, epochs: int | None = None, command: str = "",
-                   progress: bool = True, reblend=None, elastic: float = 0.0) -> Path:
+                   progress: bool = True, reblend=None) -> Path:
     """:func:`train_classifier` resumable from ``out_dir/state``, then :func:`save_classifier`
     with the command and the data fingerprints in ``info.json``."""
     model, info = train_classifier(sets, epochs=epochs, cfg=cfg, progress=progress,
-                                   state_dir=Path(out_dir) / "state", reblend=reblend,
-                                   elastic=elastic)
+                                   state_dir=Path(out_dir) / "state", reblend=reblend)
     info.update(command=command, data_fingerprints={n: d.fingerprint for n, d in sets.items()})
     out = save_classifier(model, out_dir, info)
     print(f"test accuracy {info['test_accuracy']}")

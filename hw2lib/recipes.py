@@ -56,7 +56,7 @@ def train(name: str, out, cfg: TrainConfig, *, variant: str | None = None,
             from .data.embedded import mnistm_train_digits
             reblend = mnistm_train_digits(seed=data_seed)
         return train_and_save(sets, out, cfg, epochs=epochs or preset.epochs, command=command,
-                              progress=progress, reblend=reblend, elastic=opts["elastic"])
+                              progress=progress, reblend=reblend)
     if name == "p1":
         from . import p1
         return p1.train(sets, out, replace(cfg, snr_gamma=opts["snr_gamma"],

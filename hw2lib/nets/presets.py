@@ -86,7 +86,7 @@ PRESETS = {p.name: p for p in (
            TrainConfig(steps=0, batch_size=128, lr=2e-3, weight_decay=1e-4,
                        lr_schedule="onecycle", clip_grad=None, ema_decay=0.0, p_uncond=0.0,
                        channels_last=False),
-           export="model", epochs=20, options={"reblend": True, "elastic": 0.0}),
+           export="model", epochs=20, options={"reblend": True}),
     replace(_P1, variants={"cpu": _P1, "gpu": _P1_GPU}),
     Preset("faces", "the unconditional grey face DDPM of P2 (embedded mode)",
            "checkpoints/p2_faces",
@@ -126,6 +126,4 @@ OPTION_HELP = {
     "note": "a sentence for the manifest: how this run was made (where, beside what)",
     "reblend": "blend a quarter of each batch's MNIST-M-like digits afresh with training-band "
                "photo crops (embedded mode; --no-reblend: the stored images only)",
-    "elastic": "share of training images also given an elastic distortion (Simard et al. 2003: "
-               "alpha 34 px, sigma 4 px; 0: affine maps only)",
 }
