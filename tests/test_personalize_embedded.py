@@ -476,3 +476,41 @@ def test_findings_say_what_present_means_when_the_style_never_shows():
         notebook.findings(scores, where, 32, judge))
     assert notebook.compose_formats(where)["right vs <new2> where occupied"] == "{:.1f}"
     assert notebook.compose_formats(where)["both present"] == "{:.1%}"
+
+
+def test_replicates_say_whether_a_token_is_stable_across_trainings(tmp_path):
+    """The paragraph lists each token's gain seed by seed and calls a range over twice the mean
+    SE unsettled; a table of another recipe, or without the page's seed, is named, not used."""
+    import json
+
+    import pandas as pd
+
+    from hw2lib.personalize import replicates
+    table = pd.DataFrame([
+        {"train seed": s, "concept": c, "minus init word": d, "SE": se, "images": 32}
+        for s, c, d, se in [(0, "<a>", -0.3, 5.0), (0, "<b>", 26.0, 4.0), (1, "<a>", 13.5, 4.0),
+                            (1, "<b>", 26.2, 4.0), (2, "<a>", 5.0, 4.5), (2, "<b>", 26.7, 4.0)]])
+    meta = {"n": 32, "cpu": "AMD EPYC", "made": "2026-11-27 00:30:00"}
+    t = replicates.text(table, meta, committed_seed=0)
+    assert "from seeds 0, 1 and 2 (seed 0 is the tokens used on this page" in t
+    assert "`<a>` \u22120.3, +13.5, +5.0; `<b>` +26.0, +26.2, +26.7" in t
+    assert "`<a>`'s gain ranges over 13.8 points, more than twice" in t
+    assert "`<b>`'s gain ranges over 0.7 points, within twice" in t
+
+    def run(folder, seed, lr=2e-3):
+        folder.mkdir()
+        (folder / "manifest.json").write_text(json.dumps(
+            {"train_config": {"seed": seed, "lr": lr, "steps": 300}, "relative": True,
+             "concepts": [{"token": "<a>"}]}))
+        return folder
+    a, b, c = run(tmp_path / "a", 0), run(tmp_path / "b", 1), run(tmp_path / "c", 2, lr=1e-3)
+    replicates.check_same_recipe([a, b])
+    with pytest.raises(ValueError, match="another recipe"):
+        replicates.check_same_recipe([a, b, c])
+    assert replicates.paragraph(a) == ""  # no table yet
+    replicates.write(a / replicates.FILE, table, runs=[a, b], command="p3 replicates", n=32,
+                     seed=0, steps=25, w=None)
+    assert replicates.paragraph(a).startswith("**Trained again.** The same recipe from seeds 0")
+    replicates.write(a / replicates.FILE, table, runs=[c], command="p3 replicates", n=32,
+                     seed=0, steps=25, w=None)
+    assert "measured on another recipe" in replicates.paragraph(a)

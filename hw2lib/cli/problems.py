@@ -136,6 +136,21 @@ def cmd_p3_zeroshot(args) -> int:
     return 0
 
 
+def cmd_p3_replicates(args) -> int:
+    import sys
+
+    from ..personalize import replicates
+    replicates.check_same_recipe(args.runs)  # before minutes of drawing
+    table = replicates.measure(args.runs, t2i_ckpt=args.t2i, clip_ckpt=args.clip, n=args.n,
+                               seed=args.seed, w=args.w, steps=args.steps, device=args.device,
+                               cache_dir=args.cache_dir)
+    print(table.to_string(index=False))
+    command = "python -m hw2lib " + " ".join(sys.argv[1:])
+    print(replicates.write(args.out, table, runs=args.runs, command=command, n=args.n,
+                           seed=args.seed, steps=args.steps, w=args.w))
+    return 0
+
+
 def _register_p1(sub) -> None:
     s = group(sub, "p1", "problem 1: sample digits, score them")
     a = s.add_parser("sample", help="write <out>/<set>/{digit}_{NNN}.png as the course grades them")
@@ -235,7 +250,7 @@ def _register_p2(sub) -> None:
 
 
 def _register_p3(sub) -> None:
-    s = group(sub, "p3", "problem 3: CLIP zero-shot")
+    s = group(sub, "p3", "problem 3: CLIP zero-shot; textual inversion's replicates")
     z = s.add_parser("zeroshot", help="zero-shot accuracy (course: ViT-B/32 from a local file)")
     data_args(z)
     z.add_argument("--pretrained", default=None, help="course mode: the CLIP weights file")
@@ -247,6 +262,20 @@ def _register_p3(sub) -> None:
     z.add_argument("--out", default=None, help="write predictions to this CSV")
     device_arg(z)
     z.set_defaults(func=cmd_p3_zeroshot)
+    r = s.add_parser("replicates", help="embedded textual inversion: score runs of one recipe "
+                     "from other seeds (train ti --seed N --out RUN) at the P3.2 notebook's "
+                     "settings")
+    r.add_argument("runs", nargs="+", help="textual-inversion run folders (the committed one too)")
+    r.add_argument("--t2i", default="checkpoints/p3_t2i", help="the scene model")
+    r.add_argument("--clip", default="checkpoints/p3_clip", help="the embedded CLIP")
+    r.add_argument("--n", type=int, default=32, help="generations per prompt")
+    r.add_argument("--seed", type=int, default=0, help="seed of the noises")
+    r.add_argument("--steps", type=int, default=25, help="DDIM steps")
+    r.add_argument("--w", type=float, default=None, help="guidance weight (default: the model's)")
+    r.add_argument("--cache-dir", default="data_cache", help="where the embedded data are cached")
+    r.add_argument("--out", default="checkpoints/p3_ti/replicates.json")
+    device_arg(r)
+    r.set_defaults(func=cmd_p3_replicates)
 
 
 def register(sub) -> None:
