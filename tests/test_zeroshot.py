@@ -221,10 +221,13 @@ def test_failure_causes_are_measured_per_image():
     assert "clearly nearer the wrong class" in notebook.failure_text(sure, "embedded", 22.8)
     unsure = table.assign(**{"p(predicted)": 0.5})
     assert "confident mistakes" not in notebook.failure_text(unsure, "course", 22.8)
-    # digits: a pair one stroke apart is named (either order), another pair is not
+    # digits: a pair one stroke apart is named, in the words of its direction; another is not
     digits = ("zero", "one", "six")
     assert any("a 6 whose stem is short" in c for c in causes(digits, 2, 0))
-    assert any("shapes one stroke apart" in c for c in causes(digits, 0, 2))
+    assert any("a 0 with a stroke trailing off its top is a 6" in c for c in causes(digits, 0, 2))
+    from hw2lib.zeroshot.reasons import DIGIT_SHAPES
+    assert all((b, a) in DIGIT_SHAPES and DIGIT_SHAPES[(b, a)] != text
+               for (a, b), text in DIGIT_SHAPES.items())  # both directions, each its own words
     assert not any("shapes one stroke apart" in c for c in causes(digits, 1, 2))
     # image side: the nearest images' classes, with the embeddings kept by zero_shot
     from hw2lib.zeroshot.reasons import contrast, image_neighbours

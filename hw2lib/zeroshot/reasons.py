@@ -44,19 +44,31 @@ SUPERCLASSES = {
 SUPERCLASS_OF = {clean_classname(c): s for s, names in SUPERCLASSES.items() for c in names.split()}
 
 # Digit pairs whose shapes differ by one stroke or loop (the embedded mode's look-alikes, as
-# CIFAR-100's superclasses are the course's): what turns one into the other.
+# CIFAR-100's superclasses are the course's): what turns the true digit (first) into the
+# predicted one (second), each direction in its own words.
 DIGIT_SHAPES = {
-    frozenset(("zero", "six")): "a 6 whose stem is short or faint is a closed loop like a 0",
-    frozenset(("six", "eight")): "an 8 whose upper loop is open or faint is a 6",
-    frozenset(("zero", "eight")): "an 8 whose waist is faint is a 0",
-    frozenset(("seven", "nine")): "a 9 whose loop is small or open is a 7",
-    frozenset(("four", "nine")): "a 4 closed at the top is a 9",
-    frozenset(("one", "seven")): "a 1 with a flag at the top is a 7",
-    frozenset(("three", "eight")): "a 3 closed on the left is an 8",
-    frozenset(("three", "five")): "a 5 whose top stroke bends is a 3",
-    frozenset(("five", "six")): "a 5 whose lower bowl closes is a 6",
-    frozenset(("two", "seven")): "a 2 without its foot is a 7",
-    frozenset(("eight", "nine")): "a 9 whose lower loop closes is an 8",
+    ("six", "zero"): "a 6 whose stem is short or faint is a closed loop like a 0",
+    ("zero", "six"): "a 0 with a stroke trailing off its top is a 6",
+    ("eight", "six"): "an 8 whose upper loop is open or faint is a 6",
+    ("six", "eight"): "a 6 whose stem curls back into an upper loop is an 8",
+    ("eight", "zero"): "an 8 whose waist is faint is a 0",
+    ("zero", "eight"): "a 0 pinched at its waist is an 8",
+    ("nine", "seven"): "a 9 whose loop is small or open is a 7",
+    ("seven", "nine"): "a 7 whose top bar bends down into a loop is a 9",
+    ("four", "nine"): "a 4 closed at the top is a 9",
+    ("nine", "four"): "a 9 whose loop opens at the top is a 4",
+    ("one", "seven"): "a 1 with a flag at the top is a 7",
+    ("seven", "one"): "a 7 with a short or faint top bar is a 1",
+    ("three", "eight"): "a 3 closed on the left is an 8",
+    ("eight", "three"): "an 8 open on the left is a 3",
+    ("five", "three"): "a 5 whose top stroke bends is a 3",
+    ("three", "five"): "a 3 with a flat top stroke is a 5",
+    ("five", "six"): "a 5 whose lower bowl closes is a 6",
+    ("six", "five"): "a 6 whose loop opens on the left is a 5",
+    ("two", "seven"): "a 2 without its foot is a 7",
+    ("seven", "two"): "a 7 with a foot is a 2",
+    ("nine", "eight"): "a 9 whose lower loop closes is an 8",
+    ("eight", "nine"): "an 8 whose lower loop is open is a 9",
 }
 NEAR_PAIRS = 0.25  # "near in text space": the pair's cosine is in the top quarter of all pairs'
 NEIGHBOURS = 10  # the image-space neighbours an image is compared with
@@ -132,7 +144,7 @@ def causes(classnames, y: int, p: int, *, cos=None, ranks=None, percentile=None,
     sy, sp = SUPERCLASS_OF.get(ty), SUPERCLASS_OF.get(tp)
     if sy and sy == sp:
         out.append(f"look-alikes: both are {sy} in CIFAR-100's superclasses")
-    shape = DIGIT_SHAPES.get(frozenset((ty, tp)))
+    shape = DIGIT_SHAPES.get((ty, tp))
     if shape:
         out.append(f"shapes one stroke apart (a fact of the pair, not read off this image): "
                    f"{shape}")
