@@ -184,7 +184,8 @@ def test_eta_stats_and_observation():
     assert ("It is that draw of the added noise, not noise c: over 4 draws of the added noise "
             "for each of the 3 noises, the faces at η = 0.5 have grain 20.0 in the median") in text
     assert "noise c's 4 range from 18.0 to 45.0" in text
-    assert "the 90th percentile of the grain is 21.9 at η = 0.5, 15.0 at η = 1 (20.0 over" in text
+    assert ("the 90th percentile of the grain is 21.9 at η = 0.5, 15.0 at η = 1 (the η = 0 faces, "
+            "which add no noise, reach 20.0)") in text
     assert stats.attrs["tint_max"] == 20
     falling = np.concatenate([faces, faces + 10, faces + 5, faces + 30]).astype(np.uint8)
     assert "not steadily" in p2.eta_observation(p2.eta_stats(falling, [0.0, 0.25, 0.5, 1.0]))
@@ -302,3 +303,20 @@ def test_nearest_training_tells_a_copy_from_a_new_face():
     assert nearest_training(grid, symmetric)["train"].min() < 1e-3  # without: the mirror
     text = copies_text(near, [0.0, 1.0])
     assert "close to a copy" in text and "between the 12 training images" in text
+
+
+def test_grain_trend_says_what_its_percentiles_do():
+    """Steadily falling, falling then level, and rising again are each worded as measured."""
+    import pandas as pd
+
+    from hw2lib.p2.observe import ETA, _grain_trend
+
+    def stats(p90s):  # one draw per face: the 90th percentile of a constant row is that value
+        s = pd.DataFrame({ETA: [0.0, 0.25, 0.5, 0.75, 1.0]})
+        s.attrs["grain_draws"] = [[[v] * 4] for v in p90s]
+        return s
+    assert "grainy faces thin out as η grows:" in _grain_trend(stats([30, 40, 30, 25, 20]))
+    level = _grain_trend(stats([34.1, 39.9, 28.6, 23.9, 24.3]))
+    assert "thin out as η grows to 0.75 and then stay about level" in level
+    assert "(the η = 0 faces, which add no noise, reach 34.1)" in level
+    assert "do not thin out steadily" in _grain_trend(stats([30, 40, 20, 35, 30]))

@@ -83,9 +83,16 @@ def _grain_trend(stats) -> str:
         return ""
     g, etas = np.asarray(stats.attrs["grain_draws"]), stats[ETA].to_numpy()
     p90 = np.percentile(g.reshape(len(etas), -1), 90, axis=1)
-    return (f" Over those draws the grainy faces thin out as η grows: the 90th percentile of the "
-            f"grain is " + ", ".join(f"{v:.1f} at η = {e:g}" for e, v in zip(etas[1:], p90[1:]))
-            + f" ({p90[0]:.1f} over the η = 0 faces). A likely reading: at η = 1 every step adds "
+    low = 1 + int(np.argmin(p90[1:]))  # the eta > 0 with the least grain
+    level = np.all(np.abs(p90[low:] - p90[low]) <= 0.05 * p90[low])
+    if low == len(etas) - 1 or not level:
+        trend = ("thin out as η grows" if np.all(np.diff(p90[1:]) < 0) else
+                 "do not thin out steadily as η grows")
+    else:
+        trend = f"thin out as η grows to {etas[low]:g} and then stay about level"
+    return (f" Over those draws the grainy faces {trend}: the 90th percentile of the grain is "
+            + ", ".join(f"{v:.1f} at η = {e:g}" for e, v in zip(etas[1:], p90[1:]))
+            + f" (the η = 0 faces, which add no noise, reach {p90[0]:.1f}). A likely reading: at η = 1 every step adds "
             f"as much noise as DDPM's sampler and the next steps remove it together with what "
             f"earlier steps left; at a small η the added noise is small, and where this small "
             f"model does not take it for noise, the nearly deterministic later steps keep it.")

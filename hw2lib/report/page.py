@@ -114,6 +114,11 @@ TERMS = (
     ("w", "the classifier-free guidance weight: ε̂ = (1 + w) ε(x, c) - w ε(x, ∅); w = 0 is the "
           "plain conditional model"),
     ("η", "DDIM's noise level: 0 is the deterministic sampler, 1 DDPM's ancestral one"),
+    ("DDIM-20, DDPM-20", "a sampler and its number of steps (DDPM below 1,000 steps walks a "
+                         "strided grid of them)"),
+    ("project CNN", "the digit classifier this project trains on both digit sets' training "
+                    "splits: it reads P1's samples, and its last hidden layer gives the features "
+                    "KID compares"),
     ("steps, evaluations", "sampler steps; a guided step costs two network evaluations per image "
                            "(with and without the class)"),
     ("KID", "kernel inception distance: how far two image sets' feature distributions are "
@@ -121,7 +126,8 @@ TERMS = (
     ("colour TV", "total variation distance between the histograms of two sets' mean image "
                   "colours: 0 for the same colours, 1 for none shared"),
     ("floor", "the same statistic between two real samples of the data at the same size: what "
-              "chance alone gives, against which a ratio (×) is read"),
+              "chance alone gives, against which a ratio (×) is read (for KID, whose floor is "
+              "near 0, the ratio is to the floor plus two of its standard deviations)"),
     ("slerp, lerp", "interpolation along the sphere or along the straight line between two "
                     "noises"),
     ("<new1>, <new2>", "the two new words that textual inversion learns for the P3.2 concepts"),
