@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..diffusion import linear_schedule
-from ..report.show import signed
+from ..report.show import signed, spoken_list
 from .ddim import CONVENTIONS, DEFAULT_CONVENTION, N_STEPS, T
 from .notebook import (ALPHA, ETA, ETA_DIFF, ETA_DIFF_MAX, ETA_GRAIN, ETA_LAYOUT, PATH_DIFF,
                        FaceSetup, detail_col, norm_col, std_col)
@@ -84,16 +84,16 @@ def _grain_trend(stats) -> str:
     g, etas = np.asarray(stats.attrs["grain_draws"]), stats[ETA].to_numpy()
     p90 = np.percentile(g.reshape(len(etas), -1), 90, axis=1)
     low = 1 + int(np.argmin(p90[1:]))  # the eta > 0 with the least grain
-    level = np.all(np.abs(p90[low:] - p90[low]) <= 0.05 * p90[low])
-    if low == len(etas) - 1 or not level:
-        trend = ("thin out as η grows" if np.all(np.diff(p90[1:]) < 0) else
-                 "do not thin out steadily as η grows")
-    else:
+    if np.all(np.diff(p90[1:]) < 0):
+        trend = "thin out as η grows"
+    elif low < len(etas) - 1 and np.all(np.abs(p90[low:] - p90[low]) <= 0.05 * p90[low]):
         trend = f"thin out as η grows to {etas[low]:g} and then stay about level"
+    else:
+        trend = "do not thin out steadily as η grows"
     return (f" Over those draws the grainy faces {trend}: the 90th percentile of the grain is "
             + ", ".join(f"{v:.1f} at η = {e:g}" for e, v in zip(etas[1:], p90[1:]))
-            + f" (the η = 0 faces, which add no noise, reach {p90[0]:.1f}). A likely reading: at η = 1 every step adds "
-            f"as much noise as DDPM's sampler and the next steps remove it together with what "
+            + f" (the η = 0 faces, which add no noise, reach {p90[0]:.1f}). A likely reading: "
+            f"at η = 1 every step adds as much noise as DDPM's sampler and the next steps remove it together with what "
             f"earlier steps left; at a small η the added noise is small, and where this small "
             f"model does not take it for noise, the nearly deterministic later steps keep it.")
 
@@ -187,7 +187,7 @@ def _ranges(values) -> str:
         if k == len(v) or v[k] - v[k - 1] > 1.5 * step:
             runs.append(f"{v[start]:.1f}" if k - 1 == start else f"{v[start]:.1f}–{v[k - 1]:.1f}")
             start = k
-    return ", ".join(runs[:-1]) + (" and " if len(runs) > 1 else "") + runs[-1]
+    return spoken_list(runs)
 
 
 def _against_slerp(ratio: np.ndarray, alphas: np.ndarray, what: str) -> tuple[str, int]:
@@ -206,8 +206,7 @@ def _against_slerp(ratio: np.ndarray, alphas: np.ndarray, what: str) -> tuple[st
         k = int(np.argmax(ratio))
         parts.append(f"above it at α = {_ranges(alphas[above])} (up to {ratio[k]:.0%})")
     majority = max((below.sum(), -1), (level.sum(), 0), (above.sum(), 1))[1]
-    joined = ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
-    return f"{what} is {joined}", majority
+    return f"{what} is {spoken_list(parts)}", majority
 
 
 def interpolation_observation(table) -> str:

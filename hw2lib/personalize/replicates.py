@@ -18,12 +18,16 @@ FILE = "replicates.json"
 RECIPE_KEYS = ("relative", "t_min", "snr_gamma", "target_w", "guidance")
 
 
+def _manifest(run) -> dict:
+    from ..files import read_json
+    return read_json(Path(run) / "manifest.json", what="a textual-inversion run's manifest",
+                     hint="train it first (python -m hw2lib train ti --seed N --out RUN)")
+
+
 def recipe(run) -> dict:
     """A textual-inversion run's recipe (its manifest's training config without the seed, the
     loss options and the concepts), read from ``run/manifest.json``."""
-    from ..files import read_json
-    m = read_json(Path(run) / "manifest.json", what="a textual-inversion run's manifest",
-                  hint="train it first (python -m hw2lib train ti --seed N --out RUN)")
+    m = _manifest(run)
     cfg = {k: v for k, v in m.get("train_config", {}).items()
            if k not in ("seed", "save_every", "max_minutes", "precision")}
     return {"train_config": cfg, "concepts": m.get("concepts"),
@@ -31,8 +35,7 @@ def recipe(run) -> dict:
 
 
 def train_seed(run) -> int:
-    from ..files import read_json
-    return int(read_json(Path(run) / "manifest.json").get("train_config", {}).get("seed", 0))
+    return int(_manifest(run).get("train_config", {}).get("seed", 0))
 
 
 def check_same_recipe(runs) -> None:
@@ -63,8 +66,9 @@ def measure(runs, *, t2i_ckpt, clip_ckpt, n: int = 32, seed: int = 0, w: float |
         images = draw(s.model, prompts, n=n, seed=seed, steps=steps,
                       w=s.model.sampling.w if w is None else w)
         table = concept_table(s.judge, images, s.init_prompts)
+        trained_from = train_seed(run)
         for _, r in table[table.which == "learned token"].iterrows():
-            rows.append({"run": str(run), "train seed": train_seed(run), "concept": r.concept,
+            rows.append({"run": str(run), "train seed": trained_from, "concept": r.concept,
                          "image score": r["image score"], "minus init word": r["minus init word"],
                          "SE": r.SE, "images": n})
     return pd.DataFrame(rows)
@@ -86,7 +90,7 @@ def read(ti_ckpt):
 def text(table, meta: dict, committed_seed: int) -> str:
     """The paragraph: each token's gain over its init word in every run, and whether the runs
     spread by more than one run's standard error allows (the range against twice the mean SE)."""
-    from ..report.show import signed
+    from ..report.show import signed, spoken_list
     seeds = sorted(table["train seed"].unique())
     parts, verdicts = [], []
     for token, rows in table.groupby("concept", sort=False):
@@ -100,8 +104,7 @@ def text(table, meta: dict, committed_seed: int) -> str:
                f"not settle whether `{token}` beats its initialisation word, and this page's "
                f"tokens are one draw of that spread" if spread > 2 * typical else
                f"within twice its typical standard error ({typical:.1f}): stable from run to run"))
-    listed = ", ".join(str(s) for s in seeds[:-1]) + f" and {seeds[-1]}"
-    return (f"**Trained again.** The same recipe from seeds {listed} (seed {committed_seed} is "
+    return (f"**Trained again.** The same recipe from seeds {spoken_list(seeds)} (seed {committed_seed} is "
             f"the tokens used on this page; {int(meta['n'])} generations per prompt at this "
             f"page's settings, measured once on an {meta['cpu']}, {meta['made'][:10]}) gives "
             f"these paired differences to the initialisation word, seed by seed: "

@@ -38,6 +38,12 @@ def pct(p: float, n: int | None = None, *, digits: int = 1) -> str:
     return f"{s} ± {100 * se(p, n):.{digits}f} (n = {n:,})"
 
 
+def spoken_list(items) -> str:
+    """Items joined as prose lists them: "a", "a and b", "a, b and c"."""
+    items = [str(x) for x in items]
+    return ", ".join(items[:-1]) + (" and " if len(items) > 1 else "") + items[-1]
+
+
 def signed(v: float, fmt="{:.2f}") -> str:
     """A number for prose with a minus sign (U+2212) where it is negative, e.g. "{:+.0f}";
     ``fmt`` a format string or a function of the number."""
