@@ -369,3 +369,8 @@ def test_time_before_the_appendix_and_on_the_reference_machine(tmp_path):
             in reference.text(40.0, ref_ms / 2, what))
     assert ("about 400 s there, over the project's budget of 3 minutes"
             in reference.text(40.0, ref_ms / 10, what))
+    # which kernels ran: the reference's say the ratio is only the CPUs' other differences
+    assert "ISA=avx2" not in reference.text(40.0, ref_ms / 2, what)
+    assert "the reference's (`make report ISA=avx2`)" in reference.text(40.0, ref_ms / 2, what,
+                                                                       kernels="AVX2")
+    assert "for a closer estimate" in reference.text(40.0, ref_ms / 2, what, kernels="AVX512")
