@@ -141,3 +141,28 @@ def test_restricted_kernels_are_another_machine():
     assert kernels == "DEFAULT"
     assert P.cpu_info()["kernels"] != "DEFAULT" or P.cpu_info()["isa"] == []
     assert key != P.machine_key() or P.cpu_info()["kernels"] == "DEFAULT"
+
+
+def test_p1_sample_defaults_to_fp32_on_the_cpu_where_auto_would_pick_bf16(tmp_path, monkeypatch):
+    """The notebooks call p1.sample without a precision: on the CPU that is fp32 even on a
+    machine whose cached benchmark says bf16 pays (the page must not depend on it); "auto"
+    is what `p1 sample` asks for."""
+    import numpy as np
+
+    from hw2lib import p1
+    from hw2lib.diffusion import linear_schedule
+    from hw2lib.nets.unet import UNetConfig, build_unet
+    P.resolve("auto", cache_dir=tmp_path, measure=FakeMeasure(AMX))  # bf16 cached as the pick
+    monkeypatch.setattr(P, "default_cache_dir", lambda: tmp_path)
+    assert P.resolve("auto").precision == "bf16"
+    torch.manual_seed(0)
+    unet = build_unet(UNetConfig(sample_size=28, block_out_channels=(8, 16), layers_per_block=1,
+                                 down_block_types=("DownBlock2D", "DownBlock2D"),
+                                 up_block_types=("UpBlock2D", "UpBlock2D"), norm_num_groups=4,
+                                 attention_head_dim=8, num_class_embeds=21)).eval()
+    draw = dict(sampler="ddim", steps=3, w=2.0, seed=0)
+    default, _ = p1.sample(unet, linear_schedule(), "mnistm", np.arange(4), **draw)
+    fp32, _ = p1.sample(unet, linear_schedule(), "mnistm", np.arange(4), precision="fp32", **draw)
+    auto, _ = p1.sample(unet, linear_schedule(), "mnistm", np.arange(4), precision="auto", **draw)
+    assert np.array_equal(default, fp32)
+    assert not np.array_equal(auto, fp32)  # bf16 autocast: another image

@@ -143,7 +143,7 @@ STORED_BATCH = 250
 def sample(unet, schedule, set_name: str, digits, *, sampler: str = "ddim", steps: int = 50,
            w: float = 2.0, seed: int = 0, noise: torch.Tensor | None = None, eta: float = 0.0,
            clip_x0: bool = True, record=(), batch_size: int | None = None, progress: bool = False,
-           precision: str = "auto"):
+           precision: str | None = None):
     """Draw one image per entry of ``digits`` from ``set_name``. Returns (uint8 (N, 28, 28, 3),
     trajectory {t: x_t (B, 3, 28, 28) on the CPU} of the first batch). The starting noises are
     ``noise`` or :func:`grid_noise` (``seed``); the DDPM and eta > 0 noise comes from a generator
@@ -155,7 +155,10 @@ def sample(unet, schedule, set_name: str, digits, *, sampler: str = "ddim", step
     sqrt(1 - alpha_bar_t) / sqrt(alpha_bar_t) (~160 at t = 980) in x0-hat, and without the
     clamp a small model's trajectories drift out of range. ``precision``: "auto" (bf16
     autocast where :mod:`hw2lib.precision` measured it to pay on this machine; bf16 on a GPU
-    that has it), "fp32" or "bf16"."""
+    that has it), "fp32" or "bf16"; None (the notebooks' and the stored measurements'): fp32 on
+    the CPU, where "auto" would make the page's images depend on a micro-benchmark (on one AMD
+    EPYC its bf16 rate measured 2.1x and 4.0x fp32's on different days, on either side of the
+    margin), and "auto" on a GPU. ``python -m hw2lib p1 sample`` passes "auto"."""
     from ..device import of
     from ..precision import resolve as resolve_precision
     if sampler not in SAMPLERS:
@@ -170,6 +173,8 @@ def sample(unet, schedule, set_name: str, digits, *, sampler: str = "ddim", step
         raise ValueError(f"{len(noise)} noises for {len(digits)} digits")
     dev = of(unet)
     batch_size = batch_size or BATCH.get(dev.type, BATCH["cpu"])
+    if precision is None:
+        precision = "fp32" if dev.type == "cpu" else "auto"
     autocast = resolve_precision(precision, device=dev).autocast
     eps = classifier_free_guidance(eps_fn(unet, autocast=autocast, device_type=dev.type), w,
                                    cond_key="y", null_value=null_label(unet, set_name))
