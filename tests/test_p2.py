@@ -167,6 +167,9 @@ def test_eta_stats_and_observation():
     four = p2.eta_observation(p2.eta_stats(np.concatenate([faces, grainy, other, other])
                                            .astype(np.uint8), [0.0, 0.5, 0.75, 1.0]))
     assert "None of it is left from η = 0.75 on" in four
+    # the last two rows are the same faces (one draw of the added noise decides them): said
+    assert "The last two rows look alike (η = 0.75 and 1: 0.0 grey levels apart" in four
+    assert "look alike" not in text  # 3 rows: the rows 0.5 and 1 differ as much as 1 and 0
     assert "colour tint" not in text and stats.attrs["channels_max"] == 20
     assert "most of it from one face" not in text  # every grainy face is grainy
     one = np.concatenate([faces, faces + 10, faces + 30]).astype(np.int16)

@@ -146,7 +146,8 @@ def eta_stats(grid: np.ndarray, etas, draws: np.ndarray | None = None):
     channel of a pixel over the whole grid (0 for grey images); "tint_max", the largest
     difference between the mean levels of one image's colour channels (a colour cast);
     "grain_draws", ``draws`` from :func:`grain_draws` (the grain over more draws of the added
-    noise) when given."""
+    noise) when given; "diff_from_previous_row", each row's mean absolute difference from the
+    row above (nan for the first)."""
     import pandas as pd
     ref = grid[0].astype(np.float64)
     d = np.abs(grid.astype(np.float64) - ref).reshape(len(etas), grid.shape[1], -1).mean(-1)
@@ -165,6 +166,8 @@ def eta_stats(grid: np.ndarray, etas, draws: np.ndarray | None = None):
     df = pd.DataFrame({ETA: list(etas), ETA_DIFF: d.mean(1), ETA_DIFF_MAX: d.max(1),
                        ETA_LAYOUT: layout, ETA_GRAIN: grain.mean(1)})
     df.attrs["grain_per_face"] = grain.tolist()
+    df.attrs["diff_from_previous_row"] = [float("nan")] + np.abs(np.diff(
+        grid.astype(np.float64), axis=0)).reshape(len(etas) - 1, -1).mean(-1).tolist()
     if draws is not None:
         df.attrs["grain_draws"] = np.asarray(draws).tolist()
     means = grid.astype(np.float64).mean((-3, -2))  # (len(etas), N, C)

@@ -121,6 +121,12 @@ def eta_observation(stats, *, steps: int = N_STEPS, names=None) -> str:
         f"absolute difference from it {trend}, from {d[1]:.1f} at η = {etas[1]:g} to {d[-1]:.1f} "
         f"at η = {etas[-1]:g} (0-255 scale; largest single face "
         f"{stats[ETA_DIFF_MAX].max():.1f}).")
+    near = stats.attrs.get("diff_from_previous_row", [np.nan])[-1]
+    if len(etas) > 2 and near < 0.6 * d[-1]:  # the last two rows share their added noise
+        text += (f" The last two rows look alike (η = {etas[-2]:g} and {etas[-1]:g}: {near:.1f} "
+                 f"grey levels apart, against {d[-1]:.1f} from η = 0): an image's added noise is "
+                 f"the same draw in every row, and once $\sigma_t$ is large that draw, not "
+                 f"$x_T$, decides the face; another draw would give other faces.")
     if np.isfinite(between):
         text += (
             f"\n\nWhat the starting noise fixed (where the face sits, its pose, where it is light or "
