@@ -533,7 +533,7 @@ def test_clamp_effect_draws_the_same_noises_with_and_without_the_clamp(tiny_ckpt
     text = clamp_text(t, {"mnistm": "M"}, "DDIM-3")
     assert text.startswith("**The clamp, measured here.** The same 10 starting noises per set "
                            "(the grids' first column below)")
-    assert "The project CNN reads M 10.0% with it and 10.0% without" in text
+    assert "The project CNN reads M 10.0% ± 9.5 with it and 10.0% ± 9.5 without" in text
     assert "colour values end at 0 or 255 (saturated)" in text
     assert "the digits read as well either way" in text
     worse = t.copy()

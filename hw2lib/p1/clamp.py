@@ -42,7 +42,9 @@ def clamp_text(table, names: dict, how: str) -> str:
     sets = list(on.index)
     label = [names.get(s, s) for s in sets]
     n = int(table.images.iloc[0])
-    reads = "; ".join(f"{lab} {pct(on.accuracy[s])} with it and {pct(off.accuracy[s])} without"
+    def read(p: float) -> str:  # with its standard error where it has one (not at 0 or 100%)
+        return pct(p) + (f" ± {100 * se(p, n):.1f}" if 0 < p < 1 else "")
+    reads = "; ".join(f"{lab} {read(on.accuracy[s])} with it and {read(off.accuracy[s])} without"
                       for lab, s in zip(label, sets))
     apart = [lab for lab, s in zip(label, sets) if abs(on.accuracy[s] - off.accuracy[s])
              > 2 * float(np.hypot(se(on.accuracy[s], n), se(off.accuracy[s], n)))]
