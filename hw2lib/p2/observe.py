@@ -125,7 +125,7 @@ def eta_observation(stats, *, steps: int = N_STEPS, names=None) -> str:
     if len(etas) > 2 and near < 0.6 * d[-1]:  # the last two rows share their added noise
         text += (f" The last two rows look alike (η = {etas[-2]:g} and {etas[-1]:g}: {near:.1f} "
                  f"grey levels apart, against {d[-1]:.1f} from η = 0): an image's added noise is "
-                 f"the same draw in every row, and once $\sigma_t$ is large that draw, not "
+                 f"the same draw in every row, and once $\\sigma_t$ is large that draw, not "
                  f"$x_T$, decides the face; another draw would give other faces.")
     if np.isfinite(between):
         text += (
