@@ -295,6 +295,7 @@ def test_table_escapes_and_formats():
     assert "10.468" not in html and "nan" not in html.lower()
     assert "a &lt;b&gt; caption" in html
     assert show.pct(0.98, 100) == "98.0% ± 1.4 (n = 100)"
+    assert show.pct_se(0.98, 100) == "98.0% ± 1.4" and show.pct_se(1.0, 100) == "100.0%"
     show.table(df, headers={"score": r"score $\frac{a}{b}$ <x>"})
     html = captured[-1]["text/html"]  # a header's formula typeset, its text escaped
     assert "<mfrac>" in html and "&lt;x&gt;" in html and "$" not in html

@@ -37,15 +37,13 @@ def clamp_effect(unet, schedule, set_names, classifier, *, sampler: str, steps: 
 
 def clamp_text(table, names: dict, how: str) -> str:
     """The measured clamp paragraph: saturated colour values and accuracy with and without it."""
-    from ..report.show import pct, se
+    from ..report.show import pct, pct_se, se
     on, off = table[table.clamp].set_index("set"), table[~table.clamp].set_index("set")
     sets = list(on.index)
     label = [names.get(s, s) for s in sets]
     n = int(table.images.iloc[0])
-    def read(p: float) -> str:  # with its standard error where it has one (not at 0 or 100%)
-        return pct(p) + (f" ± {100 * se(p, n):.1f}" if 0 < p < 1 else "")
-    reads = "; ".join(f"{lab} {read(on.accuracy[s])} with it and {read(off.accuracy[s])} without"
-                      for lab, s in zip(label, sets))
+    reads = "; ".join(f"{lab} {pct_se(on.accuracy[s], n)} with it and "
+                      f"{pct_se(off.accuracy[s], n)} without" for lab, s in zip(label, sets))
     apart = [lab for lab, s in zip(label, sets) if abs(on.accuracy[s] - off.accuracy[s])
              > 2 * float(np.hypot(se(on.accuracy[s], n), se(off.accuracy[s], n)))]
     verdict = (f"without it fewer {' and '.join(apart)} digits read as their digit" if apart else

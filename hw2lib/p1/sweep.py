@@ -100,12 +100,11 @@ def text(table, meta: dict | None, guidance: float, names: dict, scores=None) ->
     the stored measurement (its command, CPU and date) or this run. With the grids' score table
     ``scores`` (:func:`hw2lib.p1.score_table`), a stored sweep's row at the grids' w is set
     beside the grids' own accuracy, the two being draws of different sizes from other noises."""
-    from ..report.show import se
+    from ..report.show import pct_se
     n = int(table.images.iloc[0])
 
     def short(p: float, m: int) -> str:  # "99.0% ± 0.4", or "100.0% (no error)"
-        return f"{100 * p:.1f}%" + (f" ± {100 * se(p, m):.1f}" if 0 < p < 1 else
-                                    " (no error)" if p == 1 else "")
+        return pct_se(p, m) + (" (no error)" if p == 1 else "")
     where = (f"The sweep below was measured once for this checkpoint on {n:,} images per set "
              f"and w (`{meta['command']}`, on an {meta['cpu']}, {meta['made'][:10]}, with this "
              f"page's sampler and seed); the thumbnails are drawn here from the grid's noises."

@@ -35,7 +35,14 @@ def pct(p: float, n: int | None = None, *, digits: int = 1) -> str:
     if n and p in (0.0, 1.0):
         what = "error" if p == 1.0 else "hit"
         return f"{s} (n = {n:,}; no {what}: its rate is below {300 / n:.{digits}f}% at 95% confidence)"
-    return f"{s} ± {100 * se(p, n):.{digits}f} (n = {n:,})"
+    return f"{pct_se(p, n, digits=digits)} (n = {n:,})"
+
+
+def pct_se(p: float, n: int, *, digits: int = 1) -> str:
+    """"98.0% ± 1.4" (± one standard error, in points, on n samples), the short form for prose
+    that states n once; at 0% or 100%, where the standard error is 0, the bare "100.0%"."""
+    s = f"{100 * p:.{digits}f}%"
+    return s + (f" ± {100 * se(p, n):.{digits}f}" if 0 < p < 1 else "")
 
 
 def spoken_list(items) -> str:
