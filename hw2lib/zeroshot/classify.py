@@ -86,14 +86,16 @@ class ZeroShotResult:
             return np.sqrt(p * (1 - p) / n)
 
     def confusions(self, k: int = 5) -> list[tuple[str, str, int]]:
-        """The k most frequent (true, predicted, count) mistakes."""
+        """The k most frequent (true, predicted, count) mistakes, and every pair tied with the
+        k-th (so no pair is dropped for its place in the class order); ties in class order."""
         c = len(self.classnames)
         m = np.zeros((c, c), dtype=int)
         np.add.at(m, (self.labels, self.preds), 1)
         np.fill_diagonal(m, 0)
-        order = np.argsort(-m, axis=None)[:k]
+        order = np.argsort(-m, axis=None, kind="stable")
+        kth = m.flat[order[min(k, len(order)) - 1]]
         return [(self.classnames[i // c], self.classnames[i % c], int(m.flat[i]))
-                for i in order if m.flat[i] > 0]
+                for i in order if m.flat[i] > 0 and m.flat[i] >= kth]
 
     def cases(self, n: int = 5, *, correct: bool) -> np.ndarray:
         """Indices of ``n`` successes or failures, the most confident first, at most one per true

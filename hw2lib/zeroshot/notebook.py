@@ -197,7 +197,8 @@ def failure_text(reasons, mode: str, logit_scale: float | None = None) -> str:
               "image encoder sees the whole crop, not a segmented digit" if mode == "embedded"
               else "CIFAR-100's 32 × 32 photos upsampled to 224 pixels, so fine detail is gone")
     parts = [f"{_of(looks, n, 'looks', 'look')} like the predicted class to the image encoder "
-             "(most of the other test images nearest to it in image space carry that label)",
+             "(most of the other test images nearest to it in CLIP's image-embedding space carry that "
+             "label)",
              f"in {near} of {n} the two classes are near in text space (their class weights in "
              "the closest quarter of class pairs), so a smaller error on the image side flips "
              "the decision"]
@@ -212,7 +213,7 @@ def failure_text(reasons, mode: str, logit_scale: float | None = None) -> str:
     gap = float(np.log(9) / logit_scale) if logit_scale else None  # p 0.9 against 0.1
     confident = "" if not conf else (
         f" The {conf} confident mistakes (at least 90% on the wrong class): with the learned "
-        f"logit scale $s$ = {logit_scale:.1f}, 90% against 10% needs a cosine gap of "
+        f"logit scale $s$ = {logit_scale:.2f}, 90% against 10% needs a cosine gap of "
         f"$\\ln 9 / s$ = {gap:.3f} between the image's cosines with the two classes' "
         f"weights, " + (
             "so a large $s$ turns near-ties into near-certain probabilities."

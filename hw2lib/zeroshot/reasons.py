@@ -8,8 +8,8 @@
   alike, so a mistake inside one superclass is a look-alike, not a random error; for digits,
   the pairs whose shapes differ by one stroke or loop (:data:`DIGIT_SHAPES`);
 * **image side**: what the image encoder makes of the image, seen through the set's other
-  images: whether its nearest neighbours in image space are of the predicted class (it looks
-  like one) or of its own (a border case the class weights decide); and a low-contrast image
+  images: whether its nearest neighbours in CLIP's image-embedding space are of the predicted
+  class (it looks like one) or of its own (a border case the class weights decide); and a low-contrast image
   (its colour spread low among the set's) carries little shape for the image encoder.
 """
 from __future__ import annotations
@@ -44,31 +44,32 @@ SUPERCLASSES = {
 SUPERCLASS_OF = {clean_classname(c): s for s, names in SUPERCLASSES.items() for c in names.split()}
 
 # Digit pairs whose shapes differ by one stroke or loop (the embedded mode's look-alikes, as
-# CIFAR-100's superclasses are the course's): what turns the true digit (first) into the
-# predicted one (second), each direction in its own words.
+# CIFAR-100's superclasses are the course's): what the predicted digit (second) has or lacks
+# against the true one (first), each direction in its own words. These are facts of the pair's
+# shapes, not claims about the image: whether the image's stroke is faint is not measured.
 DIGIT_SHAPES = {
-    ("six", "zero"): "a 6 whose stem is short or faint is a closed loop like a 0",
-    ("zero", "six"): "a 0 with a stroke trailing off its top is a 6",
-    ("eight", "six"): "an 8 whose upper loop is open or faint is a 6",
-    ("six", "eight"): "a 6 whose stem curls back into an upper loop is an 8",
-    ("eight", "zero"): "an 8 whose waist is faint is a 0",
-    ("zero", "eight"): "a 0 pinched at its waist is an 8",
-    ("nine", "seven"): "a 9 whose loop is small or open is a 7",
-    ("seven", "nine"): "a 7 whose top bar bends down into a loop is a 9",
-    ("four", "nine"): "a 4 closed at the top is a 9",
-    ("nine", "four"): "a 9 whose loop opens at the top is a 4",
-    ("one", "seven"): "a 1 with a flag at the top is a 7",
-    ("seven", "one"): "a 7 with a short or faint top bar is a 1",
-    ("three", "eight"): "a 3 closed on the left is an 8",
-    ("eight", "three"): "an 8 open on the left is a 3",
-    ("five", "three"): "a 5 whose top stroke bends is a 3",
-    ("three", "five"): "a 3 with a flat top stroke is a 5",
-    ("five", "six"): "a 5 whose lower bowl closes is a 6",
-    ("six", "five"): "a 6 whose loop opens on the left is a 5",
-    ("two", "seven"): "a 2 without its foot is a 7",
-    ("seven", "two"): "a 7 with a foot is a 2",
-    ("nine", "eight"): "a 9 whose lower loop closes is an 8",
-    ("eight", "nine"): "an 8 whose lower loop is open is a 9",
+    ("six", "zero"): "a 0 is a 6's loop without its stem",
+    ("zero", "six"): "a 6 is a 0 with a stem rising from its top",
+    ("eight", "six"): "a 6 is an 8 without its upper loop",
+    ("six", "eight"): "an 8 is a 6 whose stem closes into an upper loop",
+    ("eight", "zero"): "a 0 is an 8 without its waist",
+    ("zero", "eight"): "an 8 is a 0 pinched at its waist",
+    ("nine", "seven"): "a 7 is a 9 whose loop is open",
+    ("seven", "nine"): "a 9 is a 7 whose top bar closes into a loop",
+    ("four", "nine"): "a 9 is a 4 closed at the top",
+    ("nine", "four"): "a 4 is a 9 whose loop is open at the top",
+    ("one", "seven"): "a 7 is a 1 with a bar at its top",
+    ("seven", "one"): "a 1 is a 7 without its top bar",
+    ("three", "eight"): "an 8 is a 3 closed on the left",
+    ("eight", "three"): "a 3 is an 8 open on the left",
+    ("five", "three"): "a 3 is a 5 whose top stroke bends round",
+    ("three", "five"): "a 5 is a 3 with a flat top stroke and a corner",
+    ("five", "six"): "a 6 is a 5 whose lower bowl closes",
+    ("six", "five"): "a 5 is a 6 whose loop is open on the left",
+    ("two", "seven"): "a 7 is a 2 without its foot",
+    ("seven", "two"): "a 2 is a 7 with a foot",
+    ("nine", "eight"): "an 8 is a 9 whose lower stroke closes into a loop",
+    ("eight", "nine"): "a 9 is an 8 whose lower loop is open",
 }
 NEAR_PAIRS = 0.25  # "near in text space": the pair's cosine is in the top quarter of all pairs'
 NEIGHBOURS = 10  # the image-space neighbours an image is compared with
@@ -125,9 +126,9 @@ def causes(classnames, y: int, p: int, *, cos=None, ranks=None, percentile=None,
         k, m, j = len(neighbours), int((neighbours == p).sum()), int((neighbours == y).sum())
         if m > j:
             out.append(f"looks like {_article(tp)} \"{tp}\" to the image encoder: of the {k} "
-                       f"other test images nearest to it in image space, {m} are labelled "
-                       f"\"{tp}\" and {j} \"{ty}\", so the mistake is made before any class "
-                       f"name is read")
+                       f"other test images nearest to it in CLIP's image-embedding space, "
+                       f"{m} are labelled \"{tp}\" and {j} \"{ty}\", so the mistake is made "
+                       f"before any class name is read")
         else:
             most = "split between the two" if m == j else "mostly its own class"
             out.append(f"a border case: its {k} nearest images are {most} ({j} \"{ty}\", "
@@ -146,8 +147,8 @@ def causes(classnames, y: int, p: int, *, cos=None, ranks=None, percentile=None,
         out.append(f"look-alikes: both are {sy} in CIFAR-100's superclasses")
     shape = DIGIT_SHAPES.get((ty, tp))
     if shape:
-        out.append(f"shapes one stroke apart (a fact of the pair, not read off this image): "
-                   f"{shape}")
+        out.append(f"shapes one stroke apart (a fact of the pair; this image's strokes are "
+                   f"not measured): {shape}")
     if percentile is not None and percentile < LOW_CONTRAST:
         out.append(f"low contrast: its colour spread is at the set's {percentile:.0f}th "
                    "percentile")
