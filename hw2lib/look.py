@@ -189,33 +189,33 @@ def look_against(ref: LookReference, model, samples: np.ndarray, *, subsets: int
 KID_RATIO = "KID / (floor + 2 sd)"
 COLOUR_RATIO = "colour TV / floor"  # the colour TV over its floor (a mean)
 
-# the ratio columns as a table shows them (show.table's ``headers``): typeset fractions
-HEADERS = {KID_RATIO: r"$\frac{\mathrm{KID}}{\text{floor} + 2\,\text{sd}}$",
-           COLOUR_RATIO: r"$\frac{\text{colour TV}}{\text{floor}}$"}
+# the ratio columns as a table shows them (show.table's ``headers``): plain words on one line
+# (typeset fractions were too small to read at the page's scale)
+HEADERS = {KID_RATIO: "KID ÷ (floor + 2 sd)", COLOUR_RATIO: "colour TV ÷ floor"}
 
 
 def ratio_cell(r: float) -> str:
-    """A look ratio as a table cell: ``1.5×``; ``≤ 0×`` for a KID at or below 0 (unbiased, it
-    goes below 0 when the samples are as close to the data as two real samples are); ``–``
-    without a ratio."""
+    """A look ratio as a table cell: ``1.5×``; ``≤ 0`` for a KID at or below 0 (unbiased,
+    it goes below 0 when the samples are as close to the data as two real samples are; a
+    ratio at or below 0 would read as a number it is not); ``–`` without a ratio."""
     if not np.isfinite(r):
         return "–"
-    return "≤ 0×" if r <= 0 else f"{r:.1f}×"
+    return "≤ 0" if r <= 0 else f"{r:.1f}×"
 
 
 def se_cell(se: float) -> str:
-    """A binomial standard error as a table cell: ``1.4%``; ``–`` where it is 0 (no image
-    misread, or none read right), as the plug-in SE then says nothing: a 95% bound on the
-    error rate is 3/n there (the rule of three), which :data:`CELL_NOTES` states."""
-    return "–" if se == 0 else f"{se:.1%}"
+    """A binomial standard error as a table cell: ``1.4%``; ``0.0%`` where no image is misread
+    (or none read right): the plug-in SE then says nothing, and a 95% bound on the error rate is
+    3/n there (the rule of three), which :data:`CELL_NOTES` states."""
+    return f"{se:.1%}"
 
 
 # the formats (show.table) of the score columns that every P1 table shares
 FORMATS = {"accuracy": "{:.1%}", "SE": se_cell, KID_RATIO: ratio_cell,
            COLOUR_RATIO: ratio_cell}
-CELL_NOTES = {"SE": "SE –: no image misread, where the standard error is 0 and says nothing "
-                    "(the error rate is then below 3/n at 95% confidence)",
-              KID_RATIO: "≤ 0×: KID at or below 0, as close to the held-out images as two real "
+CELL_NOTES = {"SE": "SE 0.0%: no image misread, where the standard error is 0 and says "
+                    "nothing (the error rate is then below 3/n at 95% confidence)",
+              KID_RATIO: "≤ 0: KID at or below 0, as close to the held-out images as two real "
                          "samples are"}
 
 

@@ -123,15 +123,16 @@ def test_table_cells_say_what_a_zero_se_and_a_negative_kid_mean():
     import pandas as pd
 
     from hw2lib.look import FORMATS, KID_RATIO, se_cell, with_notes
-    assert se_cell(0.014) == "1.4%" and se_cell(0.0) == "–"
+    assert se_cell(0.014) == "1.4%" and se_cell(0.0) == "0.0%"
     cell = FORMATS[KID_RATIO]
-    assert cell(1.23) == "1.2×" and cell(-0.4) == "≤ 0×" and cell(0.0) == "≤ 0×"
+    assert cell(1.23) == "1.2×" and cell(-0.4) == "≤ 0" and cell(0.0) == "≤ 0"
     assert cell(float("nan")) == "–"
     plain = pd.DataFrame({"SE": [0.01, 0.02], KID_RATIO: [0.5, 3.0]})
     assert with_notes("cap", plain) == "cap"  # no cell that needs a word
     odd = pd.DataFrame({"SE": [0.0, 0.02], KID_RATIO: [0.5, -0.1]})
     text = with_notes("cap", odd)
-    assert text.startswith("cap; SE –: no image misread") and "≤ 0×: KID at or below 0" in text
+    assert text.startswith("cap; SE 0.0%: no image misread")
+    assert "≤ 0: KID at or below 0, as close" in text
     assert with_notes("cap", odd[["SE"]]).count(";") == 1  # only the note its columns need
 
 
@@ -147,7 +148,7 @@ def test_show_table_takes_the_cell_functions(monkeypatch):
     monkeypatch.setattr(IPython.display, "display", lambda h: shown.append(h.data))
     show.table(pd.DataFrame({"accuracy": [1.0, 0.97], "SE": [0.0, 0.017],
                              KID_RATIO: [-0.1, float("nan")]}), formats=FORMATS)
-    assert re.findall(r"<td[^>]*>([^<]*)</td>", shown[0]) == ["100.0%", "–", "≤ 0×",
+    assert re.findall(r"<td[^>]*>([^<]*)</td>", shown[0]) == ["100.0%", "0.0%", "≤ 0",
                                                               "97.0%", "1.7%", "–"]
 
 

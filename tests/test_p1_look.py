@@ -167,14 +167,15 @@ def test_sweep_table_scores_each_w_and_set(cnn):
     assert set(p1.look.LOOK_COLUMNS) <= set(t.columns)
 
 
-def test_view_hides_the_floor_sd_and_names_the_sets():
-    t = sweep(ACC, LOOK).assign(**{"KID sd": 0.01, "KID floor": 0.0, "KID floor sd": 0.01})
-    v = p1.view(t, {"mnistm": "MNIST-M-like", "svhn": "SVHN-like"}, sweep=True)
-    assert "KID floor sd" not in v.columns and "KID floor" not in v.columns
+def test_view_shows_the_floors_and_names_the_sets():
+    t = sweep(ACC, LOOK).assign(**{"KID sd": 0.01, "KID floor": 0.0, "KID floor sd": 0.01,
+                                   "colour TV floor": 0.2, "colour TV floor sd": 0.02})
+    v = p1.view(t, {"mnistm": "MNIST-M-like", "svhn": "SVHN-like"})
     assert set(v.set) == {"MNIST-M-like", "SVHN-like"} and set(t.set) == {"mnistm", "svhn"}
-    assert "KID floor" in p1.view(t).columns  # the score table keeps the floor itself
-    # and the floor's sd, not the samples' own: the ratio's denominator is on the page
-    assert "KID floor sd" in p1.view(t).columns and "KID sd" not in p1.view(t).columns
+    # the floors and the KID floor's sd, not the samples' own: each ratio's denominator is on
+    # the page, in the sweep's table as in the score table
+    assert {"KID floor", "KID floor sd", "colour TV floor"} <= set(v.columns)
+    assert "KID sd" not in v.columns and "colour TV floor sd" not in v.columns
 
 
 def test_sweep_look_text_says_whether_any_w_is_within_and_what_w_0_shows():

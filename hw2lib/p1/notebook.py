@@ -78,8 +78,8 @@ def _count(n: int, noun: str) -> str:
 
 
 def _labels(guidance_null: str) -> str:
-    return ("10 digits × 2 sets, and one null label per set" if guidance_null == "per-set" else
-            "10 digits × 2 sets, and the null label")
+    return ("10 digits × 2 sets, and one null label per set (20 + set)"
+            if guidance_null == "per-set" else "10 digits × 2 sets, and the null label (20)")
 
 
 def _dropout(guidance_null: str) -> str:
@@ -151,8 +151,8 @@ def reverse_text(schedule, shown: list[int], settled: dict | None = None,
             r"\epsilon$, which gives their signal and noise levels), at the steps "
             r"of the sampler's grid where the signal-to-noise ratio "
             r"$\bar\alpha_t / (1 - \bar\alpha_t)$ first reaches "
-            f"{levels} (signal and noise coefficients: {lv}). In the top row the digit starts "
-            f"to show once the signal coefficient passes the noise's ($t = {mid}$: "
+            f"{levels} (signal and noise coefficients: {lv}). In the top row an outline may show "
+            f"a frame earlier; the digit is clear once the signal coefficient passes the noise's ($t = {mid}$: "
             f"{float(sig[mid]):.2f} against {float(noi[mid]):.2f}), is plain once it is at least "
             f"twice the noise's ($t = {late}$: {float(sig[late]):.2f} against {float(noi[late]):.2f}); "
             f"in the last frame before the grid image ($t = {shown[-1]}$) the noise's "
