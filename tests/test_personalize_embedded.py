@@ -476,6 +476,21 @@ def test_findings_say_what_present_means_when_the_style_never_shows():
         notebook.findings(scores, where, 32, judge))
     assert notebook.compose_formats(where)["right vs <new2> where occupied"] == "{:.1f}"
     assert notebook.compose_formats(where)["both present"] == "{:.1%}"
+    # the style concept's colours counted beside "both present", and a composition test whose
+    # tokens fail alone says it cannot separate the two failures
+    col = notebook.COLOURED.format("<new2>", "yellow", "blue")
+    coloured = comp.assign(**{col: [0.0, 1 / 32]})
+    text = notebook.findings(scores, coloured, 32, judge, style=style(0))
+    assert ("counted only where `<new2>`'s cell is also yellow on blue like its references, "
+            "0 of 32)") in text
+    assert "raises this to 4 of 32 (1 of 32 in its colours)" not in text  # masked: 4 < 8
+    assert "lowers this to 4 of 32 (1 of 32 in its colours)" in text
+    assert ("Since `<new2>` alone does not reproduce its concept (above), this test cannot tell "
+            "a failure to compose from a failure to learn the concept.") in text
+    assert "cannot tell" not in notebook.findings(scores, coloured, 32, judge, style=style(20))
+    weak = scores.assign(**{"minus init word": [0.3, None, 26.7, None]})
+    assert "Since `<new1>` alone does not" in notebook.findings(weak, comp, 32, judge)
+    assert notebook.compose_formats(coloured)[col] == "{:.1%}"
 
 
 def test_replicates_say_whether_a_token_is_stable_across_trainings(tmp_path):

@@ -5,5 +5,6 @@ model, loaded from local files only) and :mod:`.scene_model` (the embedded pixel
 model over the digit scenes of :mod:`.scenes`) implement; :mod:`.textual_inversion` and
 :mod:`.compose` (sampling, region-masked composition, the course's output layout) run on either.
 :mod:`.concepts` holds the embedded path's two new concepts and their scores, :mod:`.score` the
-course's CLIP scoring, :mod:`.cli` the ``ti`` commands, :mod:`.notebook` the report's glue.
+course's CLIP scoring, :mod:`.cli` the ``ti`` commands, :mod:`.notebook` the report's glue
+and :mod:`.findings` its findings paragraph.
 """

@@ -28,10 +28,15 @@ def style_words(judge: Judge, token: str) -> tuple[str, str, int]:
 def in_style(judge: Judge, images_u8: np.ndarray, ink: str, paper: str) -> np.ndarray:
     """(N,) bool: whether each generation's subject (the cell that holds the digit) has ``ink``
     on ``paper``, by the 2-means colour words of :func:`~.scenes.cell_attributes`."""
+    return cells_in_colours(judge.subject(images_u8), ink, paper)
+
+
+def cells_in_colours(cells, ink: str, paper: str) -> np.ndarray:
+    """(N,) bool: whether each scene cell (as :meth:`CellJudge.halves` gives them) has ``ink``
+    on ``paper`` by the 2-means colour words of :func:`~.scenes.cell_attributes`."""
     from .scenes import cell_attributes
-    cells = judge.subject(images_u8)
     return np.array([a["ink"] == ink and a["paper"] == paper
-                     for a in cell_attributes(cells, [""] * len(cells))])
+                     for a in cell_attributes(cells, [""] * len(cells))], dtype=bool)
 
 
 def style_check(model: TextToImage, judge: Judge, token: str, images: dict, init_prompt: str, *,

@@ -73,14 +73,15 @@ def init_prompts(ti_ckpt, tokens) -> dict:
 
 def loss_curves(*ckpt_dirs) -> dict:
     """``{title: (steps, losses, what the loss is)}`` from each checkpoint's ``loss.json`` and
-    ``manifest.json`` (a textual-inversion run names its tokens; a relative loss is labelled)."""
+    ``manifest.json`` (a textual-inversion run names its tokens; a relative loss is labelled;
+    each title ends with its checkpoint folder's name)."""
     out = {}
     for d in ckpt_dirs:
         h = json.loads((Path(d) / "loss.json").read_text())
         m = _manifest(d)
         tokens = [c["token"] for c in m.get("concepts", [])]
         title = (f"textual inversion of {', '.join(tokens)}" if tokens
-                 else "scene model (text-to-image) training")
+                 else "scene model (text-to-image) training") + f" ({Path(d).name})"
         out[title] = (np.asarray(h["step"]), np.asarray(h["loss"]),
                       "ε MSE / unconditional ε MSE" if m.get("relative") else "ε MSE")
     return out
@@ -105,7 +106,7 @@ def embedded(t2i_ckpt, ti_ckpt, clip_ckpt, *, device: str = "cpu", cache_dir=Non
                  text=embedded_text(t2i_ckpt, ti_ckpt), curves=loss_curves(t2i_ckpt, ti_ckpt),
                  band_batch=64, band_batches=2, batch_size=None,
                  references_are="held-out digits the scene model never saw in training",
-                 cell_inches=0.7, style_token=_style_token(ti_ckpt),
+                 cell_inches=1.15, style_token=_style_token(ti_ckpt),
                  model_manifest=_with_census(_manifest(t2i_ckpt), cache_dir=cache_dir))
 
 
