@@ -306,6 +306,9 @@ def test_nearest_training_tells_a_copy_from_a_new_face():
     assert nearest_training(grid, symmetric)["train"].min() < 1e-3  # without: the mirror
     text = copies_text(near, [0.0, 1.0])
     assert "close to a copy" in text and "between the 12 training images" in text
+    assert "our line for a near copy" in text  # the threshold is named with its value
+    far = copies_text({"faces": near["faces"][1:], "train": near["train"]}, [1.0])
+    assert "none is within half that" in far and "close to a copy" not in far
 
 
 def test_grain_trend_says_what_its_percentiles_do():

@@ -303,8 +303,7 @@ def mse_text(table, gt_source: str, mode: str, convention: str = DEFAULT_CONVENT
 
 
 def copies_text(near: dict, etas) -> str:
-    """Whether the faces are copies of training faces (:func:`~hw2lib.p2.notebook.nearest_training`),
-    in one paragraph."""
+    """Whether the faces are copies of training faces (:func:`~.notebook.nearest_training`)."""
     f, t = np.asarray(near["faces"]), np.asarray(near["train"])
     lo = float(np.percentile(t, 10))
     close = int((f < lo).sum())
@@ -315,6 +314,7 @@ def copies_text(near: dict, etas) -> str:
             f"face) the nearest other face is {np.median(t):.1f} "
             f"away in the median and {lo:.1f} at the 10th percentile. {close} of the {f.size} "
             f"faces are nearer to a training face than 90% of training faces are to each other, "
-            + ("and none is near a copy: the faces that replace the η = 0 face at large η are "
-               "new faces, not recalled training images." if f.min() > lo / 2 else
-               f"and the nearest is {f.min():.1f} away: that one is close to a copy."))
+            + (f"and none is within half that ({lo / 2:.1f}), our line for a near copy: the faces "
+               "that replace the η = 0 face at large η are new faces, not recalled training images."
+               if f.min() > lo / 2 else f"and the nearest is {f.min():.1f} away, within half that "
+               f"({lo / 2:.1f}), our line for a near copy: that one is close to a copy."))
