@@ -71,8 +71,8 @@ def findings(scores, comp, n: int, judge: Judge, style=None) -> str:
     weak = [t for t in (t1, t2) if not _alone_ok(scores, t, style)]
     apart = ("" if not weak else
              f" Since {' and '.join(f'`{t}`' for t in weak)} alone "
-             f"{'does' if len(weak) == 1 else 'do'} not reproduce {'its' if len(weak) == 1 else 'their'} "
-             "concept (above), this test cannot tell a failure to compose from a failure to learn "
+             f"{'does' if len(weak) == 1 else 'do'} not reproduce "
+             f"{'its concept' if len(weak) == 1 else 'their concepts'} (above), this test cannot tell a failure to compose from a failure to learn "
              "the concept.")
     cols = list(comp.columns)
     left, right = cols[1], cols[2]
