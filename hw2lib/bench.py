@@ -19,8 +19,7 @@ import torch
 PROFILES = {
     # name: (batch, sampler steps timed, repeats, images per digit for quality, ddim step counts,
     #        training steps timed, include DDPM-1000 in the quality table, DPM-Solver++ steps)
-    "tiny": dict(batch=4, steps=4, repeats=1, per_digit=1, ddim=(4,), train_steps=2, ddpm=False,
-                 dpmpp=(4,)),
+    "tiny": dict(batch=4, steps=4, repeats=1, per_digit=1, ddim=(4,), train_steps=2, ddpm=False, dpmpp=(4,)),
     "quick": dict(batch=64, steps=20, repeats=3, per_digit=3, ddim=(10, 20, 50), train_steps=6,
                   ddpm=False, dpmpp=(5, 10, 15)),
     "full": dict(batch=100, steps=50, repeats=3, per_digit=10, ddim=(10, 20, 50, 100),
@@ -42,12 +41,7 @@ def _best_of_interleaved(fns: dict, repeats: int) -> dict:
 
 def best_of(fn, repeats: int) -> float:
     """Minimum wall time of ``repeats`` calls (the least disturbed run)."""
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+    return _best_of_interleaved({"fn": fn}, repeats)["fn"]
 
 
 @dataclass
@@ -258,7 +252,7 @@ def machine() -> dict:
 
 # ------------------------------------------------------------------------------------ report
 def report_cost(timings_file, checkpoints_dir) -> list[Row]:
-    """Per-notebook times of the last ``make report`` and each committed model's training time."""
+    """Notebook times of the last make report; training times of each model and of make checkpoints."""
     rows, tf = [], Path(timings_file)
     if tf.exists():
         from .report.runlog import how_it_ran
@@ -289,6 +283,12 @@ def report_cost(timings_file, checkpoints_dir) -> list[Row]:
     rows.append(Row("report", "training, all committed models",
                     sum(r.value for r in rows if r.name.startswith("training ")), "s",
                     "sum of the manifests (not comparable with this machine's times)"))
+    if (timed := Path(checkpoints_dir) / "make_checkpoints_timing.json").exists():  # from scratch
+        t = json.loads(timed.read_text())
+        rows.append(Row("report", "make checkpoints from scratch, each model alone",
+                        t["sum_of_manifest_wall_seconds"], "s", f"sum of its manifests, {t['date']}, "
+                        f"on {t['machine']['cpu']} with {t['machine']['kernels']} kernels and "
+                        f"{t['threads']} threads ({timed.name})"))
     return rows
 
 

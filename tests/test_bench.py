@@ -42,6 +42,14 @@ def test_report_cost_counts_every_committed_model(tmp_path):
     assert rows["training digit_classifier"].value == 5.0 and "4 s" in rows["training digit_classifier"].note
     assert "training empty" not in rows
     assert rows["training, all committed models"].value == 15.0
+    assert not any(n.startswith("make checkpoints") for n in rows)  # none timed: no row
+    (tmp_path / "make_checkpoints_timing.json").write_text(json.dumps({
+        "sum_of_manifest_wall_seconds": 6215.0, "date": "2026-11-27", "threads": 2,
+        "machine": {"cpu": "AMD EPYC", "kernels": "AVX2"}}))
+    rows = {r.name: r for r in bench.report_cost(tmp_path / "absent.json", tmp_path)}
+    timed = rows["make checkpoints from scratch, each model alone"]
+    assert timed.value == 6215.0 and "AMD EPYC with AVX2 kernels and 2 threads" in timed.note
+    assert rows["training, all committed models"].value == 15.0  # not added to the committed
 
 
 def test_report_cost_of_a_run_two_at_a_time(tmp_path):
