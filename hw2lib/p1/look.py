@@ -31,11 +31,11 @@ def look_row(model, images: np.ndarray, ref) -> dict:
 
 
 def table_formats(table) -> dict:
-    """show.table formats for a score or sweep table: percentages for accuracy and SE, four
-    decimals for KID, three for colour TV (so that its ratio can be checked from the cells), and
-    the shared cells of :data:`hw2lib.look.FORMATS`."""
-    fmt = {**FORMATS, "KID": "{:.4f}", "KID sd": "{:.4f}", "KID floor": "{:.4f}",
-           "KID floor sd": "{:.4f}", "colour TV": "{:.3f}", "colour TV floor": "{:.3f}",
+    """show.table formats for a score or sweep table: percentages for accuracy and SE, five
+    decimals for KID, three for colour TV (so that each ratio can be checked from the cells: KID
+    and its floor are often below 0.001), and the shared cells of :data:`hw2lib.look.FORMATS`."""
+    fmt = {**FORMATS, "KID": "{:.5f}", "KID sd": "{:.5f}", "KID floor": "{:.5f}",
+           "KID floor sd": "{:.5f}", "colour TV": "{:.3f}", "colour TV floor": "{:.3f}",
            "w": "{:g}"}
     return {k: v for k, v in fmt.items() if k in table.columns}
 
