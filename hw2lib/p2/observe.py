@@ -307,6 +307,7 @@ def copies_text(near: dict, etas) -> str:
     f, t = np.asarray(near["faces"]), np.asarray(near["train"])
     lo = float(np.percentile(t, 10))
     close = int((f < lo).sum())
+    line = f"half that ({lo / 2:.1f}), our line for a near copy"
     per = ", ".join(f"{f[i].min():.1f}-{f[i].max():.1f} at η = {e:g}" for i, e in enumerate(etas))
     return (f"**Copies of training faces?** Each face's distance to its nearest training face "
             f"(root-mean-square grey levels, 0-255, both min-max normalised): {per}; between the "
@@ -314,7 +315,6 @@ def copies_text(near: dict, etas) -> str:
             f"face) the nearest other face is {np.median(t):.1f} "
             f"away in the median and {lo:.1f} at the 10th percentile. {close} of the {f.size} "
             f"faces are nearer to a training face than 90% of training faces are to each other, "
-            + (f"and none is within half that ({lo / 2:.1f}), our line for a near copy: the faces "
-               "that replace the η = 0 face at large η are new faces, not recalled training images."
-               if f.min() > lo / 2 else f"and the nearest is {f.min():.1f} away, within half that "
-               f"({lo / 2:.1f}), our line for a near copy: that one is close to a copy."))
+            + (f"and none is within {line}: the faces that replace the η = 0 face at large η are "
+               "new faces, not recalled training images." if f.min() > lo / 2 else
+               f"and the nearest is {f.min():.1f} away, within {line}: that one is close to a copy."))

@@ -10,6 +10,8 @@ from .compose import draw
 from .judge import Judge
 from .t2i import TextToImage
 
+STYLE_SHOWN = 0.25  # a style shows when this share of generations or more have its colours
+
 
 def style_words(judge: Judge, token: str) -> tuple[str, str, int]:
     """The commonest (ink, paper) colour words of ``token``'s reference cells, as the scene
@@ -77,7 +79,7 @@ def style_text(table, style: tuple, token: str, n_refs: int, model_manifest: dic
     r = {row["which"]: row for _, row in table.iterrows()}
     mine, init, words = r["learned token"], r["init word"], r["colour words"]
     share = mine[col] / max(1, mine["of"])
-    answer = ("No: the style was not learned visually. " if share < 0.25 else
+    answer = ("No: the style was not learned visually. " if share < STYLE_SHOWN else
               "Partly. " if share < 0.75 else "Yes. ")
     out = [f"**Does `{token}` show its style?** {answer}Its references are {ink} ink on {paper} paper "
            f"({k_refs} of {n_refs}, by the colour words the scene model's captions use, from a "
@@ -124,7 +126,7 @@ def style_text(table, style: tuple, token: str, n_refs: int, model_manifest: dic
                        "approximate." if mine[col] > words[col] else
                        "as often as the colour words do." if mine[col] == words[col] else
                        "less often than the colour words do."))
-                   if words[col] >= words["of"] / 4 else
+                   if words[col] >= STYLE_SHOWN * words["of"] else
                    (f"Yet the colour words still give {col} in only {words[col]} of "
                     f"{words['of']}: the augmentation has not brought it within the model's "
                     "range, so no token can ask for it either.")))

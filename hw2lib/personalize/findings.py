@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..report.show import signed
+from .checks import STYLE_SHOWN
 from .judge import Judge
 
 COLOURED = "both present, {0} {1} on {2}"  # compose_two's column with a style concept's colours
@@ -48,32 +49,30 @@ def findings(scores, comp, n: int, judge: Judge, style=None) -> str:
             out += (f"; in colour, {k} of {of} of its generations are {ink} on {paper} like its "
                     "references (the style check above)"
                     + (", so the score rises with what the generations share with the references "
-                       "besides the colours, not with the style" if k < of / 4 and d > 0 else ""))
+                       "besides the colours, not with the style" if k < STYLE_SHOWN * of and d > 0 else ""))
         return out
     t1, t2 = scores.concept.unique()[:2]
     unseen = ""  # a style token whose colours its own generations lack: "present" is relative
     if style is not None and style[0] in (t1, t2):
         ink, paper, k, of = _style_count(style)
         other = t1 if style[0] == t2 else t2
-        if k < of / 4:
+        if k < STYLE_SHOWN * of:
             unseen = (f" Since `{style[0]}`'s own generations are {ink} on {paper} in only {k} of "
                       f"{of}, a `{style[0]}` counted here is a {part} nearer to its references "
                       f"than to `{other}`'s, not one in its colours: these counts judge where "
                       f"`{other}` goes more than whether `{style[0]}`'s style appears.")
     naive, masked = comp.iloc[0], comp.iloc[1]
-    coloured = [c for c in comp.columns if c.startswith(COLOURED.split("{", 1)[0])]
     in_colours, in_colours_masked = "", ""
-    if coloured:
-        tok, ink_paper = coloured[0][len(COLOURED.split("{", 1)[0]):].split(" ", 1)
-        in_colours = (f"; counted only where `{tok}`'s {part} is also {ink_paper} like its "
-                      f"references, {round(naive[coloured[0]] * n)} of {n}")
-        in_colours_masked = f" ({round(masked[coloured[0]] * n)} of {n} in its colours)"
+    if style is not None and (col := COLOURED.format(style[0], *style[2][:2])) in comp.columns:
+        in_colours = (f"; counted only where `{style[0]}`'s {part} is also {style[2][0]} on "
+                      f"{style[2][1]} like its references, {round(naive[col] * n)} of {n}")
+        in_colours_masked = f" ({round(masked[col] * n)} of {n} in its colours)"
     weak = [t for t in (t1, t2) if not _alone_ok(scores, t, style)]
     apart = ("" if not weak else
              f" Since {' and '.join(f'`{t}`' for t in weak)} alone "
              f"{'does' if len(weak) == 1 else 'do'} not reproduce "
-             f"{'its concept' if len(weak) == 1 else 'their concepts'} (above), this test cannot tell a failure to compose from a failure to learn "
-             "the concept.")
+             f"{'its concept' if len(weak) == 1 else 'their concepts'} (above), this test "
+             "cannot tell a failure to compose from a failure to learn the concept.")
     cols = list(comp.columns)
     left, right = cols[1], cols[2]
     k_naive, k_masked = round(naive["both present"] * n), round(masked["both present"] * n)
@@ -123,13 +122,13 @@ def findings(scores, comp, n: int, judge: Judge, style=None) -> str:
 
 def _alone_ok(scores, token: str, style) -> bool:
     """Whether ``token`` alone reproduces its concept: clearly above its initialisation word
-    (more than two SEs) and, for the style concept, in its colours in a quarter of its own
-    generations or more."""
+    (more than two SEs) and, for the style concept, in its colours in at least a share
+    :data:`~.checks.STYLE_SHOWN` of its own generations."""
     r = scores[(scores.concept == token) & (scores.which == "learned token")].iloc[0]
     above = bool(np.isfinite(r["SE"]) and r["minus init word"] > 2 * r["SE"])
     if style is not None and style[0] == token:
         _, _, k, of = _style_count(style)
-        return above and k >= of / 4
+        return above and k >= STYLE_SHOWN * of
     return above
 
 

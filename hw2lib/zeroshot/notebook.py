@@ -197,8 +197,8 @@ def failure_text(reasons, mode: str, logit_scale: float | None = None) -> str:
               "image encoder sees the whole crop, not a segmented digit" if mode == "embedded"
               else "CIFAR-100's 32 × 32 photos upsampled to 224 pixels, so fine detail is gone")
     parts = [f"{_of(looks, n, 'looks', 'look')} like the predicted class to the image encoder "
-             "(most of the other test images nearest to it in CLIP's image-embedding space carry that "
-             "label)",
+             "(most of the other test images nearest to it in CLIP's image-embedding space "
+             "carry that label)",
              f"in {near} of {n} the two classes are near in text space (their class weights in "
              "the closest quarter of class pairs), so a smaller error on the image side flips "
              "the decision"]

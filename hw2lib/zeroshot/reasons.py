@@ -9,8 +9,9 @@
   the pairs whose shapes differ by one stroke or loop (:data:`DIGIT_SHAPES`);
 * **image side**: what the image encoder makes of the image, seen through the set's other
   images: whether its nearest neighbours in CLIP's image-embedding space are of the predicted
-  class (it looks like one) or of its own (a border case the class weights decide); and a low-contrast image
-  (its colour spread low among the set's) carries little shape for the image encoder.
+  class (it looks like one) or of its own (a border case the class weights decide); and a
+  low-contrast image (its colour spread low among the set's) carries little shape for the image
+  encoder.
 """
 from __future__ import annotations
 
