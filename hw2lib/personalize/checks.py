@@ -107,7 +107,8 @@ def style_text(table, style: tuple, token: str, n_refs: int, model_manifest: dic
                        f"words give {col} in {words[col]} of {words['of']}: it can hardly draw "
                        f"{col}, so `{token}` cannot ask for it. Recolour augmentation (copies of "
                        f"cells recoloured, with captions naming the ink and the paper; `train "
-                       f"t2i --recolour`) is the remedy this project has for it.")
+                       f"t2i --recolour`) is the remedy this project built for it; its runs so "
+                       f"far have not made `{token}` appear (checkpoints/README.md).")
         else:
             trained = "trained further" if model_manifest.get("init") else "trained"
             out.append(
